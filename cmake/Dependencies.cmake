@@ -1,0 +1,13 @@
+# Every C++ dependency comes from the distribution's packages.
+find_package(absl REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)
+pkg_check_modules(LIBCAP REQUIRED IMPORTED_TARGET libcap)
+find_package(Threads REQUIRED)
+if(LIBSANDBOX_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(LIBSANDBOX_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()

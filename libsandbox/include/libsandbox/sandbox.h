@@ -1,0 +1,49 @@
+// libsandbox: run untrusted code in gVisor sandboxes with enforced limits.
+//
+//   libsandbox::RunRequest req;
+//   req.set_code("print('hi')");
+//   libsandbox::Result r = libsandbox::Run(req);
+//   // r.status() == libsandbox::Result::OK, r.stdout() == "hi\n"
+//
+// All functions are thread-safe and never throw; failures are reported in the
+// Result (runs) or as absl::Status (queries).
+#ifndef LIBSANDBOX_SANDBOX_H_
+#define LIBSANDBOX_SANDBOX_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "libsandbox/proto/config.pb.h"
+
+namespace libsandbox {
+
+inline constexpr std::string_view kVersion = "0.1.0";
+
+// The caps used when a RunRequest does not set `limits`: 30 s, 128 MiB,
+// 1 CPU, 128 pids, 1 MiB per output stream, 64 MiB workspace.
+Limits DefaultLimits();
+
+// Fills empty fields of `config` with defaults (state and storage dirs).
+Config ResolvedConfig(const Config& config);
+
+// Runs `request` in a fresh gVisor sandbox and reports what happened.
+// Blocks until the run is over; call from as many threads as you like.
+Result Run(const RunRequest& request, const Config& config = Config());
+
+// The version string of the runsc that `config` selects.
+absl::StatusOr<std::string> RunscVersion(const Config& config = Config());
+
+// Host self-checks: what gVisor and the caps need, each with a remedy.
+std::vector<Check> Doctor(const Config& config = Config());
+
+// "OK", "ERROR", ... as in the public contract.
+std::string_view StatusName(Result::Status status);
+
+// The languages Run accepts ("python", "bash", ...).
+std::vector<std::string> Languages();
+
+}  // namespace libsandbox
+
+#endif  // LIBSANDBOX_SANDBOX_H_

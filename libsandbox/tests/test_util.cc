@@ -1,0 +1,16 @@
+#include "libsandbox/tests/test_util.h"
+
+#include <cstdlib>
+
+#include "libsandbox/fs_util.h"
+
+namespace libsandbox::testing {
+
+std::string MakeTestDir(const std::string& name) {
+  const char* tmp = std::getenv("TMPDIR");
+  auto dir = TempDir::Create(tmp != nullptr ? tmp : "/tmp", "libsandbox-test-" + name + "-");
+  if (!dir.ok()) std::abort();
+  return dir->release();
+}
+
+}  // namespace libsandbox::testing
