@@ -113,6 +113,22 @@ if [[ -z "${requested}" ]]; then
     die "cannot resolve ${MODULE} through ${GOPROXY}; set LIBSANDBOX_RUNSC_VERSION to a pseudo-version of the gVisor 'go' branch (see: ${go_bin} list -m -versions ${MODULE})"
 fi
 
+# Only the "go" branch carries the generated sources (go_marshal, go_stateify)
+# a plain `go install` needs; master has Bazel files instead. Checking this up
+# front turns a wall of compile errors into one clear message.
+log "downloading ${MODULE}@${requested}"
+if ! download_json="$("${go_bin}" mod download -json "${MODULE}@${requested}")"; then
+  echo "${download_json}" >&2
+  die "cannot download ${MODULE}@${requested} through ${GOPROXY}"
+fi
+module_dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"${download_json}")"
+[[ -n "${module_dir}" && -d "${module_dir}" ]] ||
+  die "go mod download did not report a source directory for ${MODULE}@${requested}"
+if [[ -e "${module_dir}/BUILD" || -e "${module_dir}/WORKSPACE" ]] ||
+  ! compgen -G "${module_dir}/pkg/abi/linux/*_autogen_unsafe.go" >/dev/null; then
+  die "${MODULE}@${requested} is not from gVisor's 'go' branch (it has Bazel files or lacks generated sources); set LIBSANDBOX_RUNSC_VERSION to a 'go' branch pseudo-version"
+fi
+
 # Install into a staging dir and move into place only on success, so an
 # interrupted build never leaves a half-written binary that looks reusable.
 staging="$(mktemp -d "${cache_dir}/staging.XXXXXX")"
@@ -120,8 +136,13 @@ trap 'rm -rf "${staging}"' EXIT
 
 log "building ${PACKAGE}@${requested} (CGO_ENABLED=0); this takes minutes"
 start=${SECONDS}
-if ! GOBIN="${staging}" nice -n 19 "${go_bin}" install "${PACKAGE}@${requested}" >&2; then
-  die "go install ${PACKAGE}@${requested} failed (see above); a version from gVisor's master branch does not build without Bazel, pick one from the 'go' branch"
+# The version string is normally stamped by gVisor's Bazel build; without it
+# `runsc --version` says VERSION_MISSING. -s -w drops the symbol table and
+# DWARF (about 17 MB); panics still get symbolised stack traces.
+ldflags="-s -w -X ${MODULE}/runsc/version.version=${requested}"
+if ! GOBIN="${staging}" nice -n 19 "${go_bin}" install -trimpath -ldflags="${ldflags}" \
+  "${PACKAGE}@${requested}" >&2; then
+  die "go install ${PACKAGE}@${requested} failed (see above)"
 fi
 [[ -x "${staging}/runsc" ]] || die "go install succeeded but produced no runsc binary"
 "${staging}/runsc" --version >/dev/null 2>&1 || die "the built runsc does not run ('runsc --version' failed)"

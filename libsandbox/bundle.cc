@@ -1,1 +1,188 @@
-// Being written.
+#include "libsandbox/bundle.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
+#include "libsandbox/fs_util.h"
+#include "libsandbox/validate.h"
+
+namespace libsandbox {
+namespace {
+
+constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Host system directories shown read-only; missing ones are skipped.
+constexpr const char* kSystemDirs[] = {"/usr",   "/bin",    "/lib", "/lib32",
+                                       "/lib64", "/libx32", "/sbin"};
+// Host files under /etc that programs need and that hold no secrets.
+constexpr const char* kEtcShared[] = {"/etc/ssl/certs", "/etc/mime.types", "/etc/alternatives",
+                                      "/etc/ld.so.cache", "/etc/ca-certificates"};
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+oci::Mount* AddMount(oci::Spec& spec, std::string destination, std::string type, std::string source,
+                     std::vector<std::string> options) {
+  oci::Mount* m = spec.add_mounts();
+  m->set_destination(std::move(destination));
+  m->set_type(std::move(type));
+  m->set_source(std::move(source));
+  for (auto& o : options) m->add_options(std::move(o));
+  return m;
+}
+
+absl::Status WriteEtc(const std::string& etc, const BundleOptions& o) {
+  if (auto s = MakeDirs(etc, 0755); !s.ok()) return s;
+  const std::pair<const char*, std::string> files[] = {
+      {"passwd",
+       "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+       "user:x:1000:1000:user:/home/user:/bin/bash\n"
+       "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
+      {"group", "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n"},
+      {"hostname", "sandbox\n"},
+      {"hosts", "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
+      {"nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n"},
+      {"resolv.conf", o.resolv_conf},
+  };
+  for (const auto& [name, content] : files) {
+    if (auto s = WriteFile(absl::StrCat(etc, "/", name), content, 0644); !s.ok()) return s;
+  }
+  if (::symlink("/usr/share/zoneinfo/Etc/UTC", (etc + "/localtime").c_str()) != 0) {
+    return ErrnoStatus("symlink localtime", errno);
+  }
+  // Mount points for the shared host entries.
+  for (const char* shared : kEtcShared) {
+    if (!Exists(shared)) continue;
+    std::string target = absl::StrCat(etc, "/", std::string(shared).substr(5));
+    struct stat st;
+    ::stat(shared, &st);
+    if (S_ISDIR(st.st_mode)) {
+      if (auto s = MakeDirs(target, 0755); !s.ok()) return s;
+    } else {
+      std::string parent = target.substr(0, target.rfind('/'));
+      if (auto s = MakeDirs(parent, 0755); !s.ok()) return s;
+      if (auto s = WriteFile(target, "", 0644); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<oci::Spec> BuildSpec(const std::string& run_dir, const BundleOptions& o) {
+  if (o.language == nullptr) return absl::InvalidArgumentError("no language");
+  oci::Spec spec;
+  spec.set_oci_version("1.0.2");
+  spec.set_hostname("sandbox");
+  oci::Root* root = spec.mutable_root();
+  root->set_path(run_dir + "/rootfs");
+  root->set_readonly(true);
+
+  oci::Process* p = spec.mutable_process();
+  p->set_terminal(false);
+  p->mutable_user()->set_uid(kSandboxUid);
+  p->mutable_user()->set_gid(kSandboxGid);
+  for (const char* a : o.language->argv) p->add_args(a);
+  p->add_args(absl::StrCat(kSandboxCodeDir, "/", o.language->file_name));
+  p->set_cwd(kSandboxHome);
+  p->set_no_new_privileges(true);
+  // No capabilities at all: the empty sets are the point.
+  p->mutable_capabilities();
+  if (o.max_pids > 0) {
+    oci::Rlimit* r = p->add_rlimits();
+    r->set_type("RLIMIT_NPROC");
+    r->set_hard(static_cast<uint32_t>(o.max_pids));
+    r->set_soft(static_cast<uint32_t>(o.max_pids));
+  }
+  oci::Rlimit* nofile = p->add_rlimits();
+  nofile->set_type("RLIMIT_NOFILE");
+  nofile->set_hard(4096);
+  nofile->set_soft(1024);
+
+  // The environment is built from scratch; the host's never leaks in.
+  std::map<std::string, std::string> env = {
+      {"PATH", kDefaultPath},
+      {"HOME", kSandboxHome},
+      {"USER", "user"},
+      {"LOGNAME", "user"},
+      {"LANG", "C.UTF-8"},
+      {"LC_ALL", "C.UTF-8"},
+      {"TZ", "UTC"},
+      {"TMPDIR", "/tmp"},
+      {"PYTHONUNBUFFERED", "1"},
+      {"PYTHONDONTWRITEBYTECODE", "1"},
+      {"MPLBACKEND", "Agg"},
+  };
+  for (const auto& [k, v] : o.env) env[k] = v;
+  for (const auto& [k, v] : env) p->add_env(absl::StrCat(k, "=", v));
+
+  AddMount(spec, "/proc", "proc", "proc", {"nosuid", "noexec", "nodev"});
+  AddMount(spec, "/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"});
+  AddMount(spec, "/dev/pts", "devpts", "devpts",
+           {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"});
+  std::string size = o.tmp_mb > 0 ? absl::StrCat("size=", o.tmp_mb, "m") : "";
+  std::vector<std::string> tmp_opts = {"nosuid", "nodev", "mode=1777"};
+  if (!size.empty()) tmp_opts.push_back(size);
+  AddMount(spec, "/dev/shm", "tmpfs", "shm", tmp_opts);
+  AddMount(spec, "/tmp", "tmpfs", "tmpfs", tmp_opts);
+  AddMount(spec, "/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"});
+  for (const char* dir : kSystemDirs) {
+    if (Exists(dir)) AddMount(spec, dir, "bind", dir, {"rbind", "ro", "nosuid", "nodev"});
+  }
+  AddMount(spec, "/etc", "bind", run_dir + "/etc", {"rbind", "ro", "nosuid", "nodev"});
+  for (const char* shared : kEtcShared) {
+    if (Exists(shared)) AddMount(spec, shared, "bind", shared, {"rbind", "ro", "nosuid", "nodev"});
+  }
+  AddMount(spec, kSandboxHome, "bind", o.workspace_dir, {"rbind", "rw", "nosuid", "nodev"});
+  AddMount(spec, kSandboxCodeDir, "bind", run_dir + "/code",
+           {"rbind", "ro", "nosuid", "nodev", "noexec"});
+  for (const std::string& m : o.extra_ro_mounts) {
+    std::vector<std::string> parts = absl::StrSplit(m, absl::MaxSplits(':', 1));
+    std::string dest = parts.size() == 2 ? parts[1] : parts[0];
+    if (parts[0].empty() || parts[0][0] != '/' || dest.empty() || dest[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("extra_ro_mounts: '", m, "' must be HOST_PATH[:SANDBOX_PATH], absolute"));
+    }
+    if (!Exists(parts[0])) {
+      return absl::InvalidArgumentError(absl::StrCat("extra_ro_mounts: ", parts[0], " not found"));
+    }
+    AddMount(spec, dest, "bind", parts[0], {"rbind", "ro", "nosuid", "nodev"});
+  }
+
+  oci::Linux* linux = spec.mutable_linux();
+  for (const char* ns : {"pid", "ipc", "uts", "mount"}) linux->add_namespaces()->set_type(ns);
+  if (o.own_network_namespace) linux->add_namespaces()->set_type("network");
+  linux->set_cgroups_path(o.cgroups_path);
+  return spec;
+}
+
+absl::StatusOr<std::string> WriteBundle(const std::string& run_dir, const BundleOptions& o) {
+  absl::StatusOr<oci::Spec> spec = BuildSpec(run_dir, o);
+  if (!spec.ok()) return spec.status();
+  std::string bundle = run_dir + "/bundle";
+  for (const std::string& dir : {bundle, run_dir + "/rootfs", run_dir + "/code"}) {
+    if (auto s = MakeDirs(dir, 0755); !s.ok()) return s;
+  }
+  if (auto s = WriteEtc(run_dir + "/etc", o); !s.ok()) return s;
+  // Readable by the sandbox user through the read-only bind.
+  if (auto s = WriteFile(absl::StrCat(run_dir, "/code/", o.language->file_name), o.code, 0644);
+      !s.ok()) {
+    return s;
+  }
+  std::string json;
+  google::protobuf::util::JsonPrintOptions print;
+  print.add_whitespace = false;
+  print.preserve_proto_field_names = false;  // OCI uses lowerCamelCase names
+  if (auto s = google::protobuf::util::MessageToJsonString(*spec, &json, print); !s.ok()) {
+    return absl::InternalError(absl::StrCat("serializing config.json: ", s.ToString()));
+  }
+  if (auto s = WriteFile(bundle + "/config.json", json, 0600); !s.ok()) return s;
+  return bundle;
+}
+
+}  // namespace libsandbox

@@ -1,1 +1,325 @@
-// Being written.
+#include "libsandbox/cgroup.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "libsandbox/fs_util.h"
+
+namespace libsandbox {
+namespace {
+
+constexpr char kRemedy[] =
+    "give the process a writable cgroup filesystem (Docker: --cgroupns=host or "
+    "-v /sys/fs/cgroup:/sys/fs/cgroup:rw; Kubernetes: a privileged or cgroup-delegating "
+    "runtime), or set allow_unenforced_limits to run without this cap";
+
+struct Mount {
+  std::string root;
+  std::string mountpoint;
+};
+
+// Parses /proc/self/mountinfo into v1 controller -> mount and the v2 mount.
+void ParseMounts(const std::string& mountinfo, std::map<std::string, Mount>& v1,
+                 std::optional<Mount>& v2) {
+  for (absl::string_view line : absl::StrSplit(mountinfo, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> halves = absl::StrSplit(line, " - ");
+    if (halves.size() != 2) continue;
+    std::vector<absl::string_view> pre = absl::StrSplit(halves[0], ' ');
+    std::vector<absl::string_view> post = absl::StrSplit(halves[1], ' ');
+    if (pre.size() < 5 || post.size() < 3) continue;
+    Mount m{std::string(pre[3]), std::string(pre[4])};
+    if (post[0] == "cgroup2") {
+      if (!v2) v2 = m;
+    } else if (post[0] == "cgroup") {
+      for (absl::string_view opt : absl::StrSplit(post[2], ',')) {
+        if (opt == "memory" || opt == "cpu" || opt == "pids" || opt == "cpuacct") {
+          v1.emplace(std::string(opt), m);
+        }
+      }
+    }
+  }
+}
+
+// Joins a mount with a cgroup path from /proc/self/cgroup.
+std::string OwnDir(const Mount& m, absl::string_view cgroup_path) {
+  absl::string_view rel = cgroup_path;
+  if (m.root != "/" && absl::ConsumePrefix(&rel, m.root)) {
+    // Inside a container that bind-mounts its own sub-hierarchy.
+  }
+  std::string dir = m.mountpoint;
+  if (!rel.empty() && rel != "/") absl::StrAppend(&dir, rel);
+  return dir;
+}
+
+absl::Status WriteValue(const std::string& dir, const std::string& file, const std::string& value) {
+  std::string path = absl::StrCat(dir, "/", file);
+  absl::Status s = WriteFile(path, value, 0644, /*overwrite=*/true);
+  if (!s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot set ", file, "=", value, " (", s.message(), "): ", kRemedy));
+  }
+  return absl::OkStatus();
+}
+
+int64_t ReadKeyed(const std::string& path, absl::string_view key) {
+  absl::StatusOr<std::string> text = ReadFile(path, 1 << 16);
+  if (!text.ok()) return 0;
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    std::vector<absl::string_view> kv = absl::StrSplit(line, ' ');
+    int64_t v = 0;
+    if (kv.size() == 2 && kv[0] == key && absl::SimpleAtoi(kv[1], &v)) return v;
+  }
+  return 0;
+}
+
+std::vector<pid_t> ReadProcs(const std::string& dir) {
+  std::vector<pid_t> pids;
+  absl::StatusOr<std::string> text = ReadFile(absl::StrCat(dir, "/cgroup.procs"), 1 << 20);
+  if (!text.ok()) return pids;
+  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+    pid_t pid = 0;
+    if (absl::SimpleAtoi(line, &pid) && pid > 0) pids.push_back(pid);
+  }
+  return pids;
+}
+
+void KillDir(const std::string& dir) {
+  // v2 can kill atomically; otherwise kill until nothing is left (a process
+  // may fork while we read the list).
+  (void)WriteFile(absl::StrCat(dir, "/cgroup.kill"), "1", 0644, true);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<pid_t> pids = ReadProcs(dir);
+    if (pids.empty()) return;
+    for (pid_t pid : pids) ::kill(pid, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(round < 10 ? 5 : 50));
+  }
+}
+
+void RemoveDir(const std::string& dir) {
+  for (int round = 0; round < 40; ++round) {
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
+    if (errno != EBUSY) return;
+    KillDir(dir);
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<CgroupHost> DetectCgroups() {
+  absl::StatusOr<std::string> mountinfo = ReadFile("/proc/self/mountinfo", 4 << 20);
+  if (!mountinfo.ok()) return mountinfo.status();
+  absl::StatusOr<std::string> self = ReadFile("/proc/self/cgroup", 1 << 16);
+  if (!self.ok()) return self.status();
+  std::map<std::string, Mount> v1;
+  std::optional<Mount> v2;
+  ParseMounts(*mountinfo, v1, v2);
+
+  // "hierarchy-id:controller[,controller]:path" per line; "0::path" is v2.
+  std::map<std::string, std::string> v1_paths;
+  std::string v2_path;
+  for (absl::string_view line : absl::StrSplit(*self, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> parts = absl::StrSplit(line, absl::MaxSplits(':', 2));
+    if (parts.size() != 3) continue;
+    if (parts[0] == "0" && parts[1].empty()) {
+      v2_path = std::string(parts[2]);
+      continue;
+    }
+    for (absl::string_view c : absl::StrSplit(parts[1], ',')) {
+      v1_paths[std::string(c)] = std::string(parts[2]);
+    }
+  }
+
+  CgroupHost host;
+  if (v2 && !v2_path.empty()) {
+    std::string dir = OwnDir(*v2, v2_path);
+    absl::StatusOr<std::string> controllers = ReadFile(dir + "/cgroup.controllers", 4096);
+    if (controllers.ok() && absl::StrContains(*controllers, "memory")) {
+      host.version = CgroupVersion::kV2;
+      for (absl::string_view c : absl::StrSplit(absl::StripAsciiWhitespace(*controllers), ' ')) {
+        if (c == "memory" || c == "cpu" || c == "pids") host.own_dirs[std::string(c)] = dir;
+      }
+      return host;
+    }
+  }
+  for (const auto& [controller, mount] : v1) {
+    auto it = v1_paths.find(controller);
+    if (it == v1_paths.end()) continue;
+    host.own_dirs[controller] = OwnDir(mount, it->second);
+  }
+  if (!host.own_dirs.empty()) {
+    host.version = CgroupVersion::kV1;
+    if (host.Has("memory")) {
+      struct stat st;
+      host.memsw =
+          ::stat((host.own_dirs["memory"] + "/memory.memsw.limit_in_bytes").c_str(), &st) == 0;
+    }
+  }
+  return host;
+}
+
+absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const CgroupHost& host,
+                                                                     const std::string& name,
+                                                                     const CgroupLimits& limits) {
+  std::unique_ptr<SandboxCgroup> cg(new SandboxCgroup());
+  cg->version_ = host.version;
+  cg->name_ = name;
+  if (host.version == CgroupVersion::kNone) {
+    return absl::FailedPreconditionError(absl::StrCat("no cgroup filesystem found: ", kRemedy));
+  }
+  std::vector<std::string> needed = {"memory"};
+  if (limits.cpus > 0) needed.push_back("cpu");
+  if (limits.pids > 0) needed.push_back("pids");
+  for (const std::string& c : needed) {
+    if (!host.Has(c)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the cgroup controller '", c, "' is not available: ", kRemedy));
+    }
+  }
+
+  // Distinct hierarchy directories, each created once.
+  std::set<std::string> own;
+  for (const std::string& c : needed) own.insert(host.own_dirs.at(c));
+  for (const std::string& base : own) {
+    std::string parent = absl::StrCat(base, "/", kCgroupParent);
+    if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot create cgroup ", parent, ": ",
+                                                        ErrnoStatus("mkdir", errno).message(), "; ",
+                                                        kRemedy));
+    }
+    if (host.version == CgroupVersion::kV2) {
+      // Delegate the controllers down to the sandbox cgroups.
+      std::string enable;
+      for (const std::string& c : needed)
+        absl::StrAppend(&enable, enable.empty() ? "" : " ", "+", c);
+      for (const std::string& dir : {base, parent}) {
+        if (absl::Status s = WriteValue(dir, "cgroup.subtree_control", enable); !s.ok()) {
+          return absl::FailedPreconditionError(
+              absl::StrCat(s.message(),
+                           " (cgroup v2 allows this only when the process's own cgroup has no "
+                           "other processes: run the host process in a leaf cgroup)"));
+        }
+      }
+    }
+    std::string dir = absl::StrCat(parent, "/", name);
+    if (::mkdir(dir.c_str(), 0755) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot create cgroup ", dir, ": ",
+                                                        ErrnoStatus("mkdir", errno).message(), "; ",
+                                                        kRemedy));
+    }
+    cg->dirs_.push_back(dir);
+  }
+  cg->memory_dir_ = absl::StrCat(host.own_dirs.at("memory"), "/", kCgroupParent, "/", name);
+  auto dir_of = [&](const std::string& c) {
+    return absl::StrCat(host.own_dirs.at(c), "/", kCgroupParent, "/", name);
+  };
+
+  if (host.version == CgroupVersion::kV1) {
+    if (limits.memory_bytes > 0) {
+      std::string v = absl::StrCat(limits.memory_bytes);
+      if (auto s = WriteValue(dir_of("memory"), "memory.limit_in_bytes", v); !s.ok()) return s;
+      // Swap off: memory+swap capped at the same value.
+      if (host.memsw) {
+        if (auto s = WriteValue(dir_of("memory"), "memory.memsw.limit_in_bytes", v); !s.ok()) {
+          return s;
+        }
+      }
+      (void)WriteValue(dir_of("memory"), "memory.swappiness", "0");
+    }
+    if (limits.cpus > 0) {
+      int64_t period = 100000;
+      int64_t quota = std::max<int64_t>(1000, std::llround(limits.cpus * period));
+      if (auto s = WriteValue(dir_of("cpu"), "cpu.cfs_period_us", absl::StrCat(period)); !s.ok()) {
+        return s;
+      }
+      if (auto s = WriteValue(dir_of("cpu"), "cpu.cfs_quota_us", absl::StrCat(quota)); !s.ok()) {
+        return s;
+      }
+    }
+    if (limits.pids > 0) {
+      if (auto s = WriteValue(dir_of("pids"), "pids.max", absl::StrCat(limits.pids)); !s.ok()) {
+        return s;
+      }
+    }
+  } else {
+    const std::string& dir = cg->dirs_.front();
+    if (limits.memory_bytes > 0) {
+      if (auto s = WriteValue(dir, "memory.max", absl::StrCat(limits.memory_bytes)); !s.ok()) {
+        return s;
+      }
+      (void)WriteValue(dir, "memory.swap.max", "0");
+    }
+    if (limits.cpus > 0) {
+      int64_t period = 100000;
+      int64_t quota = std::max<int64_t>(1000, std::llround(limits.cpus * period));
+      if (auto s = WriteValue(dir, "cpu.max", absl::StrCat(quota, " ", period)); !s.ok()) return s;
+    }
+    if (limits.pids > 0) {
+      if (auto s = WriteValue(dir, "pids.max", absl::StrCat(limits.pids)); !s.ok()) return s;
+    }
+  }
+  return cg;
+}
+
+SandboxCgroup::~SandboxCgroup() {
+  KillAll();
+  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) RemoveDir(*it);
+}
+
+std::string SandboxCgroup::relative_path() const { return absl::StrCat(kCgroupParent, "/", name_); }
+
+bool SandboxCgroup::OomKilled() const {
+  if (memory_dir_.empty()) return false;
+  if (version_ == CgroupVersion::kV2) {
+    return ReadKeyed(memory_dir_ + "/memory.events", "oom_kill") > 0;
+  }
+  return ReadKeyed(memory_dir_ + "/memory.oom_control", "oom_kill") > 0;
+}
+
+int64_t SandboxCgroup::MemoryPeakBytes() const {
+  std::string file = version_ == CgroupVersion::kV2 ? "/memory.peak" : "/memory.max_usage_in_bytes";
+  absl::StatusOr<std::string> text = ReadFile(memory_dir_ + file, 64);
+  int64_t v = 0;
+  if (text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &v)) return v;
+  return 0;
+}
+
+void SandboxCgroup::KillAll() {
+  for (const std::string& dir : dirs_) KillDir(dir);
+}
+
+void ReapStaleCgroups(const CgroupHost& host,
+                      const std::function<bool(const std::string&)>& is_stale) {
+  std::set<std::string> bases;
+  for (const auto& [c, dir] : host.own_dirs) bases.insert(absl::StrCat(dir, "/", kCgroupParent));
+  for (const std::string& base : bases) {
+    DIR* d = ::opendir(base.c_str());
+    if (d == nullptr) continue;
+    std::vector<std::string> stale;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (e->d_type != DT_DIR || n == "." || n == "..") continue;
+      if (is_stale(n)) stale.push_back(absl::StrCat(base, "/", n));
+    }
+    ::closedir(d);
+    for (const std::string& dir : stale) {
+      KillDir(dir);
+      RemoveDir(dir);
+    }
+  }
+}
+
+}  // namespace libsandbox

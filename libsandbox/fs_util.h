@@ -3,11 +3,11 @@
 #define LIBSANDBOX_FS_UTIL_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace libsandbox {
 

@@ -1,1 +1,65 @@
-// Being written.
+#include "libsandbox/sandbox.h"
+
+#include "libsandbox/doctor.h"
+#include "libsandbox/languages.h"
+#include "libsandbox/runner.h"
+#include "libsandbox/runsc.h"
+
+namespace libsandbox {
+
+Limits DefaultLimits() {
+  Limits l;
+  l.set_timeout_s(30);
+  l.set_memory_mb(128);
+  l.set_cpus(1.0);
+  l.set_max_pids(128);
+  l.set_max_output_bytes(1 << 20);
+  l.set_workspace_mb(64);
+  return l;
+}
+
+Config ResolvedConfig(const Config& config) {
+  Config c = config;
+  if (c.state_dir().empty()) c.set_state_dir("/run/libsandbox");
+  if (c.storage_dir().empty()) c.set_storage_dir("/var/lib/libsandbox/files");
+  return c;
+}
+
+Result Run(const RunRequest& request, const Config& config) {
+  return RunOnce(request, ResolvedConfig(config));
+}
+
+absl::StatusOr<std::string> RunscVersion(const Config& config) {
+  absl::StatusOr<std::string> path = LocateRunsc(config.runsc_path());
+  if (!path.ok()) return path.status();
+  absl::StatusOr<std::shared_ptr<const RunscInfo>> info = ProbeRunsc(*path);
+  if (!info.ok()) return info.status();
+  return (*info)->version;
+}
+
+std::vector<Check> Doctor(const Config& config) { return RunDoctor(ResolvedConfig(config)); }
+
+std::string_view StatusName(Result::Status status) {
+  switch (status) {
+    case Result::OK:
+      return "OK";
+    case Result::ERROR:
+      return "ERROR";
+    case Result::TIMEOUT:
+      return "TIMEOUT";
+    case Result::INTERRUPTED:
+      return "INTERRUPTED";
+    case Result::STORAGE_ERROR:
+      return "STORAGE_ERROR";
+    case Result::SANDBOX_ERROR:
+      return "SANDBOX_ERROR";
+    case Result::INVALID_INPUT:
+      return "INVALID_INPUT";
+    default:
+      return "STATUS_UNSPECIFIED";
+  }
+}
+
+std::vector<std::string> Languages() { return LanguageNames(); }
+
+}  // namespace libsandbox

@@ -1,0 +1,31 @@
+"""libsandbox: run untrusted code in gVisor sandboxes with enforced limits.
+
+    import libsandbox
+    result = libsandbox.run("print('hi')")
+    assert result.status is libsandbox.Status.OK and result.stdout == "hi\\n"
+
+Runs never raise: what happened is in the Result. Configuration mistakes
+(bad Limits/Config values) raise ValueError or TypeError where they are made.
+"""
+
+from libsandbox._api import ASYNC_WORKERS, doctor, languages, run, run_async, runsc_version
+from libsandbox._core import VERSION as _VERSION
+from libsandbox._types import Check, Config, File, Limits, Result, Status
+
+__version__: str = _VERSION
+
+__all__ = [
+    "ASYNC_WORKERS",
+    "Check",
+    "Config",
+    "File",
+    "Limits",
+    "Result",
+    "Status",
+    "__version__",
+    "doctor",
+    "languages",
+    "run",
+    "run_async",
+    "runsc_version",
+]

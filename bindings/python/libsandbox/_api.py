@@ -1,0 +1,234 @@
+"""run(), run_async(), doctor() and friends on top of the compiled core."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Union
+
+from libsandbox import _core
+from libsandbox._types import Check, Config, File, Limits, Result, Status
+
+FileContent = Union[bytes, bytearray, memoryview, str]
+Files = Union[Mapping[str, FileContent], Iterable[tuple[str, FileContent]]]
+
+# run_async() hands runs to these threads. Runs spend their time waiting on
+# runsc with the GIL released, so threads are cheap; the library itself
+# decides how many sandboxes really run at once.
+ASYNC_WORKERS = 32
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _forget_executor() -> None:
+    # A forked child inherits the object but not its threads.
+    global _executor
+    _executor = None
+
+
+os.register_at_fork(after_in_child=_forget_executor)
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=ASYNC_WORKERS, thread_name_prefix="libsandbox-run")
+        return _executor
+
+
+class _BadText(Exception):
+    """A string argument with no UTF-8 form: an invalid input, not a crash."""
+
+
+def _text(where: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{where} must be a str, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _BadText(f"{where} is not valid UTF-8 text") from None
+    return value
+
+
+def _content(where: str, value: object) -> bytes:
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _BadText(f"{where} is not valid UTF-8 text") from None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{where} must be bytes or str, got {type(value).__name__}")
+
+
+def _file_list(files: object) -> list[dict[str, Any]]:
+    items: Iterable[object]
+    if isinstance(files, Mapping):
+        items = files.items()
+    elif isinstance(files, Iterable) and not isinstance(files, (str, bytes)):
+        items = files
+    else:
+        raise TypeError(
+            "files must be a mapping of path -> content or a list of (path, content), "
+            f"got {type(files).__name__}"
+        )
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise TypeError(f"files entries must be (path, content) pairs, got {item!r:.80}")
+        path = _text("files path", item[0])
+        out.append({"path": path, "content": _content(f"files[{path!r}]", item[1])})
+    return out
+
+
+def _request(
+    code: object,
+    language: object,
+    user: object,
+    limits: object,
+    network: object,
+    files: object,
+    env: object,
+    stdin: object,
+) -> dict[str, Any]:
+    if limits is not None and not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a libsandbox.Limits or None, got {type(limits).__name__}")
+    if not isinstance(network, bool):
+        raise TypeError(f"network must be a bool, got {type(network).__name__}")
+    env_map: dict[str, str] = {}
+    if env is not None:
+        if not isinstance(env, Mapping):
+            raise TypeError(f"env must be a mapping of str -> str, got {type(env).__name__}")
+        for key, value in env.items():
+            env_map[_text("env key", key)] = _text(f"env[{key!r}]", value)
+    return {
+        "code": _text("code", code),
+        "language": _text("language", language),
+        "user": _text("user", user),
+        "limits": None if limits is None else limits.to_dict(),
+        "network": network,
+        "files": [] if files is None else _file_list(files),
+        "env": env_map,
+        "stdin": None if stdin is None else _content("stdin", stdin),
+    }
+
+
+def _config(config: object) -> dict[str, Any]:
+    if config is None:
+        return Config().to_dict()
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a libsandbox.Config or None, got {type(config).__name__}")
+    return config.to_dict()
+
+
+def _result(raw: Mapping[str, Any]) -> Result:
+    name = raw["status"]
+    message = raw["message"]
+    try:
+        status = Status[name]
+    except KeyError:
+        # Never report an unknown outcome as anything but a failure.
+        status = Status.SANDBOX_ERROR
+        message = f"the sandbox reported an unknown status {name!r}. {message}".strip()
+    return Result(
+        status=status,
+        reason=raw["reason"],
+        exit_code=raw["exit_code"],
+        stdout=raw["stdout"],
+        stderr=raw["stderr"],
+        stdout_truncated=raw["stdout_truncated"],
+        stderr_truncated=raw["stderr_truncated"],
+        duration_s=raw["duration_s"],
+        files=[File(path=f["path"], size=f["size"], host_path=f["host_path"]) for f in raw["files"]],
+        message=message,
+    )
+
+
+def run(
+    code: str,
+    language: str = "python",
+    *,
+    user: str = "",
+    limits: Limits | None = None,
+    network: bool = False,
+    files: Files | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: str | bytes | None = None,
+    config: Config | None = None,
+) -> Result:
+    """Runs ``code`` in a fresh gVisor sandbox and returns what happened.
+
+    Blocks until the run is over, with the GIL released, so other Python
+    threads keep going. Never raises for what the code does or for bad code or
+    language: those are a Result (ERROR, TIMEOUT, INVALID_INPUT, ...). Raises
+    TypeError/ValueError only for arguments of the wrong type.
+
+    ``files`` maps paths relative to the workspace to their content (bytes or
+    str), or is a list of (path, content); ``stdin`` is fed to the code.
+    ``limits=None`` applies the defaults of ``Limits()``.
+    """
+    config_dict = _config(config)
+    try:
+        request = _request(code, language, user, limits, network, files, env, stdin)
+    except _BadText as e:
+        return Result(status=Status.INVALID_INPUT, message=f"{e}; pass valid Unicode text.")
+    return _result(_core.run(request, config_dict))
+
+
+async def run_async(
+    code: str,
+    language: str = "python",
+    *,
+    user: str = "",
+    limits: Limits | None = None,
+    network: bool = False,
+    files: Files | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: str | bytes | None = None,
+    config: Config | None = None,
+) -> Result:
+    """run() without blocking the event loop: the run waits in a worker thread.
+
+    Cancelling the awaiting task does not stop a run that has started; it
+    finishes (within its limits) and its result is dropped.
+    """
+    call = functools.partial(
+        run,
+        code,
+        language,
+        user=user,
+        limits=limits,
+        network=network,
+        files=files,
+        env=env,
+        stdin=stdin,
+        config=config,
+    )
+    return await asyncio.get_running_loop().run_in_executor(_get_executor(), call)
+
+
+def runsc_version(config: Config | None = None) -> str:
+    """The version of the runsc that ``config`` selects.
+
+    Raises FileNotFoundError when there is no runsc, RuntimeError when it
+    does not answer.
+    """
+    return _core.runsc_version(_config(config))
+
+
+def doctor(config: Config | None = None) -> list[Check]:
+    """Checks what gVisor and the limits need on this host, each with a remedy."""
+    return [
+        Check(name=c["name"], ok=c["ok"], detail=c["detail"], remedy=c["remedy"])
+        for c in _core.doctor(_config(config))
+    ]
+
+
+def languages() -> list[str]:
+    """The languages run() accepts."""
+    return list(_core.languages())

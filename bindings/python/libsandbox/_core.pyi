@@ -1,0 +1,39 @@
+"""Stubs for the compiled core. Dicts are shaped like the messages of config.proto."""
+
+from typing import Any, TypedDict, type_check_only
+
+VERSION: str
+
+@type_check_only
+class _FileDict(TypedDict):
+    path: str
+    size: int
+    host_path: str
+
+@type_check_only
+class _ResultDict(TypedDict):
+    status: str
+    reason: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    stdout_truncated: bool
+    stderr_truncated: bool
+    duration_s: float
+    files: list[_FileDict]
+    message: str
+
+@type_check_only
+class _CheckDict(TypedDict):
+    name: str
+    ok: bool
+    detail: str
+    remedy: str
+
+def run(request: dict[str, Any], config: dict[str, Any]) -> _ResultDict: ...
+def runsc_version(config: dict[str, Any]) -> str: ...
+def doctor(config: dict[str, Any]) -> list[_CheckDict]: ...
+def default_limits() -> dict[str, Any]: ...
+def resolved_config(config: dict[str, Any]) -> dict[str, Any]: ...
+def languages() -> list[str]: ...
+def status_names() -> list[str]: ...

@@ -1,0 +1,243 @@
+"""The typed values of the public API: Status, Limits, Config, File, Result, Check.
+
+Configuration classes validate on construction, so a bad value fails where it
+is written (ValueError for a bad value, TypeError for a wrong type or an unknown
+field) rather than somewhere inside a run.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+_INT64_MAX = 2**63 - 1
+# Sizes in MiB become bytes on the C++ side; they must still fit in 64 bits.
+_MIB_MAX = _INT64_MAX >> 20
+# Goes onto runsc's command line: a plain word, never something flag-like.
+_PLATFORM_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+class Status(enum.Enum):
+    """How a run ended. ``status.name`` is the contract's string ("OK", ...)."""
+
+    OK = "OK"
+    ERROR = "ERROR"
+    TIMEOUT = "TIMEOUT"
+    INTERRUPTED = "INTERRUPTED"
+    STORAGE_ERROR = "STORAGE_ERROR"
+    SANDBOX_ERROR = "SANDBOX_ERROR"
+    INVALID_INPUT = "INVALID_INPUT"
+
+
+def _require_int(owner: str, name: str, value: object, maximum: int = _INT64_MAX) -> None:
+    # bool is an int subclass; Limits(memory_mb=True) is a bug, not 1 MiB.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}.{name} must be an int, got {type(value).__name__}")
+    if not 0 <= value <= maximum:
+        raise ValueError(
+            f"{owner}.{name} must be between 0 and {maximum} (0 means no limit), got {value}"
+        )
+
+
+def _require_number(owner: str, name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{owner}.{name} must be a number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{owner}.{name} must be a finite number >= 0 (0 means no limit), got {value}")
+
+
+def _require_bool(owner: str, name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{owner}.{name} must be a bool, got {type(value).__name__}")
+
+
+def _require_text(owner: str, name: str, value: object) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise TypeError(f"{owner}.{name} must be a str, got {type(value).__name__}")
+    if "\0" in value:
+        raise ValueError(f"{owner}.{name} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{owner}.{name} is not valid UTF-8 text") from None
+    return value
+
+
+def _require_texts(owner: str, name: str, value: object) -> tuple[str, ...]:
+    # A bare string is a sequence of characters; that is never what was meant.
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{owner}.{name} must be a list of str, got {type(value).__name__}")
+    return tuple(_require_text(owner, f"{name}[{i}]", v) for i, v in enumerate(value))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps for one run. 0 means "no limit" for every field.
+
+    ``tmp_mb`` sizes /tmp (0: same as ``workspace_mb``). A run without limits
+    uses these defaults.
+    """
+
+    timeout_s: float = 30.0
+    memory_mb: int = 128
+    cpus: float = 1.0
+    max_pids: int = 128
+    max_output_bytes: int = 1048576
+    workspace_mb: int = 64
+    tmp_mb: int = 0
+
+    def __post_init__(self) -> None:
+        _require_number("Limits", "timeout_s", self.timeout_s)
+        _require_int("Limits", "memory_mb", self.memory_mb, _MIB_MAX)
+        _require_number("Limits", "cpus", self.cpus)
+        _require_int("Limits", "max_pids", self.max_pids)
+        _require_int("Limits", "max_output_bytes", self.max_output_bytes)
+        _require_int("Limits", "workspace_mb", self.workspace_mb, _MIB_MAX)
+        _require_int("Limits", "tmp_mb", self.tmp_mb, _MIB_MAX)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timeout_s": float(self.timeout_s),
+            "memory_mb": self.memory_mb,
+            "cpus": float(self.cpus),
+            "max_pids": self.max_pids,
+            "max_output_bytes": self.max_output_bytes,
+            "workspace_mb": self.workspace_mb,
+            "tmp_mb": self.tmp_mb,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """Where and how sandboxes run. Every field is optional.
+
+    Paths accept str or os.PathLike and are kept as str. Empty paths mean the
+    library's defaults (runsc from PATH, /run/libsandbox, /var/lib/libsandbox/files).
+    The quota fields bound the files kept from runs; 0 means no limit.
+    """
+
+    runsc_path: str = ""
+    state_dir: str = ""
+    storage_dir: str = ""
+    allow_unenforced_limits: bool = False
+    platform: str = ""
+    allowed_cidrs: Sequence[str] = ()
+    extra_ro_mounts: Sequence[str] = ()
+    debug: bool = False
+    max_files_per_execution: int = 0
+    max_files_per_user: int = 0
+    max_bytes_per_user: int = 0
+    min_free_bytes: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("runsc_path", "state_dir", "storage_dir"):
+            object.__setattr__(self, name, _require_text("Config", name, getattr(self, name)))
+        _require_bool("Config", "allow_unenforced_limits", self.allow_unenforced_limits)
+        _require_bool("Config", "debug", self.debug)
+        platform = _require_text("Config", "platform", self.platform)
+        if platform and not _PLATFORM_RE.fullmatch(platform):
+            raise ValueError(f"Config.platform must be a runsc platform name like 'ptrace', got {platform!r}")
+        cidrs = _require_texts("Config", "allowed_cidrs", self.allowed_cidrs)
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError as e:
+                raise ValueError(f"Config.allowed_cidrs: {cidr!r} is not a network like '10.0.0.0/8': {e}") from None
+        object.__setattr__(self, "allowed_cidrs", cidrs)
+        mounts = _require_texts("Config", "extra_ro_mounts", self.extra_ro_mounts)
+        for mount in mounts:
+            parts = mount.split(":")
+            if len(parts) > 2 or not all(p.startswith("/") for p in parts):
+                raise ValueError(
+                    f"Config.extra_ro_mounts: {mount!r} must be 'HOST_PATH' or "
+                    "'HOST_PATH:SANDBOX_PATH' with absolute paths"
+                )
+        object.__setattr__(self, "extra_ro_mounts", mounts)
+        for name in ("max_files_per_execution", "max_files_per_user", "max_bytes_per_user", "min_free_bytes"):
+            _require_int("Config", name, getattr(self, name))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runsc_path": self.runsc_path,
+            "state_dir": self.state_dir,
+            "storage_dir": self.storage_dir,
+            "allow_unenforced_limits": self.allow_unenforced_limits,
+            "platform": self.platform,
+            "allowed_cidrs": list(self.allowed_cidrs),
+            "extra_ro_mounts": list(self.extra_ro_mounts),
+            "debug": self.debug,
+            "quota": {
+                "max_files_per_execution": self.max_files_per_execution,
+                "max_files_per_user": self.max_files_per_user,
+                "max_bytes_per_user": self.max_bytes_per_user,
+                "min_free_bytes": self.min_free_bytes,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class File:
+    """A file the run left in its workspace, kept in the user's storage."""
+
+    path: str  # relative to the workspace
+    size: int
+    host_path: str  # where it is kept on the host
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "host_path": self.host_path}
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened in one run. Runs never raise: failures are a status here."""
+
+    status: Status
+    reason: str = ""  # e.g. "memory" for INTERRUPTED; empty when none
+    exit_code: int | None = None
+    stdout: str = ""  # invalid UTF-8 replaced
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    duration_s: float = 0.0
+    files: list[File] = field(default_factory=list)
+    message: str = ""  # what happened and what to change, for non-OK results
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``status`` is its name, ``files`` a list of dicts."""
+        return {
+            "status": self.status.name,
+            "reason": self.reason,
+            "exit_code": self.exit_code,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "stdout_truncated": self.stdout_truncated,
+            "stderr_truncated": self.stderr_truncated,
+            "duration_s": self.duration_s,
+            "files": [f.to_dict() for f in self.files],
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Check:
+    """One host self-check from doctor()."""
+
+    name: str
+    ok: bool
+    detail: str
+    remedy: str  # what to change when not ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "remedy": self.remedy}

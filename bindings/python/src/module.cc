@@ -1,0 +1,121 @@
+// libsandbox._core: the compiled half of the Python package. It speaks plain
+// dicts shaped like the messages of config.proto; the pure-Python package
+// builds the typed, validated classes (Config, Limits, Result, ...) on top.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "bindings/python/src/proto_dict.h"
+#include "libsandbox/sandbox.h"
+
+namespace py = pybind11;
+
+namespace libsandbox::python {
+namespace {
+
+// Arguments that do not fit config.proto. Python conventions: a wrong type or
+// an unknown field is a TypeError, a value out of range a ValueError.
+void RaiseIfBadArgument(const absl::Status& status) {
+  if (status.ok()) return;
+  const std::string message(status.message());
+  if (status.code() == absl::StatusCode::kOutOfRange) throw py::value_error(message);
+  throw py::type_error(message);
+}
+
+// Failures of host queries (runsc lookup and the like).
+[[noreturn]] void RaiseQueryError(const absl::Status& status) {
+  const std::string message(status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kNotFound:
+      PyErr_SetString(PyExc_FileNotFoundError, message.c_str());
+      throw py::error_already_set();
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      throw py::value_error(message);
+    default:
+      throw std::runtime_error(message);  // pybind11 maps this to RuntimeError
+  }
+}
+
+Config ToConfig(py::handle config) {
+  Config out;
+  RaiseIfBadArgument(DictToMessage(config, &out));
+  return out;
+}
+
+py::dict RunDicts(py::handle request, py::handle config) {
+  RunRequest req;
+  RaiseIfBadArgument(DictToMessage(request, &req));
+  const Config cfg = ToConfig(config);
+  Result result;
+  {
+    // A run takes seconds: let other Python threads (and event loops) go on.
+    py::gil_scoped_release release;
+    result = Run(req, cfg);
+  }
+  py::dict out = MessageToDict(result);
+  out["status"] = py::str(std::string(StatusName(result.status())));
+  return out;
+}
+
+std::string RunscVersionOf(py::handle config) {
+  const Config cfg = ToConfig(config);
+  absl::StatusOr<std::string> version;
+  {
+    py::gil_scoped_release release;  // runs `runsc --version`
+    version = RunscVersion(cfg);
+  }
+  if (!version.ok()) RaiseQueryError(version.status());
+  return *std::move(version);
+}
+
+py::list DoctorDicts(py::handle config) {
+  const Config cfg = ToConfig(config);
+  std::vector<Check> checks;
+  {
+    py::gil_scoped_release release;  // probes runsc and the host
+    checks = Doctor(cfg);
+  }
+  py::list out;
+  for (const Check& check : checks) out.append(MessageToDict(check));
+  return out;
+}
+
+std::vector<std::string> StatusNames() {
+  std::vector<std::string> names;
+  const auto* e = Result::Status_descriptor();
+  for (int i = 0; i < e->value_count(); ++i) {
+    const auto status = static_cast<Result::Status>(e->value(i)->number());
+    if (status == Result::STATUS_UNSPECIFIED) continue;
+    names.emplace_back(StatusName(status));
+  }
+  return names;
+}
+
+}  // namespace
+}  // namespace libsandbox::python
+
+PYBIND11_MODULE(_core, m) {
+  namespace lp = libsandbox::python;
+  m.doc() = "Compiled core of libsandbox; use the libsandbox package instead.";
+  m.attr("VERSION") = std::string(libsandbox::kVersion);
+  m.def("run", &lp::RunDicts, py::arg("request"), py::arg("config"),
+        "Runs a RunRequest dict under a Config dict; returns a Result dict. Releases the GIL.");
+  m.def("runsc_version", &lp::RunscVersionOf, py::arg("config"),
+        "The version of the runsc the Config dict selects.");
+  m.def("doctor", &lp::DoctorDicts, py::arg("config"), "Host self-checks as Check dicts.");
+  m.def(
+      "default_limits", [] { return lp::MessageToDict(libsandbox::DefaultLimits()); },
+      "The Limits dict used when a request sets none.");
+  m.def(
+      "resolved_config",
+      [](py::handle config) {
+        return lp::MessageToDict(libsandbox::ResolvedConfig(lp::ToConfig(config)));
+      },
+      py::arg("config"), "The Config dict with defaults filled in.");
+  m.def("languages", &libsandbox::Languages, "The languages run() accepts.");
+  m.def("status_names", &lp::StatusNames, "The names of every Result status.");
+}

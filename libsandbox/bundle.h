@@ -1,0 +1,44 @@
+// The OCI bundle of one run: config.json from the typed spec, an empty
+// read-only rootfs, a generated minimal /etc and the code file.
+#ifndef LIBSANDBOX_BUNDLE_H_
+#define LIBSANDBOX_BUNDLE_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "libsandbox/languages.h"
+#include "libsandbox/proto/oci.pb.h"
+
+namespace libsandbox {
+
+// Where things appear inside the sandbox.
+inline constexpr char kSandboxHome[] = "/home/user";
+inline constexpr char kSandboxCodeDir[] = "/.libsandbox";
+inline constexpr uint32_t kSandboxUid = 1000;
+inline constexpr uint32_t kSandboxGid = 1000;
+
+struct BundleOptions {
+  const Language* language = nullptr;
+  std::string code;
+  std::string workspace_dir;                 // host dir mounted read-write at /home/user
+  int64_t tmp_mb = 0;                        // size of /tmp and /dev/shm; 0: unlimited
+  std::map<std::string, std::string> env;    // caller's variables, over the defaults
+  std::string cgroups_path;                  // empty: none
+  bool own_network_namespace = true;         // false: runsc runs in a netns we made
+  std::string resolv_conf;                   // content of /etc/resolv.conf
+  int64_t max_pids = 0;                      // RLIMIT_NPROC inside; 0: none
+  std::vector<std::string> extra_ro_mounts;  // "HOST[:SANDBOX]"
+};
+
+// Writes <run_dir>/{bundle/config.json, rootfs/, etc/, code/} and returns
+// the bundle directory.
+absl::StatusOr<std::string> WriteBundle(const std::string& run_dir, const BundleOptions& options);
+
+// The spec WriteBundle serializes; exposed for tests.
+absl::StatusOr<oci::Spec> BuildSpec(const std::string& run_dir, const BundleOptions& options);
+
+}  // namespace libsandbox
+
+#endif  // LIBSANDBOX_BUNDLE_H_
