@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -21,12 +22,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "libsandbox/cgroup.h"
 #include "libsandbox/fs_util.h"
-#include "libsandbox/include/libsandbox/sandbox.h"
 #include "libsandbox/process.h"
 #include "libsandbox/runsc.h"
+#include "libsandbox/sandbox.h"
 
 namespace libsandbox {
 namespace {
@@ -54,7 +56,7 @@ constexpr char kRootRemedy[] =
     "isolation and is not used";
 constexpr char kInstallRemedy[] = "apt-get install runsc slirp4netns iptables";
 
-Check MakeCheck(std::string_view name, bool ok, std::string detail, std::string remedy = "") {
+Check MakeCheck(absl::string_view name, bool ok, std::string detail, std::string remedy = "") {
   Check c;
   c.set_name(std::string(name));
   c.set_ok(ok);
@@ -65,7 +67,7 @@ Check MakeCheck(std::string_view name, bool ok, std::string detail, std::string 
 
 // A short, single-line excerpt of text we did not write (kernel files,
 // messages that may quote sandbox output).
-std::string Excerpt(std::string_view text, size_t max = 300) {
+std::string Excerpt(absl::string_view text, size_t max = 300) {
   std::string out;
   for (char c : absl::StripAsciiWhitespace(text)) {
     if (out.size() >= max) {
@@ -81,16 +83,16 @@ std::string Excerpt(std::string_view text, size_t max = 300) {
 std::string ReadLine(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path, 4096);
   if (!text.ok()) return "";
-  std::string_view line = *text;
+  absl::string_view line = *text;
   line = line.substr(0, line.find('\n'));
-  return std::string(absl::StripAsciiWhitespace(std::string_view(line).substr(0, 256)));
+  return std::string(absl::StripAsciiWhitespace(absl::string_view(line).substr(0, 256)));
 }
 
 // A field of /proc/self/status ("Seccomp", "NoNewPrivs"), or "".
-std::string ProcStatusField(std::string_view field) {
+std::string ProcStatusField(absl::string_view field) {
   absl::StatusOr<std::string> text = ReadFile("/proc/self/status", 1 << 16);
   if (!text.ok()) return "";
-  for (std::string_view line : absl::StrSplit(*text, '\n')) {
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
     if (absl::ConsumePrefix(&line, field) && absl::ConsumePrefix(&line, ":")) {
       return std::string(absl::StripAsciiWhitespace(line));
     }
@@ -112,7 +114,11 @@ bool HasEffectiveCap(cap_value_t cap) {
   return ok;
 }
 
-std::string ErrnoName(int err) { return absl::StrCat(strerrorname_np(err) ? strerrorname_np(err) : "errno", " (", std::strerror(err), ")"); }
+// "EPERM (Operation not permitted)": the name is what people search for.
+std::string ErrnoName(int err) {
+  const char* name = strerrorname_np(err);
+  return absl::StrCat(name != nullptr ? name : "errno", " (", std::strerror(err), ")");
+}
 
 // Creates and removes a uniquely named directory in `dir`: the real test of
 // writability (access(2) ignores read-only bind mounts for some callers and
@@ -127,9 +133,9 @@ absl::Status ProbeMkdir(const std::string& dir) {
 // What the namespace probe child reports: errno per step, 0 for success,
 // -1 for "not attempted".
 struct NamespaceProbe {
-  int unshare_err = -1;   // the namespaces runsc creates as root
-  int mount_err = -1;     // making / private inside the new mount namespace
-  int userns_err = -1;    // a user namespace (needed only without root)
+  int unshare_err = -1;  // the namespaces runsc creates as root
+  int mount_err = -1;    // making / private inside the new mount namespace
+  int userns_err = -1;   // a user namespace (needed only without root)
 };
 
 absl::StatusOr<NamespaceProbe> ProbeNamespacesInChild() {
@@ -182,14 +188,14 @@ std::string SeccompHint() {
 }
 
 Check CgroupControllerCheck(const CgroupHost& host, const std::string& controller,
-                            std::string_view what) {
+                            absl::string_view what) {
   std::string name = absl::StrCat("cgroup_", controller);
   if (!host.Has(controller)) {
-    return MakeCheck(name, false,
-                     absl::StrCat("the '", controller,
-                                  "' cgroup controller is not available, so the ", what,
-                                  " cap cannot be enforced (runs asking for it are refused)"),
-                     kCgroupRemedy);
+    return MakeCheck(
+        name, false,
+        absl::StrCat("the '", controller, "' cgroup controller is not available, so the ", what,
+                     " cap cannot be enforced (runs asking for it are refused)"),
+        kCgroupRemedy);
   }
   const std::string& dir = host.own_dirs.at(controller);
   std::string version = host.version == CgroupVersion::kV2 ? "v2" : "v1";
@@ -206,7 +212,7 @@ bool SwapInUse() {
   absl::StatusOr<std::string> swaps = ReadFile("/proc/swaps", 1 << 16);
   if (!swaps.ok()) return false;
   int lines = 0;
-  for (std::string_view line : absl::StrSplit(*swaps, '\n', absl::SkipEmpty())) {
+  for (absl::string_view line : absl::StrSplit(*swaps, '\n', absl::SkipEmpty())) {
     (void)line;
     ++lines;
   }
@@ -214,7 +220,7 @@ bool SwapInUse() {
 }
 
 Check CgroupSwapCheck(const CgroupHost& host) {
-  constexpr std::string_view kName = "cgroup_swap";
+  constexpr absl::string_view kName = "cgroup_swap";
   bool swap = SwapInUse();
   bool accounted = false;
   std::string how;
@@ -249,7 +255,8 @@ Check CheckArch() {
                      "run on a Linux x86_64 or aarch64 host");
   }
   std::string machine = u.machine;
-  bool ok = std::string_view(u.sysname) == "Linux" && (machine == "x86_64" || machine == "aarch64");
+  bool ok =
+      absl::string_view(u.sysname) == "Linux" && (machine == "x86_64" || machine == "aarch64");
   return MakeCheck("arch", ok, absl::StrCat(u.sysname, " ", machine, ", kernel ", u.release),
                    "gVisor runs only on Linux x86_64 and aarch64 (arm64) hosts");
 }
@@ -267,14 +274,15 @@ Check CheckRoot() {
   std::string map = ReadLine("/proc/self/uid_map");
   std::vector<std::string> fields = absl::StrSplit(map, ' ', absl::SkipEmpty());
   bool init_ns = fields.size() == 3 && fields[0] == "0" && fields[1] == "0";
-  return MakeCheck("root", true,
-                   init_ns ? "running as root"
-                           : absl::StrCat("running as root of a user namespace (uid_map: ",
-                                          Excerpt(map, 80), ")"));
+  return MakeCheck(
+      "root", true,
+      init_ns
+          ? "running as root"
+          : absl::StrCat("running as root of a user namespace (uid_map: ", Excerpt(map, 80), ")"));
 }
 
 Check CheckRunsc(const Config& config) {
-  constexpr std::string_view kName = "runsc";
+  constexpr absl::string_view kName = "runsc";
   const std::string remedy = absl::StrCat(
       "apt-get install runsc (or install gVisor's release from gvisor.dev), or set runsc_path "
       "to the runsc binary");
@@ -303,20 +311,19 @@ Check CheckRunsc(const Config& config) {
 }
 
 Check CheckNamespaces() {
-  constexpr std::string_view kName = "namespaces";
+  constexpr absl::string_view kName = "namespaces";
   absl::StatusOr<NamespaceProbe> probe = ProbeNamespacesInChild();
   if (!probe.ok()) {
-    return MakeCheck(kName, false,
-                     absl::StrCat("could not probe namespaces: ", probe.status().message(),
-                                  SeccompHint()),
-                     kSeccompRemedy);
+    return MakeCheck(
+        kName, false,
+        absl::StrCat("could not probe namespaces: ", probe.status().message(), SeccompHint()),
+        kSeccompRemedy);
   }
   bool root = ::geteuid() == 0;
-  std::string userns =
-      probe->userns_err == 0
-          ? "user namespaces allowed"
-          : absl::StrCat("user namespaces refused: ", ErrnoName(probe->userns_err),
-                         root ? " (not needed as root)" : "");
+  std::string userns = probe->userns_err == 0
+                           ? "user namespaces allowed"
+                           : absl::StrCat("user namespaces refused: ", ErrnoName(probe->userns_err),
+                                          root ? " (not needed as root)" : "");
   if (probe->unshare_err != 0) {
     bool eperm = probe->unshare_err == EPERM;
     std::string remedy = kSeccompRemedy;
@@ -326,26 +333,26 @@ Check CheckNamespaces() {
           "securityContext.capabilities.add: [SYS_ADMIN]); and if a seccomp filter is active: ",
           kSeccompRemedy);
     }
-    return MakeCheck(kName, false,
-                     absl::StrCat("unshare of mount/pid/ipc/uts/net namespaces failed: ",
-                                  ErrnoName(probe->unshare_err),
-                                  eperm ? ", as Docker's default seccomp profile does" : "",
-                                  SeccompHint(), "; ", userns),
-                     std::move(remedy));
+    return MakeCheck(
+        kName, false,
+        absl::StrCat(
+            "unshare of mount/pid/ipc/uts/net namespaces failed: ", ErrnoName(probe->unshare_err),
+            eperm ? ", as Docker's default seccomp profile does" : "", SeccompHint(), "; ", userns),
+        std::move(remedy));
   }
   if (probe->mount_err != 0) {
-    return MakeCheck(kName, false,
-                     absl::StrCat("namespaces can be created but mount inside them failed: ",
-                                  ErrnoName(probe->mount_err),
-                                  " (AppArmor's docker-default profile denies mount)",
-                                  SeccompHint(), "; ", userns),
-                     absl::StrCat(kAppArmorRemedy, "; and if a seccomp filter is active: ",
-                                  kSeccompRemedy));
+    return MakeCheck(
+        kName, false,
+        absl::StrCat(
+            "namespaces can be created but mount inside them failed: ", ErrnoName(probe->mount_err),
+            " (AppArmor's docker-default profile denies mount)", SeccompHint(), "; ", userns),
+        absl::StrCat(kAppArmorRemedy, "; and if a seccomp filter is active: ", kSeccompRemedy));
   }
   if (!root && probe->userns_err != 0) {
     return MakeCheck(kName, false, absl::StrCat("not root and ", userns),
-                     absl::StrCat(kRootRemedy, "; or allow user namespaces (sysctl "
-                                               "user.max_user_namespaces=15000)"));
+                     absl::StrCat(kRootRemedy,
+                                  "; or allow user namespaces (sysctl "
+                                  "user.max_user_namespaces=15000)"));
   }
   return MakeCheck(kName, true,
                    absl::StrCat("mount, pid, ipc, uts and net namespaces and mounts in them "
@@ -354,7 +361,7 @@ Check CheckNamespaces() {
 }
 
 Check CheckCapabilities() {
-  constexpr std::string_view kName = "capabilities";
+  constexpr absl::string_view kName = "capabilities";
   struct Cap {
     cap_value_t value;
     const char* name;
@@ -371,8 +378,8 @@ Check CheckCapabilities() {
   };
   cap_t caps = cap_get_proc();
   if (caps == nullptr) {
-    return MakeCheck(kName, false,
-                     absl::StrCat("cap_get_proc failed: ", std::strerror(errno)), kRootRemedy);
+    return MakeCheck(kName, false, absl::StrCat("cap_get_proc failed: ", std::strerror(errno)),
+                     kRootRemedy);
   }
   std::vector<std::string> have, missing, missing_net;
   for (const Cap& c : kCaps) {
@@ -397,14 +404,14 @@ Check CheckCapabilities() {
   }
   std::string docker;
   for (const std::string& c : all_missing) absl::StrAppend(&docker, " --cap-add ", c);
-  return MakeCheck(kName, false, std::move(detail),
-                   absl::StrCat("Docker:", docker,
-                                "; Kubernetes: securityContext.capabilities.add: [",
-                                absl::StrJoin(all_missing, ", "), "]"));
+  return MakeCheck(
+      kName, false, std::move(detail),
+      absl::StrCat("Docker:", docker, "; Kubernetes: securityContext.capabilities.add: [",
+                   absl::StrJoin(all_missing, ", "), "]"));
 }
 
 Check CheckAppArmor() {
-  constexpr std::string_view kName = "apparmor";
+  constexpr absl::string_view kName = "apparmor";
   bool enabled = PathExists("/sys/kernel/security/apparmor") ||
                  ReadLine("/sys/module/apparmor/parameters/enabled") == "Y";
   if (!enabled) return MakeCheck(kName, true, "AppArmor is not enabled");
@@ -416,7 +423,8 @@ Check CheckAppArmor() {
     if (absl::StrContains(label, ':')) label.clear();  // an SELinux context
   }
   label = Excerpt(label, 120);
-  if (label.empty()) return MakeCheck(kName, true, "AppArmor is enabled; this process's profile is unknown");
+  if (label.empty())
+    return MakeCheck(kName, true, "AppArmor is enabled; this process's profile is unknown");
   if (label == "unconfined" || absl::EndsWith(label, "(unconfined)") ||
       absl::EndsWith(label, "(complain)")) {
     return MakeCheck(kName, true, absl::StrCat("AppArmor is enabled; profile: ", label));
@@ -428,7 +436,7 @@ Check CheckAppArmor() {
 }
 
 Check CheckSelinux() {
-  constexpr std::string_view kName = "selinux";
+  constexpr absl::string_view kName = "selinux";
   std::string enforce = ReadLine("/sys/fs/selinux/enforce");
   if (enforce.empty()) return MakeCheck(kName, true, "SELinux is not enabled");
   std::string label = Excerpt(ReadLine("/proc/self/attr/current"), 200);
@@ -471,17 +479,18 @@ Check CheckTool(const std::string& tool) {
   std::optional<std::string> path = FindInPath(tool);
   if (!path) {
     return MakeCheck(tool, false,
-                     absl::StrCat(tool, " not found on PATH; network=on runs will fail "
-                                        "(network=off is unaffected)"),
+                     absl::StrCat(tool,
+                                  " not found on PATH; network=on runs will fail "
+                                  "(network=off is unaffected)"),
                      kInstallRemedy);
   }
   return MakeCheck(tool, true, absl::StrCat(*path, " (used for network=on)"));
 }
 
-Check CheckDirWritable(std::string_view name, const std::string& path) {
-  const std::string remedy = absl::StrCat(
-      "set ", name, " to a writable directory, or make ", path.empty() ? "it" : path,
-      " writable by this user (in a container: mount a writable volume there)");
+Check CheckDirWritable(absl::string_view name, const std::string& path) {
+  const std::string remedy =
+      absl::StrCat("set ", name, " to a writable directory, or make ", path.empty() ? "it" : path,
+                   " writable by this user (in a container: mount a writable volume there)");
   if (path.empty() || path.front() != '/') {
     return MakeCheck(name, false, absl::StrCat(name, " \"", path, "\" is not an absolute path"),
                      remedy);
@@ -525,7 +534,7 @@ Check CheckDirWritable(std::string_view name, const std::string& path) {
 }
 
 Check CheckSmokeRun(const Config& config) {
-  constexpr std::string_view kName = "smoke_run";
+  constexpr absl::string_view kName = "smoke_run";
   RunRequest request;
   request.set_code("print('ok')");
   request.set_language("python");

@@ -5,9 +5,9 @@
 #define LIBSANDBOX_DOCTOR_H_
 
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "libsandbox/proto/config.pb.h"
 
 namespace libsandbox {
@@ -37,7 +37,7 @@ std::vector<Check> CheckCgroups();
 Check CheckTool(const std::string& tool);
 // `path` exists and is writable, or can be created below a writable ancestor.
 // Leaves nothing behind.
-Check CheckDirWritable(std::string_view name, const std::string& path);
+Check CheckDirWritable(absl::string_view name, const std::string& path);
 // Runs print('ok') through libsandbox::Run.
 Check CheckSmokeRun(const Config& config);
 

@@ -6,8 +6,8 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +16,8 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <deque>
+#include <future>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -26,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace libsandbox {
 namespace {
@@ -82,9 +85,8 @@ absl::StatusOr<Cidr> ParseCidr(absl::string_view text) {
   Cidr c{ntohl(a.s_addr), len};
   if ((c.addr & ~PrefixMask(len)) != 0) {
     Cidr net{c.addr & PrefixMask(len), len};
-    return absl::InvalidArgumentError(absl::StrCat("invalid CIDR ", Quote(text),
-                                                   ": host bits are set (did you mean ",
-                                                   FormatCidr(net), "?)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid CIDR ", Quote(text), ": host bits are set (did you mean ", FormatCidr(net), "?)"));
   }
   return c;
 }
@@ -121,8 +123,8 @@ std::vector<Cidr> Outermost(std::vector<Cidr> cidrs) {
   });
   std::vector<Cidr> out;
   for (const Cidr& c : cidrs) {
-    bool covered = std::any_of(out.begin(), out.end(),
-                               [&](const Cidr& o) { return Contains(o, c); });
+    bool covered =
+        std::any_of(out.begin(), out.end(), [&](const Cidr& o) { return Contains(o, c); });
     if (!covered) out.push_back(c);
   }
   return out;
@@ -146,12 +148,11 @@ absl::StatusOr<std::vector<Cidr>> HostAddresses() {
 std::string NftSet(absl::string_view name, const std::vector<Cidr>& cidrs) {
   std::string out = absl::StrCat("  set ", name, " {\n    type ipv4_addr; flags interval;\n");
   if (!cidrs.empty()) {
-    absl::StrAppend(&out, "    elements = { ",
-                    absl::StrJoin(cidrs, ", ",
-                                  [](std::string* s, const Cidr& c) {
-                                    absl::StrAppend(s, FormatCidr(c));
-                                  }),
-                    " }\n");
+    absl::StrAppend(
+        &out, "    elements = { ",
+        absl::StrJoin(cidrs, ", ",
+                      [](std::string* s, const Cidr& c) { absl::StrAppend(s, FormatCidr(c)); }),
+        " }\n");
   }
   absl::StrAppend(&out, "  }\n");
   return out;
@@ -175,8 +176,8 @@ std::string BuildRuleset(const std::vector<Cidr>& allowed, const std::vector<Cid
                   // slirp forwards 10.0.2.3 on any port to the host's resolver,
                   // which may listen on the host's loopback: DNS only.
                   "    ip daddr ",
-                  kSandboxDnsAddress, " udp dport 53 accept\n",
-                  "    ip daddr ", kSandboxDnsAddress, " tcp dport 53 accept\n",
+                  kSandboxDnsAddress, " udp dport 53 accept\n", "    ip daddr ", kSandboxDnsAddress,
+                  " tcp dport 53 accept\n",
                   "    ip daddr @always_blocked reject with icmpx type admin-prohibited\n"
                   "    ip daddr @allowed accept\n"
                   "    ip daddr @private reject with icmpx type admin-prohibited\n"
@@ -236,9 +237,67 @@ absl::Status MakePipe(UniqueFd& read_end, UniqueFd& write_end) {
   return absl::OkStatus();
 }
 
+// PR_SET_PDEATHSIG, which Subprocess sets, fires when the *thread* that
+// forked the child exits, not the process. A network often outlives the
+// thread that asked for it (a worker thread, a pool warmer), so slirp4netns
+// is forked from one thread that lives as long as the process. It still dies
+// with the process, by that signal and by --exit-fd.
+class LongLivedSpawner {
+ public:
+  static absl::StatusOr<Subprocess> Start(const SpawnOptions& options) {
+    return Get().Run(options);
+  }
+
+ private:
+  using Task = std::packaged_task<absl::StatusOr<Subprocess>()>;
+
+  static LongLivedSpawner& Get() {
+    static absl::Mutex mu(absl::kConstInit);
+    static LongLivedSpawner* current = nullptr;
+    absl::MutexLock lock(&mu);
+    // After fork() the child has no spawner thread: start a fresh one (the
+    // old object is left alone, its mutex may be held forever).
+    if (current == nullptr || current->pid_ != ::getpid()) current = new LongLivedSpawner();
+    return *current;
+  }
+
+  LongLivedSpawner() : pid_(::getpid()) {
+    std::thread([this] { Loop(); }).detach();
+  }
+
+  absl::StatusOr<Subprocess> Run(const SpawnOptions& options) {
+    Task task([&options] { return Subprocess::Start(options); });
+    std::future<absl::StatusOr<Subprocess>> result = task.get_future();
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.push_back(std::move(task));
+    }
+    return result.get();
+  }
+
+  [[noreturn]] void Loop() {
+    while (true) {
+      Task task;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](std::deque<Task>* q) { return !q->empty(); }, &queue_));
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      task();
+    }
+  }
+
+  const pid_t pid_;
+  absl::Mutex mu_;
+  std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
+};
+
 struct Tools {
   std::string slirp4netns;
   std::string nft;
+  std::string unshare;
 };
 
 absl::StatusOr<Tools> FindTools() {
@@ -255,6 +314,13 @@ absl::StatusOr<Tools> FindTools() {
         "network on needs nft to filter sandbox traffic, which is not installed: install the "
         "Debian package 'nftables' (apt-get install nftables)");
   }
+  std::optional<std::string> unshare = FindInPath("unshare");
+  if (!unshare) {
+    return absl::FailedPreconditionError(
+        "network on needs unshare, which is not installed: install the Debian package "
+        "'util-linux' (apt-get install util-linux)");
+  }
+  t.unshare = *unshare;
   t.slirp4netns = *slirp;
   t.nft = *nft;
   return t;
@@ -277,10 +343,10 @@ absl::Status WaitReady(int ready_fd, Subprocess& slirp, absl::Time deadline) {
     // The ready fd closed without "1": slirp4netns failed during setup.
     slirp.KillGroup(SIGKILL);
     absl::StatusOr<int> code = slirp.Wait();
-    return absl::UnavailableError(absl::StrCat(
-        "slirp4netns failed to set up the sandbox network (exit code ",
-        code.ok() ? absl::StrCat(*code) : code.status().ToString(),
-        "); check that /dev/net/tun exists and that the host allows namespaces"));
+    return absl::UnavailableError(
+        absl::StrCat("slirp4netns failed to set up the sandbox network (exit code ",
+                     code.ok() ? absl::StrCat(*code) : code.status().ToString(),
+                     "); check that /dev/net/tun exists and that the host allows namespaces"));
   }
 }
 
@@ -296,9 +362,9 @@ absl::Status LoadRuleset(const std::string& nft, int netns_fd, const std::string
   if (!r.ok()) return r.status();
   if (r->timed_out) return absl::DeadlineExceededError("nft did not finish in time");
   if (r->exit_code != 0) {
-    return absl::InternalError(
-        absl::StrCat("nft could not load the sandbox firewall (exit code ", r->exit_code,
-                     "): ", absl::StripAsciiWhitespace(r->err.data)));
+    return absl::InternalError(absl::StrCat("nft could not load the sandbox firewall (exit code ",
+                                            r->exit_code,
+                                            "): ", absl::StripAsciiWhitespace(r->err.data)));
   }
   return absl::OkStatus();
 }
@@ -315,9 +381,9 @@ absl::StatusOr<std::unique_ptr<SandboxNetwork>> SandboxNetwork::Create(
     const NetworkOptions& options) {
   const absl::Time deadline = absl::Now() + options.setup_timeout;
   if (options.allowed_cidrs.size() > kMaxAllowedCidrs) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("too many allowed CIDRs (", options.allowed_cidrs.size(), ", at most ",
-                     kMaxAllowedCidrs, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("too many allowed CIDRs (",
+                                                   options.allowed_cidrs.size(), ", at most ",
+                                                   kMaxAllowedCidrs, ")"));
   }
   std::vector<Cidr> allowed;
   for (const std::string& text : options.allowed_cidrs) {
@@ -348,12 +414,19 @@ absl::StatusOr<std::unique_ptr<SandboxNetwork>> SandboxNetwork::Create(
   if (absl::Status s = MakePipe(exit_r, net->slirp_exit_fd_); !s.ok()) return s;
   if (absl::Status s = MakePipe(ready_r, ready_w); !s.ok()) return s;
   SpawnOptions opts;
-  opts.argv = {tools->slirp4netns,
+  // slirp parses the sandbox's packets: it confines itself (own mount
+  // namespace, no capabilities, seccomp) in case that is ever exploited. Its
+  // confinement lazily unmounts the old root, which would propagate to the
+  // host's shared mounts (e.g. /run/netns/*), so it starts in a private mount
+  // namespace of its own.
+  opts.argv = {tools->unshare,
+               "--mount",
+               "--propagation=private",
+               "--",
+               tools->slirp4netns,
                "--configure",
                "--mtu=65520",
                "--disable-host-loopback",
-               // slirp parses the sandbox's packets: confine it (private mount
-               // namespace, no capabilities, seccomp) in case that is exploited.
                "--enable-sandbox",
                "--enable-seccomp",
                absl::StrCat("--exit-fd=", exit_r.get()),
@@ -364,7 +437,7 @@ absl::StatusOr<std::unique_ptr<SandboxNetwork>> SandboxNetwork::Create(
   opts.keep_fds = {exit_r.get(), ready_w.get(), net->netns_.get()};
   // Its diagnostics would fill an unread pipe and stall it.
   opts.capture_output = false;
-  absl::StatusOr<Subprocess> slirp = Subprocess::Start(opts);
+  absl::StatusOr<Subprocess> slirp = LongLivedSpawner::Start(opts);
   if (!slirp.ok()) return slirp.status();
   net->slirp_ = *std::move(slirp);
   // Our copies would hide slirp4netns's exit from the ready wait.

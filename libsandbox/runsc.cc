@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -41,42 +42,42 @@ constexpr size_t kMaxPlatforms = 16;
 constexpr size_t kMaxPlatformNameLen = 32;
 constexpr size_t kMaxVersionLen = 128;
 
-std::string_view StripDashes(std::string_view flag) {
+absl::string_view StripDashes(absl::string_view flag) {
   while (absl::ConsumePrefix(&flag, "-")) {
   }
   return flag;
 }
 
-bool IsPlatformName(std::string_view s) {
+bool IsPlatformName(absl::string_view s) {
   if (s.empty() || s.size() > kMaxPlatformNameLen) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
     return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_';
   });
 }
 
-bool IsPrintableToken(std::string_view s) {
+bool IsPrintableToken(absl::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return absl::ascii_isgraph(c); });
 }
 
 // `default "x"` from a Go flag help text, or "".
-std::string GoFlagDefault(std::string_view help) {
+std::string GoFlagDefault(absl::string_view help) {
   size_t at = help.rfind("(default \"");
-  if (at == std::string_view::npos) return "";
+  if (at == absl::string_view::npos) return "";
   help.remove_prefix(at + 10);
   size_t end = help.find('"');
-  if (end == std::string_view::npos) return "";
+  if (end == absl::string_view::npos) return "";
   return std::string(help.substr(0, end));
 }
 
 // Platform names listed in the --platform help ("... to use: ptrace (default),
 // kvm."), for builds whose `help platforms` fails.
-std::vector<std::string> PlatformsFromHelp(std::string_view help) {
+std::vector<std::string> PlatformsFromHelp(absl::string_view help) {
   std::vector<std::string> out;
   size_t at = help.find(':');
-  if (at == std::string_view::npos) return out;
+  if (at == absl::string_view::npos) return out;
   help.remove_prefix(at + 1);
   help = help.substr(0, help.find("(default \""));
-  for (std::string_view word : absl::StrSplit(help, absl::ByAnyChar(" ,.()\t\n"))) {
+  for (absl::string_view word : absl::StrSplit(help, absl::ByAnyChar(" ,.()\t\n"))) {
     if (word != "default" && IsPlatformName(word)) out.emplace_back(word);
   }
   return out;
@@ -130,7 +131,7 @@ absl::StatusOr<RunscInfo> ProbeUncached(const std::string& path) {
   if (info.Supports("platform")) {
     absl::StatusOr<ProcessResult> platforms = RunProbe(path, {"help", "platforms"});
     if (platforms.ok() && platforms->exit_code == 0) {
-      for (std::string_view line : absl::StrSplit(platforms->out.data, '\n')) {
+      for (absl::string_view line : absl::StrSplit(platforms->out.data, '\n')) {
         line = absl::StripAsciiWhitespace(line);
         if (IsPlatformName(line)) info.platforms.emplace_back(line);
         if (info.platforms.size() >= kMaxPlatforms) break;
@@ -184,13 +185,13 @@ ProbeCache& Cache() {
 
 }  // namespace
 
-bool RunscInfo::Supports(std::string_view flag) const { return flags.contains(StripDashes(flag)); }
+bool RunscInfo::Supports(absl::string_view flag) const { return flags.contains(StripDashes(flag)); }
 
-bool RunscInfo::KnowsPlatform(std::string_view platform) const {
+bool RunscInfo::KnowsPlatform(absl::string_view platform) const {
   return std::find(platforms.begin(), platforms.end(), platform) != platforms.end();
 }
 
-int BuildDateFromVersion(std::string_view version) {
+int BuildDateFromVersion(absl::string_view version) {
   for (size_t i = 0; i < version.size();) {
     if (!absl::ascii_isdigit(version[i])) {
       ++i;
@@ -198,9 +199,11 @@ int BuildDateFromVersion(std::string_view version) {
     }
     size_t j = i;
     while (j < version.size() && absl::ascii_isdigit(version[j])) ++j;
-    if (j - i == 8) {
+    // YYYYMMDD in release and Debian versions; YYYYMMDDhhmmss in Go
+    // pseudo-versions of builds from the module proxy.
+    if (j - i == 8 || j - i == 14) {
       int v = 0;
-      for (size_t k = i; k < j; ++k) v = v * 10 + (version[k] - '0');
+      for (size_t k = i; k < i + 8; ++k) v = v * 10 + (version[k] - '0');
       int year = v / 10000, month = v / 100 % 100, day = v % 100;
       if (year >= 2015 && year <= 2100 && month >= 1 && month <= 12 && day >= 1 && day <= 31) {
         return v;
@@ -211,10 +214,10 @@ int BuildDateFromVersion(std::string_view version) {
   return 0;
 }
 
-absl::StatusOr<RunscVersionInfo> ParseRunscVersion(std::string_view output) {
+absl::StatusOr<RunscVersionInfo> ParseRunscVersion(absl::string_view output) {
   RunscVersionInfo out;
   bool found = false;
-  for (std::string_view line : absl::StrSplit(output, '\n')) {
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
     line = absl::StripAsciiWhitespace(line);
     if (!found && absl::ConsumePrefix(&line, "runsc version")) {
       line = absl::StripAsciiWhitespace(line);
@@ -235,28 +238,28 @@ absl::StatusOr<RunscVersionInfo> ParseRunscVersion(std::string_view output) {
   return out;
 }
 
-absl::flat_hash_map<std::string, std::string> ParseRunscFlags(std::string_view output) {
+absl::flat_hash_map<std::string, std::string> ParseRunscFlags(absl::string_view output) {
   absl::flat_hash_map<std::string, std::string> flags;
   std::string* help = nullptr;  // help text of the flag being read
-  for (std::string_view line : absl::StrSplit(output, '\n')) {
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
     // Go prints each flag as "  -name [type]" and its help on lines indented
     // by four spaces and a tab (or after a tab on the same line).
     if (absl::StartsWith(line, "  -") && line.size() > 3 && line[3] != ' ') {
-      std::string_view rest = line.substr(3);
+      absl::string_view rest = line.substr(3);
       size_t end = rest.find_first_of(" \t");
-      std::string_view name = StripDashes(rest.substr(0, end));
+      absl::string_view name = StripDashes(rest.substr(0, end));
       help = nullptr;
       if (name.empty() || name.size() > kMaxFlagNameLen || !IsPrintableToken(name)) continue;
       if (flags.size() >= kMaxFlags) break;
       help = &flags[name];
-      if (size_t tab = rest.find('\t'); tab != std::string_view::npos) {
-        help->append(absl::StripAsciiWhitespace(rest.substr(tab + 1)));
+      if (size_t tab = rest.find('\t'); tab != absl::string_view::npos) {
+        absl::StrAppend(help, absl::StripAsciiWhitespace(rest.substr(tab + 1)));
       }
     } else if (help != nullptr && absl::StartsWith(line, "    ")) {
-      std::string_view text = absl::StripAsciiWhitespace(line);
+      absl::string_view text = absl::StripAsciiWhitespace(line);
       if (help->size() + text.size() + 1 > kMaxFlagHelpLen) continue;
       if (!help->empty()) help->push_back(' ');
-      help->append(text);
+      absl::StrAppend(help, text);
     } else {
       help = nullptr;
     }

@@ -7,12 +7,12 @@
 
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace libsandbox {
 
@@ -28,8 +28,8 @@ struct RunscInfo {
 
   // True if the build accepts the global flag; "--platform", "-platform" and
   // "platform" are all accepted spellings.
-  bool Supports(std::string_view flag) const;
-  bool KnowsPlatform(std::string_view platform) const;
+  bool Supports(absl::string_view flag) const;
+  bool KnowsPlatform(absl::string_view platform) const;
 };
 
 // The runsc to use: `configured_path` if non-empty (it must be an executable
@@ -56,12 +56,12 @@ struct RunscVersionInfo {
   std::string spec_version;
 };
 // Parses `runsc --version` output ("runsc version X\nspec: Y").
-absl::StatusOr<RunscVersionInfo> ParseRunscVersion(std::string_view output);
+absl::StatusOr<RunscVersionInfo> ParseRunscVersion(absl::string_view output);
 // Parses `runsc flags` output (Go's flag.PrintDefaults format) into flag name
 // -> help text.
-absl::flat_hash_map<std::string, std::string> ParseRunscFlags(std::string_view output);
+absl::flat_hash_map<std::string, std::string> ParseRunscFlags(absl::string_view output);
 // The YYYYMMDD date embedded in a version string, or 0.
-int BuildDateFromVersion(std::string_view version);
+int BuildDateFromVersion(absl::string_view version);
 
 }  // namespace libsandbox
 

@@ -1,1 +1,377 @@
+// End-to-end runs through the public API: real runsc, real cgroups.
+#include <dirent.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libsandbox/cgroup.h"
+#include "libsandbox/fs_util.h"
+#include "libsandbox/process.h"
+#include "libsandbox/run_dir.h"
+#include "libsandbox/sandbox.h"
+#include "libsandbox/tests/test_util.h"
+
+namespace libsandbox {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class RunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = testing::MakeTestDir("run");
+    config_.set_state_dir(root_ + "/state");
+    config_.set_storage_dir(root_ + "/storage");
+  }
+  void TearDown() override { (void)RemoveTree(root_); }
+
+  Result RunCode(const std::string& code, const std::string& language = "python") {
+    RunRequest req;
+    req.set_code(code);
+    req.set_language(language);
+    *req.mutable_limits() = limits_;
+    return libsandbox::Run(req, config_);
+  }
+
+  std::string root_;
+  Config config_;
+  Limits limits_ = DefaultLimits();
+};
+
+TEST_F(RunTest, PythonHelloWorld) {
+  Result r = RunCode("print('Hello from the sandbox!')");
+  EXPECT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
+  EXPECT_EQ(r.stdout(), "Hello from the sandbox!\n");
+  ASSERT_TRUE(r.has_exit_code());
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_GT(r.duration_s(), 0);
+}
+
+TEST_F(RunTest, BashSampleWithDmesgShowsGvisor) {
+  Result r = RunCode("echo Hello; date; dmesg; echo Bye", "bash");
+  EXPECT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
+  EXPECT_THAT(r.stdout(), HasSubstr("Hello"));
+  EXPECT_THAT(r.stdout(), HasSubstr("gVisor"));
+  EXPECT_THAT(r.stdout(), HasSubstr("Bye"));
+}
+
+TEST_F(RunTest, SyntaxErrorsAreErrors) {
+  Result py = RunCode("print('foo");
+  EXPECT_EQ(py.status(), Result::ERROR);
+  EXPECT_THAT(py.stderr(), HasSubstr("SyntaxError"));
+  Result sh = RunCode("echo 'foo", "bash");
+  EXPECT_EQ(sh.status(), Result::ERROR);
+  EXPECT_NE(sh.exit_code(), 0);
+}
+
+TEST_F(RunTest, ExitCodeIsReported) {
+  Result r = RunCode("import sys; sys.exit(7)");
+  EXPECT_EQ(r.status(), Result::ERROR);
+  EXPECT_EQ(r.exit_code(), 7);
+}
+
+TEST_F(RunTest, TimeoutKeepsPartialOutput) {
+  limits_.set_timeout_s(3);
+  absl::Time start = absl::Now();
+  Result r = RunCode("import time\nprint('before', flush=True)\ntime.sleep(60)\nprint('after')");
+  EXPECT_EQ(r.status(), Result::TIMEOUT) << r.message();
+  EXPECT_EQ(r.stdout(), "before\n");
+  EXPECT_FALSE(r.has_exit_code());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+}
+
+TEST_F(RunTest, TimeoutKillsEveryProcessInTheSandbox) {
+  limits_.set_timeout_s(2);
+  Result r = RunCode("(sleep 100; echo orphan) & sleep 100 & wait", "bash");
+  EXPECT_EQ(r.status(), Result::TIMEOUT);
+  EXPECT_THAT(r.stdout(), Not(HasSubstr("orphan")));
+}
+
+TEST_F(RunTest, MemoryHogIsInterrupted) {
+  limits_.set_memory_mb(128);
+  Result r = RunCode(
+      "chunks = []\n"
+      "for _ in range(256):\n"
+      "    chunks.append(open('/dev/urandom', 'rb').read(1 << 20))\n"
+      "print('survived', len(chunks))\n");
+  EXPECT_EQ(r.status(), Result::INTERRUPTED) << r.message() << r.stdout() << r.stderr();
+  EXPECT_EQ(r.reason(), "memory");
+  EXPECT_THAT(r.stdout(), Not(HasSubstr("survived")));
+  EXPECT_THAT(r.message(), HasSubstr("memory_mb"));
+}
+
+TEST_F(RunTest, ForkBombIsContained) {
+  limits_.set_max_pids(64);
+  limits_.set_timeout_s(10);
+  Result r = RunCode(
+      "import os, time\n"
+      "n = 0\n"
+      "try:\n"
+      "    while True:\n"
+      "        if os.fork() == 0:\n"
+      "            time.sleep(30); os._exit(0)\n"
+      "        n += 1\n"
+      "except OSError as e:\n"
+      "    print('fork failed after', n, flush=True)\n");
+  // Either the code saw fork fail or the sandbox was stopped; never unbounded.
+  EXPECT_NE(r.status(), Result::SANDBOX_ERROR) << r.message();
+  if (r.status() == Result::OK) {
+    EXPECT_THAT(r.stdout(), HasSubstr("fork failed"));
+  }
+  // The host still forks fine afterwards.
+  Result after = RunCode("print('alive')");
+  EXPECT_EQ(after.status(), Result::OK);
+}
+
+TEST_F(RunTest, LargeOutputIsTruncatedAndFlagged) {
+  limits_.set_max_output_bytes(1 << 20);
+  Result r =
+      RunCode("import sys\nsys.stdout.write('x' * (20 << 20))\nprint('done', file=sys.stderr)");
+  EXPECT_EQ(r.status(), Result::OK) << r.message();
+  EXPECT_EQ(r.stdout().size(), size_t{1} << 20);
+  EXPECT_TRUE(r.stdout_truncated());
+  EXPECT_FALSE(r.stderr_truncated());
+  EXPECT_EQ(r.stderr(), "done\n");
+}
+
+TEST_F(RunTest, InvalidUtf8IsReplaced) {
+  Result r = RunCode("import sys\nsys.stdout.buffer.write(b'ok \\xff\\xfe end')");
+  EXPECT_EQ(r.status(), Result::OK);
+  EXPECT_EQ(r.stdout(), "ok \xEF\xBF\xBD\xEF\xBF\xBD end");
+}
+
+TEST_F(RunTest, RootFilesystemIsReadOnlyAndUserIsUnprivileged) {
+  Result r = RunCode(
+      "for p in ['/usr/evil', '/etc/evil', '/evil', '/bin/evil']:\n"
+      "    try:\n"
+      "        open(p, 'w').write('x'); print('WROTE', p)\n"
+      "    except OSError:\n"
+      "        pass\n"
+      "import os\n"
+      "print('uid', os.getuid(), os.getgid())\n"
+      "print([l for l in open('/proc/self/status') if l.startswith('CapEff')][0].strip())\n"
+      "open('/home/user/ok.txt', 'w').write('fine'); open('/tmp/t', 'w').write('fine')\n");
+  EXPECT_EQ(r.status(), Result::OK) << r.stderr();
+  EXPECT_THAT(r.stdout(), Not(HasSubstr("WROTE")));
+  EXPECT_THAT(r.stdout(), HasSubstr("uid 1000 1000"));
+  EXPECT_THAT(r.stdout(), HasSubstr("CapEff:\t0000000000000000"));
+}
+
+TEST_F(RunTest, HostSecretsAndEnvironmentAreInvisible) {
+  ::setenv("LIBSANDBOX_HOST_SECRET", "s3cr3t-env", 1);
+  std::string secret_dir = root_ + "/secret";
+  ASSERT_TRUE(MakeDirs(secret_dir).ok());
+  ASSERT_TRUE(WriteFile(secret_dir + "/key", "s3cr3t-file").ok());
+  Result r =
+      RunCode(absl::StrCat("import os\n"
+                           "print(sorted(os.environ.items()))\n"
+                           "for p in ['/root', '/home', '/var/lib', '/srv', '/app', '",
+                           secret_dir, "']:\n",
+                           "    print(p, os.path.exists(p) and os.listdir(p))\n"
+                           "print(open('/etc/passwd').read())\n"));
+  EXPECT_EQ(r.status(), Result::OK) << r.stderr();
+  EXPECT_THAT(r.stdout(), Not(HasSubstr("s3cr3t")));
+  EXPECT_THAT(r.stdout(), Not(HasSubstr("LIBSANDBOX_HOST_SECRET")));
+  EXPECT_THAT(r.stdout(), HasSubstr("/home ['user']"));
+  EXPECT_THAT(r.stdout(), HasSubstr("/root False"));
+}
+
+TEST_F(RunTest, StdinEnvAndInputFiles) {
+  RunRequest req;
+  req.set_code(
+      "import os, sys\n"
+      "print(sys.stdin.read().upper())\n"
+      "print(os.environ['GREETING'])\n"
+      "print(open('data/in.txt').read())\n");
+  req.set_stdin("from stdin");
+  (*req.mutable_env())["GREETING"] = "hello env";
+  InputFile* f = req.add_files();
+  f->set_path("data/in.txt");
+  f->set_content("input file");
+  Result r = libsandbox::Run(req, config_);
+  EXPECT_EQ(r.status(), Result::OK) << r.stderr();
+  EXPECT_EQ(r.stdout(), "FROM STDIN\nhello env\ninput file\n");
+  // Unchanged inputs are not reported back as outputs.
+  EXPECT_EQ(r.files_size(), 0);
+}
+
+TEST_F(RunTest, GeneratedFilesAreKeptPerUser) {
+  RunRequest req;
+  req.set_code("mkdir -p out && echo hi > out/a.txt && ln -s /etc/shadow link && mkfifo fifo");
+  req.set_language("bash");
+  req.set_user("alice");
+  Result r = libsandbox::Run(req, config_);
+  ASSERT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
+  ASSERT_EQ(r.files_size(), 1);
+  EXPECT_EQ(r.files(0).path(), "out/a.txt");
+  EXPECT_EQ(r.files(0).size(), 3);
+  EXPECT_TRUE(absl::StartsWith(r.files(0).host_path(), config_.storage_dir()));
+  absl::StatusOr<std::string> kept = ReadFile(r.files(0).host_path());
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, "hi\n");
+}
+
+TEST_F(RunTest, StorageQuotaViolationIsStorageError) {
+  config_.mutable_quota()->set_max_files_per_execution(4);
+  Result r = RunCode("for i in $(seq 10); do touch f$i; done", "bash");
+  EXPECT_EQ(r.status(), Result::STORAGE_ERROR) << r.message();
+  EXPECT_EQ(r.files_size(), 0);
+  EXPECT_THAT(r.message(), HasSubstr("max_files_per_execution"));
+}
+
+TEST_F(RunTest, WorkspaceAndTmpAreSizeCapped) {
+  limits_.set_workspace_mb(8);
+  limits_.set_memory_mb(256);
+  Result r = RunCode(
+      "import os\n"
+      "for d in ['/home/user', '/tmp']:\n"
+      "    try:\n"
+      "        with open(d + '/big', 'wb') as f:\n"
+      "            f.write(b'x' * (32 << 20))\n"
+      "        print(d, 'wrote all')\n"
+      "    except OSError as e:\n"
+      "        print(d, 'full', e.errno)\n");
+  EXPECT_EQ(r.status(), Result::OK) << r.stderr();
+  EXPECT_THAT(r.stdout(), HasSubstr("/home/user full"));
+  EXPECT_THAT(r.stdout(), HasSubstr("/tmp full"));
+}
+
+TEST_F(RunTest, BadInputIsInvalidInput) {
+  EXPECT_EQ(RunCode("print(1)", "cobol").status(), Result::INVALID_INPUT);
+  EXPECT_EQ(RunCode("").status(), Result::INVALID_INPUT);
+  EXPECT_EQ(RunCode(std::string("print(1)\0", 9)).status(), Result::INVALID_INPUT);
+  limits_.set_memory_mb(-1);
+  Result neg = RunCode("print(1)");
+  EXPECT_EQ(neg.status(), Result::INVALID_INPUT);
+  EXPECT_THAT(neg.message(), HasSubstr("memory_mb"));
+  limits_ = DefaultLimits();
+  for (const char* path : {"../x", "/etc/passwd", "a/../../b"}) {
+    RunRequest req;
+    req.set_code("print(1)");
+    InputFile* f = req.add_files();
+    f->set_path(path);
+    Result r = libsandbox::Run(req, config_);
+    EXPECT_EQ(r.status(), Result::INVALID_INPUT) << path;
+  }
+}
+
+TEST_F(RunTest, NetworkOffReachesNothing) {
+  Result r = RunCode(
+      "import socket\n"
+      "for host in ['127.0.0.1', '10.0.2.2', '169.254.169.254', '8.8.8.8']:\n"
+      "    s = socket.socket(); s.settimeout(2)\n"
+      "    try:\n"
+      "        s.connect((host, 80)); print('CONNECTED', host)\n"
+      "    except OSError as e:\n"
+      "        print('blocked', host)\n");
+  EXPECT_EQ(r.status(), Result::OK) << r.stderr();
+  EXPECT_THAT(r.stdout(), Not(HasSubstr("CONNECTED")));
+}
+
+TEST_F(RunTest, EightConcurrentRuns) {
+  std::vector<Result> results(8);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] { results[i] = RunCode(absl::StrCat("print(", i, ")")); });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(results[i].status(), Result::OK) << results[i].message() << results[i].stderr();
+    EXPECT_EQ(results[i].stdout(), absl::StrCat(i, "\n"));
+  }
+}
+
+// What a run leaves behind: runsc state, cgroups, run dirs, processes.
+struct Leftovers {
+  int runsc_entries = 0;
+  int cgroups = 0;
+  int run_entries = 0;
+  int runsc_processes = 0;
+};
+
+int CountDir(const std::string& dir, bool dirs_only = false) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  int n = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    if (dirs_only && e->d_type != DT_DIR) continue;
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+Leftovers Count(const Config& config) {
+  Leftovers l;
+  l.runsc_entries = CountDir(RunscRoot(config.state_dir()));
+  l.run_entries = CountDir(config.state_dir() + "/runs");
+  if (auto host = DetectCgroups(); host.ok()) {
+    for (const auto& [c, dir] : host->own_dirs) {
+      l.cgroups += CountDir(absl::StrCat(dir, "/", kCgroupParent), /*dirs_only=*/true);
+    }
+  }
+  auto ps = RunCommand({"/usr/bin/pgrep", "-f", config.state_dir()});
+  if (ps.ok()) {
+    for (char c : ps->out.data) l.runsc_processes += c == '\n';
+  }
+  return l;
+}
+
+TEST_F(RunTest, TeardownLeavesNothing) {
+  limits_.set_timeout_s(2);
+  RunCode("print('ok')");
+  RunCode("import time; time.sleep(30)");
+  RunCode("x = bytearray(1 << 30)");
+  Leftovers l = Count(config_);
+  EXPECT_EQ(l.runsc_entries, 0);
+  EXPECT_EQ(l.run_entries, 0);
+  EXPECT_EQ(l.cgroups, 0);
+  EXPECT_EQ(l.runsc_processes, 0);
+}
+
+TEST_F(RunTest, CrashedHostIsReapedOnNextStart) {
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    RunCode("import time; time.sleep(60)");
+    ::_exit(0);
+  }
+  // Wait until the sandbox is up, then kill the "host" without warning.
+  absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (CountDir(RunscRoot(config_.state_dir())) == 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  EXPECT_GT(Count(config_).run_entries, 0);
+  EXPECT_GT(ReapStaleRuns(config_.state_dir(), "runsc"), 0);
+  Leftovers l = Count(config_);
+  EXPECT_EQ(l.run_entries, 0);
+  EXPECT_EQ(l.cgroups, 0);
+  EXPECT_EQ(l.runsc_entries, 0);
+  EXPECT_EQ(l.runsc_processes, 0);
+}
+
+TEST_F(RunTest, MissingRunscIsSandboxErrorWithRemedy) {
+  config_.set_runsc_path(root_ + "/no-such-runsc");
+  Result r = RunCode("print(1)");
+  EXPECT_EQ(r.status(), Result::SANDBOX_ERROR);
+  EXPECT_THAT(r.message(), HasSubstr("runsc"));
+}
+
+}  // namespace
+}  // namespace libsandbox

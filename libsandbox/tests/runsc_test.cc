@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libsandbox/fs_util.h"
@@ -76,6 +77,19 @@ TEST_F(RunscTest, LocatesRunscOnPath) {
   EXPECT_EQ(::access(path->c_str(), X_OK), 0);
 }
 
+TEST_F(RunscTest, NoRunscOnPathIsAClearNotFound) {
+  const char* old = std::getenv("PATH");
+  std::string saved = old != nullptr ? old : "";
+  ::setenv("PATH", dir_.path().c_str(), 1);  // an empty directory
+  absl::StatusOr<std::string> path = LocateRunsc("");
+  ::setenv("PATH", saved.c_str(), 1);
+  ASSERT_FALSE(path.ok());
+  EXPECT_EQ(path.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(path.status().message(),
+            "runsc not found; install the Debian package runsc or gVisor's release, or set "
+            "runsc_path");
+}
+
 TEST_F(RunscTest, LocatesConfiguredPathAndMakesRelativeOnesAbsolute) {
   const std::string real = RealRunsc();
   ASSERT_FALSE(real.empty());
@@ -87,7 +101,7 @@ TEST_F(RunscTest, LocatesConfiguredPathAndMakesRelativeOnesAbsolute) {
   char cwd[PATH_MAX];
   ASSERT_NE(::getcwd(cwd, sizeof(cwd)), nullptr);
   std::string relative;
-  for (std::string_view part : absl::StrSplit(cwd, '/', absl::SkipEmpty())) {
+  for (absl::string_view part : absl::StrSplit(cwd, '/', absl::SkipEmpty())) {
     (void)part;
     relative += "../";
   }
@@ -260,19 +274,20 @@ TEST(ChoosePlatformTest, RejectsUnknownPlatforms) {
 }
 
 TEST(ParseRunscVersionTest, ReadsTheKnownFormats) {
-  absl::StatusOr<RunscVersion> debian =
+  absl::StatusOr<RunscVersionInfo> debian =
       ParseRunscVersion("runsc version 0.0~20221219.0\nspec: 1.0.2-dev\n");
   ASSERT_TRUE(debian.ok());
   EXPECT_EQ(debian->version, "0.0~20221219.0");
   EXPECT_EQ(debian->build_date, 20221219);
   EXPECT_EQ(debian->spec_version, "1.0.2-dev");
 
-  absl::StatusOr<RunscVersion> release = ParseRunscVersion("runsc version release-20261101.0\n");
+  absl::StatusOr<RunscVersionInfo> release =
+      ParseRunscVersion("runsc version release-20261101.0\n");
   ASSERT_TRUE(release.ok());
   EXPECT_EQ(release->version, "release-20261101.0");
   EXPECT_EQ(release->build_date, 20261101);
 
-  absl::StatusOr<RunscVersion> google = ParseRunscVersion("runsc version google-552218452\n");
+  absl::StatusOr<RunscVersionInfo> google = ParseRunscVersion("runsc version google-552218452\n");
   ASSERT_TRUE(google.ok());
   EXPECT_EQ(google->version, "google-552218452");
   EXPECT_EQ(google->build_date, 0);
@@ -287,7 +302,9 @@ TEST(ParseRunscVersionTest, RejectsOtherOutput) {
   EXPECT_FALSE(ParseRunscVersion("").ok());
   EXPECT_FALSE(ParseRunscVersion("true (GNU coreutils) 9.1\n").ok());
   EXPECT_FALSE(ParseRunscVersion("runsc version \n").ok());
-  EXPECT_FALSE(ParseRunscVersion("runsc version a\x01" "b\n").ok());
+  EXPECT_FALSE(ParseRunscVersion("runsc version a\x01"
+                                 "b\n")
+                   .ok());
   EXPECT_FALSE(ParseRunscVersion(absl::StrCat("runsc version ", std::string(10000, 'x'))).ok());
 }
 

@@ -1,8 +1,8 @@
 """python -m libsandbox: host checks, the self-test catalogue, the version.
 
-    python -m libsandbox doctor [--json] [--runsc PATH]
-    python -m libsandbox --self_test [catalogue options]
-    python -m libsandbox version
+python -m libsandbox doctor [--json] [--runsc PATH]
+python -m libsandbox --self_test [catalogue options]
+python -m libsandbox version
 """
 
 from __future__ import annotations
@@ -59,8 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_in.remove("--self_test")
         return _self_test(args_in)
 
-    parser = argparse.ArgumentParser(prog="python -m libsandbox", description="libsandbox host checks and self-tests")
-    parser.add_argument("--self_test", action="store_true", help="run the self-test catalogue; non-zero exit on failure")
+    parser = argparse.ArgumentParser(
+        prog="python -m libsandbox", description="libsandbox host checks and self-tests"
+    )
+    parser.add_argument(
+        "--self_test", action="store_true", help="run the self-test catalogue; non-zero exit on failure"
+    )
     sub = parser.add_subparsers(dest="command")
     doctor = sub.add_parser("doctor", help="check what gVisor and the limits need on this host")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")

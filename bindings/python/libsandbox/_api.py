@@ -6,15 +6,16 @@ import asyncio
 import functools
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from libsandbox import _core
 from libsandbox._types import Check, Config, File, Limits, Result, Status
 
-FileContent = Union[bytes, bytearray, memoryview, str]
-Files = Union[Mapping[str, FileContent], Iterable[tuple[str, FileContent]]]
+FileContent: TypeAlias = bytes | bytearray | memoryview | str
+# Sequence, not Iterable: a dict is an Iterable too, which defeats type inference.
+Files: TypeAlias = Mapping[str, FileContent] | Sequence[tuple[str, FileContent]]
 
 # run_async() hands runs to these threads. Runs spend their time waiting on
 # runsc with the GIL released, so threads are cheap; the library itself

@@ -1,4 +1,4 @@
-"""Stubs for the compiled core. Dicts are shaped like the messages of config.proto."""
+# Stubs for the compiled core. Dicts are shaped like the messages of config.proto.
 
 from typing import Any, TypedDict, type_check_only
 

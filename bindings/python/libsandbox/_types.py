@@ -40,9 +40,7 @@ def _require_int(owner: str, name: str, value: object, maximum: int = _INT64_MAX
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{owner}.{name} must be an int, got {type(value).__name__}")
     if not 0 <= value <= maximum:
-        raise ValueError(
-            f"{owner}.{name} must be between 0 and {maximum} (0 means no limit), got {value}"
-        )
+        raise ValueError(f"{owner}.{name} must be between 0 and {maximum} (0 means no limit), got {value}")
 
 
 def _require_number(owner: str, name: str, value: object) -> None:
@@ -150,7 +148,9 @@ class Config:
             try:
                 ipaddress.ip_network(cidr, strict=True)
             except ValueError as e:
-                raise ValueError(f"Config.allowed_cidrs: {cidr!r} is not a network like '10.0.0.0/8': {e}") from None
+                raise ValueError(
+                    f"Config.allowed_cidrs: {cidr!r} is not a network like '10.0.0.0/8': {e}"
+                ) from None
         object.__setattr__(self, "allowed_cidrs", cidrs)
         mounts = _require_texts("Config", "extra_ro_mounts", self.extra_ro_mounts)
         for mount in mounts:

@@ -1,0 +1,193 @@
+"""The typed values of the contract, checked without running a sandbox."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import libsandbox
+from libsandbox import _core
+
+CONTRACT_STATUSES = [
+    "OK",
+    "ERROR",
+    "TIMEOUT",
+    "INTERRUPTED",
+    "STORAGE_ERROR",
+    "SANDBOX_ERROR",
+    "INVALID_INPUT",
+]
+
+
+def test_status_names_are_the_contract_and_match_the_core() -> None:
+    assert [s.name for s in libsandbox.Status] == CONTRACT_STATUSES
+    assert sorted(_core.status_names()) == sorted(CONTRACT_STATUSES)
+    assert libsandbox.Status.INVALID_INPUT.name == "INVALID_INPUT"
+
+
+def test_version_is_the_installed_distribution_version() -> None:
+    assert libsandbox.__version__ == _core.VERSION
+    assert libsandbox.__version__ == importlib.metadata.version("libsandbox")
+
+
+def test_limits_defaults_are_the_contract_and_the_core_defaults() -> None:
+    limits = libsandbox.Limits()
+    assert (limits.timeout_s, limits.memory_mb, limits.cpus, limits.max_pids) == (30.0, 128, 1.0, 128)
+    assert (limits.max_output_bytes, limits.workspace_mb) == (1048576, 64)
+    core = _core.default_limits()
+    assert limits.to_dict() == {k: core[k] for k in limits.to_dict()}
+
+
+def test_zero_means_no_limit_and_is_accepted() -> None:
+    limits = libsandbox.Limits(
+        timeout_s=0, memory_mb=0, cpus=0, max_pids=0, max_output_bytes=0, workspace_mb=0
+    )
+    assert limits.memory_mb == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "needle"),
+    [
+        ({"memory_mb": -1}, ValueError, "memory_mb"),
+        ({"memory_mb": "128"}, TypeError, "memory_mb must be an int"),
+        ({"memory_mb": 1.5}, TypeError, "memory_mb"),
+        ({"memory_mb": True}, TypeError, "memory_mb"),
+        ({"memory_mb": 2**60}, ValueError, "memory_mb"),
+        ({"timeout_s": math.nan}, ValueError, "timeout_s"),
+        ({"timeout_s": -0.5}, ValueError, "timeout_s"),
+        ({"timeout_s": math.inf}, ValueError, "timeout_s"),
+        ({"cpus": "1"}, TypeError, "cpus"),
+        ({"max_pids": -5}, ValueError, "max_pids"),
+        ({"max_output_bytes": None}, TypeError, "max_output_bytes"),
+        ({"workspace_mb": -1}, ValueError, "workspace_mb"),
+        ({"tmp_mb": -1}, ValueError, "tmp_mb"),
+        ({"memory": 128}, TypeError, "memory"),
+    ],
+)
+def test_bad_limits_raise_clear_errors(kwargs: dict[str, Any], error: type[Exception], needle: str) -> None:
+    with pytest.raises(error, match=needle):
+        libsandbox.Limits(**kwargs)
+
+
+def test_config_accepts_every_field_and_paths(tmp_path: Path) -> None:
+    config = libsandbox.Config(
+        runsc_path="/usr/bin/runsc",
+        state_dir=tmp_path,  # type: ignore[arg-type]
+        storage_dir=str(tmp_path / "files"),
+        allow_unenforced_limits=True,
+        platform="ptrace",
+        allowed_cidrs=["10.0.0.0/8", "fd00::/8"],
+        extra_ro_mounts=["/usr/share/dict", "/opt/data:/data"],
+        debug=True,
+        max_files_per_execution=32,
+        max_files_per_user=100,
+        max_bytes_per_user=1 << 20,
+        min_free_bytes=0,
+    )
+    assert config.state_dir == str(tmp_path)
+    assert config.allowed_cidrs == ("10.0.0.0/8", "fd00::/8")
+    resolved = _core.resolved_config(config.to_dict())
+    assert resolved["storage_dir"] == str(tmp_path / "files")
+    assert resolved["quota"]["max_files_per_user"] == 100
+    assert resolved["allowed_cidrs"] == ["10.0.0.0/8", "fd00::/8"]
+
+
+def test_default_config_resolves_to_real_directories() -> None:
+    resolved = _core.resolved_config(libsandbox.Config().to_dict())
+    assert resolved["state_dir"].startswith("/")
+    assert resolved["storage_dir"].startswith("/")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "needle"),
+    [
+        ({"runsc_dir": "/x"}, TypeError, "runsc_dir"),
+        ({"runsc_path": 5}, TypeError, "runsc_path"),
+        ({"state_dir": "/tmp/a\0b"}, ValueError, "state_dir"),
+        ({"allow_unenforced_limits": "yes"}, TypeError, "allow_unenforced_limits"),
+        ({"allowed_cidrs": "10.0.0.0/8"}, TypeError, "allowed_cidrs"),
+        ({"allowed_cidrs": ["10.0.0.1/8"]}, ValueError, "allowed_cidrs"),
+        ({"allowed_cidrs": ["not-a-net"]}, ValueError, "allowed_cidrs"),
+        ({"extra_ro_mounts": ["relative/path"]}, ValueError, "extra_ro_mounts"),
+        ({"extra_ro_mounts": ["/a:/b:/c"]}, ValueError, "extra_ro_mounts"),
+        ({"platform": "--network=host"}, ValueError, "platform"),
+        ({"max_files_per_user": -1}, ValueError, "max_files_per_user"),
+        ({"max_bytes_per_user": 1.0}, TypeError, "max_bytes_per_user"),
+    ],
+)
+def test_bad_config_raises_clear_errors(kwargs: dict[str, Any], error: type[Exception], needle: str) -> None:
+    with pytest.raises(error, match=needle):
+        libsandbox.Config(**kwargs)
+
+
+def test_config_is_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        libsandbox.Config("/usr/bin/runsc")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"code": b"print(1)"}, "code"),
+        ({"code": "x", "language": None}, "language"),
+        ({"code": "x", "limits": {"timeout_s": 1}}, "limits"),
+        ({"code": "x", "config": {"state_dir": "/x"}}, "config"),
+        ({"code": "x", "network": "off"}, "network"),
+        ({"code": "x", "env": {"A": 1}}, "env"),
+        ({"code": "x", "env": [("A", "b")]}, "env"),
+        ({"code": "x", "files": {"a.txt": 3}}, "files"),
+        ({"code": "x", "files": "a.txt"}, "files"),
+        ({"code": "x", "stdin": 5}, "stdin"),
+    ],
+)
+def test_wrong_argument_types_raise_type_error(kwargs: dict[str, Any], needle: str) -> None:
+    with pytest.raises(TypeError, match=needle):
+        libsandbox.run(**kwargs)
+
+
+def test_core_rejects_unknown_fields_and_wrong_types() -> None:
+    # The compiled layer checks too, so a bug in the Python layer cannot slip
+    # a malformed request through.
+    with pytest.raises(TypeError, match="unknown field 'nope'"):
+        _core.run({"nope": 1}, {})
+    with pytest.raises(TypeError, match="code"):
+        _core.run({"code": 1}, {})
+    with pytest.raises(ValueError, match="memory_mb"):
+        _core.run({"limits": {"memory_mb": 2**70}}, {})
+    with pytest.raises(TypeError, match="network"):
+        _core.run({"network": 1}, {})
+
+
+def test_result_to_dict_is_json_ready() -> None:
+    result = libsandbox.Result(
+        status=libsandbox.Status.TIMEOUT,
+        exit_code=None,
+        stdout="partial",
+        files=[libsandbox.File(path="a.txt", size=3, host_path="/x/a.txt")],
+        message="the code ran past its 5 s limit",
+    )
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["status"] == "TIMEOUT"
+    assert data["exit_code"] is None
+    assert data["files"] == [{"path": "a.txt", "size": 3, "host_path": "/x/a.txt"}]
+    assert set(data) == {
+        "status",
+        "reason",
+        "exit_code",
+        "stdout",
+        "stderr",
+        "stdout_truncated",
+        "stderr_truncated",
+        "duration_s",
+        "files",
+        "message",
+    }
+
+
+def test_languages_include_python_and_bash() -> None:
+    assert {"python", "bash"} <= set(libsandbox.languages())

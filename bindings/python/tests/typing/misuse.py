@@ -1,0 +1,7 @@
+"""Code mypy must reject: proves the typing check can fail."""
+
+import libsandbox
+
+libsandbox.run(b"print(1)")
+libsandbox.run("print(1)", limits={"timeout_s": 1})
+status: int = libsandbox.run("x").status

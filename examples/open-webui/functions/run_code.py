@@ -1,0 +1,779 @@
+"""
+title: Run code
+author: libsandbox authors
+version: 0.1.0
+license: Apache-2.0
+description: Adds a "Run code" button under assistant messages. It runs the message's Python or Bash code block in a gVisor sandbox with hard limits and shows the output and the files it made. Network is off unless an admin allows it; each user gets a private file store.
+requirements: libsandbox
+"""
+
+# An Open WebUI *function* (Action): the user clicks "Run code" under an
+# assistant message. The companion *tool* (tools/run_code.py) lets the model
+# call the sandbox on its own instead.
+#
+# Outside Open WebUI:
+#   echo 'echo hello > hello.txt' | python3 run_code.py --language=bash
+#   python3 run_code.py --self_test
+
+import argparse
+import asyncio
+import errno
+import importlib
+import importlib.util
+import inspect
+import json
+import mimetypes
+import os
+import pathlib
+import re
+import stat
+import sys
+import types
+import typing
+import urllib.parse
+import uuid
+from collections.abc import Callable
+
+import pydantic
+
+# Where this file keeps generated files by default (the tool uses its own).
+_DEFAULT_STORAGE_PATH = "$DATA_DIR/cache/functions/run_code"
+_DEFAULT_STORAGE_URL = "/cache/functions/run_code"
+
+# ==== Shared part: byte-identical in tools/run_code.py and functions/run_code.py. ====
+
+_OVERRIDE_PREFIX = "CODE_EVAL_VALVE_OVERRIDE_"
+_LANGUAGES = ("python", "bash")
+# Open WebUI keeps DATA_DIR here when the variable is not set.
+_DEFAULT_DATA_DIR = "/app/backend/data"
+# The model does not need more than this of a failure explanation.
+_MAX_MESSAGE_CHARS = 4096
+
+EventEmitter = Callable[[dict[str, typing.Any]], typing.Any] | None
+
+
+def _override_note(name: str) -> str:
+    return f" Overridable by environment variable {_OVERRIDE_PREFIX}{name}."
+
+
+class ValveError(ValueError):
+    """A valve (or its environment override) has a value outside its bounds."""
+
+
+class Valves(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(validate_assignment=True)
+
+    NETWORKING_ALLOWED: bool = pydantic.Field(
+        default=False,
+        description="Let code open outbound connections. The host's own services, "
+        "link-local and cloud metadata addresses and private ranges stay unreachable."
+        + _override_note("NETWORKING_ALLOWED"),
+    )
+    MAX_RUNTIME_SECONDS: int = pydantic.Field(
+        default=30,
+        ge=1,
+        description="Wall-clock seconds code may run before it is stopped."
+        + _override_note("MAX_RUNTIME_SECONDS"),
+    )
+    MAX_RAM_MEGABYTES: int = pydantic.Field(
+        default=128,
+        ge=0,
+        description="Memory the sandbox may use, in MiB; 0 disables the cap."
+        + _override_note("MAX_RAM_MEGABYTES"),
+    )
+    REQUIRE_RESOURCE_LIMITING: bool = pydantic.Field(
+        default=True,
+        description="Refuse to run when this host cannot enforce the caps "
+        "(instead of running without them)." + _override_note("REQUIRE_RESOURCE_LIMITING"),
+    )
+    AUTO_INSTALL: bool = pydantic.Field(
+        default=False,
+        description="Kept for compatibility. Nothing is ever downloaded: install gVisor "
+        "with your package manager (the error message says how)."
+        + _override_note("AUTO_INSTALL"),
+    )
+    CHECK_FOR_UPDATES: bool = pydantic.Field(
+        default=False,
+        description="Kept for compatibility. No update check ever reaches the network; "
+        "update with `pip install -U libsandbox`." + _override_note("CHECK_FOR_UPDATES"),
+    )
+    DEBUG: bool = pydantic.Field(
+        default=False,
+        description="Show host diagnostics in failure messages (admins only)."
+        + _override_note("DEBUG"),
+    )
+    MAX_FILES_PER_EXECUTION: int = pydantic.Field(
+        default=32,
+        ge=1,
+        description="Files one run may leave behind to be kept."
+        + _override_note("MAX_FILES_PER_EXECUTION"),
+    )
+    MAX_FILES_PER_USER: int = pydantic.Field(
+        default=4096,
+        ge=1,
+        description="Files kept per user; older runs are evicted whole, oldest first."
+        + _override_note("MAX_FILES_PER_USER"),
+    )
+    MAX_MEGABYTES_PER_USER: int = pydantic.Field(
+        default=256,
+        ge=1,
+        description="MiB of files kept per user; older runs are evicted whole, oldest first."
+        + _override_note("MAX_MEGABYTES_PER_USER"),
+    )
+    WEB_ACCESSIBLE_DIRECTORY_PATH: str = pydantic.Field(
+        default=_DEFAULT_STORAGE_PATH,
+        min_length=1,
+        description="Directory generated files are kept in (one subdirectory per user). "
+        "A leading $DATA_DIR is replaced by Open WebUI's data directory."
+        + _override_note("WEB_ACCESSIBLE_DIRECTORY_PATH"),
+    )
+    WEB_ACCESSIBLE_DIRECTORY_URL: str = pydantic.Field(
+        default=_DEFAULT_STORAGE_URL,
+        min_length=1,
+        description="URL under which WEB_ACCESSIBLE_DIRECTORY_PATH is served; may start "
+        "with '/' to be relative to Open WebUI." + _override_note("WEB_ACCESSIBLE_DIRECTORY_URL"),
+    )
+    MAX_CPUS: float = pydantic.Field(
+        default=1.0,
+        ge=0,
+        le=1024,
+        description="CPU cores the sandbox may use; 0 disables the cap."
+        + _override_note("MAX_CPUS"),
+    )
+    MAX_PIDS: int = pydantic.Field(
+        default=128,
+        ge=0,
+        le=1 << 22,
+        description="Processes and threads the sandbox may have at once; 0 disables the cap."
+        + _override_note("MAX_PIDS"),
+    )
+    MAX_OUTPUT_BYTES: int = pydantic.Field(
+        default=1 << 20,
+        ge=1024,
+        le=64 << 20,
+        description="Bytes of stdout (and, separately, stderr) kept; the rest is dropped "
+        "and the output is marked truncated." + _override_note("MAX_OUTPUT_BYTES"),
+    )
+    MAX_WORKSPACE_MEGABYTES: int = pydantic.Field(
+        default=256,
+        ge=1,
+        le=1 << 20,
+        description="Size of the sandbox's writable home directory (and of /tmp), in MiB."
+        + _override_note("MAX_WORKSPACE_MEGABYTES"),
+    )
+
+
+def effective_valves(valves: Valves) -> Valves:
+    """`valves` with every CODE_EVAL_VALVE_OVERRIDE_<NAME> applied and
+    validated against the valve's own bounds; raises ValveError naming each
+    bad value."""
+    data = valves.model_dump()
+    overridden: dict[str, str] = {}
+    for name in type(valves).model_fields:
+        raw = os.environ.get(_OVERRIDE_PREFIX + name)
+        if raw is not None:
+            overridden[name] = raw
+            data[name] = raw.strip()
+    try:
+        return type(valves).model_validate(data)
+    except pydantic.ValidationError as e:
+        problems = []
+        for error in e.errors():
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            if name in overridden:
+                where = f"{_OVERRIDE_PREFIX}{name}={overridden[name]!r}"
+            else:
+                where = f"valve {name}={data.get(name)!r}"
+            problems.append(f"{where}: {error['msg']}")
+        raise ValveError("; ".join(problems)) from None
+
+
+def storage_dir(valves: Valves) -> str:
+    """The directory WEB_ACCESSIBLE_DIRECTORY_PATH names, $DATA_DIR expanded."""
+    path = valves.WEB_ACCESSIBLE_DIRECTORY_PATH
+    if path == "$DATA_DIR" or path.startswith("$DATA_DIR/"):
+        data_dir = os.environ.get("DATA_DIR")
+        if not data_dir:
+            if not os.path.isdir(os.path.dirname(_DEFAULT_DATA_DIR)):
+                raise ValveError(
+                    "WEB_ACCESSIBLE_DIRECTORY_PATH starts with $DATA_DIR but DATA_DIR is not "
+                    "set; set DATA_DIR or give the valve an absolute path"
+                )
+            data_dir = _DEFAULT_DATA_DIR
+        path = data_dir + path[len("$DATA_DIR") :]
+    if not os.path.isabs(path):
+        raise ValveError(f"WEB_ACCESSIBLE_DIRECTORY_PATH must be an absolute path, not {path!r}")
+    return os.path.normpath(path)
+
+
+def file_url(valves: Valves, root: str, host_path: str) -> str | None:
+    """The download URL of a kept file, or None when it is not below `root`
+    (never hand out other host paths)."""
+    real_root = os.path.realpath(root)
+    real_path = os.path.realpath(host_path)
+    if os.path.commonpath([real_root, real_path]) != real_root or real_path == real_root:
+        return None
+    relative = os.path.relpath(real_path, real_root)
+    return valves.WEB_ACCESSIBLE_DIRECTORY_URL.rstrip("/") + "/" + urllib.parse.quote(relative)
+
+
+def user_id(user: dict[str, typing.Any] | None) -> str:
+    """The key of the caller's private file store: Open WebUI's user id."""
+    if isinstance(user, dict) and user.get("id") is not None:
+        return str(user["id"])
+    return ""
+
+
+def _clip(text: str, limit: int = _MAX_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + " [...]"
+
+
+class _Events:
+    """Sends Open WebUI events; a broken emitter never fails the run."""
+
+    def __init__(self, emitter: EventEmitter, debug: bool) -> None:
+        self._emitter = emitter
+        self._debug = debug
+
+    async def emit(self, kind: str, data: dict[str, typing.Any]) -> None:
+        if self._emitter is None:
+            return
+        try:
+            maybe = self._emitter({"type": kind, "data": data})
+            if inspect.isawaitable(maybe):
+                await maybe
+        except Exception as e:  # The chat may be gone; the run still counts.
+            if self._debug:
+                print(f"event emitter failed: {e!r}", file=sys.stderr)
+
+    async def status(self, description: str, done: bool = False, error: bool = False) -> None:
+        state = "error" if error else ("complete" if done else "in_progress")
+        await self.emit("status", {"status": state, "description": description, "done": done})
+
+
+class _CodeExecution:
+    """Open WebUI's code_execution citation: shows the code, its output and
+    files; sent again with the same id to update it."""
+
+    def __init__(self, name: str, language: str, code: str) -> None:
+        self.id = str(uuid.uuid4())
+        self.name = name
+        self.language = language
+        self.code = code
+        self.result: dict[str, typing.Any] = {}
+
+    def event(self) -> dict[str, typing.Any]:
+        data: dict[str, typing.Any] = {
+            "type": "code_execution",
+            "id": self.id,
+            "uuid": self.id,
+            "name": self.name,
+            "language": self.language,
+            "code": self.code,
+        }
+        if self.result:
+            data["result"] = dict(self.result)
+        return data
+
+
+class RunOutcome(typing.NamedTuple):
+    status: str
+    output: str
+    truncated: bool
+    message: str  # what went wrong, for the user; empty when OK
+    files: list[dict[str, typing.Any]]  # path, size, url (None: not linkable)
+    host_files: list[str]  # host paths, same order as files
+
+
+def _combined_output(stdout: str, stderr: str) -> str:
+    parts = [part.strip("\n") for part in (stdout, stderr) if part and part.strip()]
+    return "\n".join(parts).strip()
+
+
+def _failure_message(status: str, reason: str, valves: Valves, language: str) -> str:
+    title = language.title()
+    if status == "ERROR":
+        return f"{title} code exited with an error."
+    if status == "TIMEOUT":
+        return f"Code timed out after {valves.MAX_RUNTIME_SECONDS} seconds and was stopped."
+    if status == "INTERRUPTED":
+        if reason == "memory":
+            return (
+                f"Code used more than {valves.MAX_RAM_MEGABYTES} MiB of memory and was stopped."
+            )
+        return f"Code used too many resources ({reason or 'unknown'}) and was stopped."
+    if status == "STORAGE_ERROR":
+        return (
+            "Code generated more files than the storage quota allows "
+            f"({valves.MAX_FILES_PER_EXECUTION} files per run, {valves.MAX_FILES_PER_USER} "
+            f"files and {valves.MAX_MEGABYTES_PER_USER} MiB per user); none were kept."
+        )
+    if status == "INVALID_INPUT":
+        return "The code could not be run as given."
+    return (
+        "The sandbox could not run code on this server. An administrator can turn on "
+        "the DEBUG valve or run this file with --self_test to see why."
+    )
+
+
+async def sandbox_run(
+    language: str, code: str, valves: Valves, user: str, root: str
+) -> RunOutcome:
+    """Runs `code` through libsandbox without blocking the event loop."""
+    try:
+        libsandbox = importlib.import_module("libsandbox")
+    except ImportError as e:
+        message = "The libsandbox package is not installed: run `pip install libsandbox`."
+        if valves.DEBUG:
+            message += f" [DEBUG] {e!r}"
+        return RunOutcome("SANDBOX_ERROR", "", False, message, [], [])
+    limits = libsandbox.Limits(
+        timeout_s=float(valves.MAX_RUNTIME_SECONDS),
+        memory_mb=valves.MAX_RAM_MEGABYTES,
+        cpus=float(valves.MAX_CPUS),
+        max_pids=valves.MAX_PIDS,
+        max_output_bytes=valves.MAX_OUTPUT_BYTES,
+        workspace_mb=valves.MAX_WORKSPACE_MEGABYTES,
+    )
+    config = libsandbox.Config(
+        storage_dir=root,
+        allow_unenforced_limits=not valves.REQUIRE_RESOURCE_LIMITING,
+        max_files_per_execution=valves.MAX_FILES_PER_EXECUTION,
+        max_files_per_user=valves.MAX_FILES_PER_USER,
+        max_bytes_per_user=valves.MAX_MEGABYTES_PER_USER << 20,
+        debug=valves.DEBUG,
+    )
+    result = await libsandbox.run_async(
+        code,
+        language,
+        user=user,
+        limits=limits,
+        network=valves.NETWORKING_ALLOWED,
+        config=config,
+    )
+    status = result.status.name
+    truncated = bool(result.stdout_truncated or result.stderr_truncated)
+    output = _combined_output(result.stdout, result.stderr)
+    if truncated:
+        output += f"\n[output truncated: only the first {valves.MAX_OUTPUT_BYTES} bytes were kept]"
+    message = ""
+    if status != "OK":
+        message = _failure_message(status, result.reason, valves, language)
+        if status == "INVALID_INPUT" and result.message:
+            message += " " + _clip(result.message)  # About the input, not the host.
+        elif valves.DEBUG and result.message:
+            message += f" [DEBUG] {_clip(result.message)}"
+    files = []
+    host_files = []
+    for f in result.files:
+        files.append({"path": f.path, "size": f.size, "url": file_url(valves, root, f.host_path)})
+        host_files.append(f.host_path)
+    return RunOutcome(status, output, truncated, message, files, host_files)
+
+
+def _load_selftest() -> types.ModuleType:
+    """The self-test catalogue: installed with libsandbox, or the source
+    checkout's selftest/ next to examples/."""
+    try:
+        return importlib.import_module("libsandbox.selftest")
+    except ImportError:
+        pass
+    if "libsandbox_selftest" in sys.modules:
+        return sys.modules["libsandbox_selftest"]
+    package_dir = pathlib.Path(__file__).resolve().parents[3] / "selftest"
+    spec = importlib.util.spec_from_file_location(
+        "libsandbox_selftest",
+        package_dir / "__init__.py",
+        submodule_search_locations=[str(package_dir)],
+    )
+    if spec is None or spec.loader is None or not package_dir.is_dir():
+        raise ImportError("libsandbox.selftest is not installed (pip install libsandbox)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# ==== End of shared part. ====
+
+
+# Rendering of generated files in chat.
+MAX_INLINE_TEXT_LINES = 128
+MAX_INLINE_TEXT_BYTES = 65535
+# The chat shows at most this much of the output (the JSON reply has it all).
+_MAX_SHOWN_OUTPUT_CHARS = 65535
+
+# Types Python's built-in table lacks; never read from the host, so rendering
+# does not depend on which mime.types file the server has.
+_EXTRA_MIME_TYPES = {
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".opus": "audio/opus",
+    ".m4a": "audio/mp4",
+    ".mkv": "video/x-matroska",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".log": "text/plain",
+    ".yaml": "text/yaml",
+    ".yml": "text/yaml",
+    ".toml": "text/plain",
+    ".ini": "text/plain",
+    ".cfg": "text/plain",
+    ".rst": "text/plain",
+}
+_MIME_TABLE = mimetypes.MimeTypes()
+# Text in all but name: inlined like text/*.
+_TEXT_APPLICATION_TYPES = frozenset(
+    {"application/json", "application/x-sh", "application/javascript", "application/x-yaml"}
+)
+# Served from Open WebUI's own origin, these could run script in the user's
+# session when opened, so they are listed without a link.
+_ACTIVE_CONTENT_TYPES = frozenset(
+    {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml"}
+)
+# Real raster images (by signature, not by name) are shown in the chat.
+_IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
+_PYTHON_TAGS = frozenset({"python", "python3", "py"})
+_BASH_TAGS = frozenset({"bash", "sh", "shell"})
+
+
+def mime_type(path: str) -> str:
+    """The MIME type by file name; no extension means binary."""
+    extension = os.path.splitext(path)[1].lower()
+    if not extension:
+        return "application/octet-stream"
+    if extension in _EXTRA_MIME_TYPES:
+        return _EXTRA_MIME_TYPES[extension]
+    guessed, _ = _MIME_TABLE.guess_type("file" + extension, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def _is_text(mime: str) -> bool:
+    return mime.startswith("text/") or mime in _TEXT_APPLICATION_TYPES
+
+
+def _fenced(text: str, info: str = "") -> str:
+    """A fenced code block that `text` cannot close early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
+
+
+def _safe_name(path: str) -> str:
+    # File names come from hostile code: no control characters in the chat.
+    return "".join("\ufffd" if ord(c) < 32 or ord(c) == 127 else c for c in path)
+
+
+def _code_span(text: str) -> str:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _link_text(text: str) -> str:
+    return re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", text)
+
+
+def _human_size(size: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size > 1 << shift:
+            return f"{size >> shift} {unit}"
+    return f"{size} bytes"
+
+
+def _read_head(host_path: str, limit: int) -> bytes | None:
+    """Up to `limit` + 1 bytes of a kept regular file, never following a
+    symlink; None when it cannot be read."""
+    try:
+        fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _line_count(text: str) -> int:
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def render_file(path: str, size: int, host_path: str, url: str | None) -> str:
+    """The chat markdown for one generated file (see SEED rendering rules):
+    small text inlined, markdown quoted, everything else an icon and a link."""
+    name = _safe_name(path)
+    if size == 0:
+        return f"\u2049 {_code_span(name)} (empty)"
+    mime = mime_type(path)
+    if mime in _ACTIVE_CONTENT_TYPES:
+        url = None
+    link = f"[{_link_text(name)}]({url})" if url else _code_span(name)
+    if _is_text(mime) and size <= MAX_INLINE_TEXT_BYTES:
+        head = _read_head(host_path, MAX_INLINE_TEXT_BYTES)
+        text = None
+        if head is not None and len(head) <= MAX_INLINE_TEXT_BYTES:
+            try:
+                text = head.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+        if text is not None and _line_count(text) <= MAX_INLINE_TEXT_LINES:
+            text = text.removesuffix("\n")
+            if mime == "text/markdown":
+                quoted = "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
+                return f"\U0001f4c3 {link}:\n{quoted}"
+            if "```" not in text:
+                return f"\U0001f4c4 {link}:\n{_fenced(text)}"
+    if mime.startswith("image/"):
+        icon = "\U0001f5bc"
+        head = _read_head(host_path, 16) or b""
+        if url and head.startswith(_IMAGE_SIGNATURES):
+            return f"{icon} {link} ({_human_size(size)}):  \n![{_link_text(name)}]({url})"
+    elif mime.startswith("audio/"):
+        icon = "\U0001f3b5"
+    elif mime.startswith("video/"):
+        icon = "\U0001f3ac"
+    elif _is_text(mime):
+        icon = "\U0001f4c4"
+    else:
+        icon = "\U0001f4be"
+    return f"{icon} {link} ({_human_size(size)})"
+
+
+def code_blocks(text: str) -> list[tuple[str, str]]:
+    """The fenced code blocks of a markdown message as (info tag, code)."""
+    blocks = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        opening = re.match(r" {0,3}(`{3,})([^`]*)$", lines[i])
+        if opening is None:
+            i += 1
+            continue
+        fence, info = opening.group(1), opening.group(2).strip().lower()
+        closing = re.compile(r" {0,3}" + fence + r"`*\s*$")
+        j = i + 1
+        while j < len(lines) and closing.match(lines[j]) is None:
+            j += 1
+        if j == len(lines):
+            break  # An unclosed block is not code we were shown whole.
+        blocks.append((info.split()[0] if info else "", "\n".join(lines[i + 1 : j])))
+        i = j + 1
+    return blocks
+
+
+def _guess_language(code: str) -> str | None:
+    first_line = code.strip().split("\n")[0]
+    if first_line.startswith("#!"):
+        if first_line.endswith(("python", "python3")):
+            return "python"
+        if first_line.endswith("sh"):
+            return "bash"
+    if any(hint in code for hint in ("import ", "print(", "print ")):
+        return "python"
+    if any(hint in code for hint in ("echo ", "if [", "; do", "esac\n")):
+        return "bash"
+    return None
+
+
+def pick_code_block(text: str) -> tuple[str, str] | None:
+    """(language, code) to run from an assistant message, as the plugin we
+    replace chose it: the last bash/sh/shell block wins, else the last
+    Python block, else a guess from the last block."""
+    blocks = code_blocks(text)
+    if not blocks:
+        return None
+    for tag, code in reversed(blocks):
+        if tag in _BASH_TAGS:
+            return "bash", code
+    for tag, code in reversed(blocks):
+        if tag in _PYTHON_TAGS:
+            return "python", code
+    language = _guess_language(blocks[-1][1])
+    return (language, blocks[-1][1]) if language else None
+
+
+def _chat_message(language: str, status: str, output: str, files: list[str], message: str) -> str:
+    title = language.title()
+    shown = output
+    if len(shown) > _MAX_SHOWN_OUTPUT_CHARS:
+        shown = shown[:_MAX_SHOWN_OUTPUT_CHARS] + "\n[...]"
+    files_md = "".join(f"\n* {md}" for md in files)
+    if status == "OK":
+        if shown and files:
+            return f"\n\n---\nI executed this {title} code and got:\n{_fenced(shown, 'Output')}\n**Files**:{files_md}"
+        if shown:
+            return f"\n\n---\nI executed this {title} code and got:\n{_fenced(shown, 'Output')}"
+        if files:
+            return f"\n\n---\nI executed this {title} code and it generated these files:{files_md}"
+        return f"\n\n---\nI executed this {title} code and it ran successfully with no output."
+    text = f"\n\n---\nI executed this {title} code but it did not succeed ({status}): {message}"
+    if shown:
+        text += f"\n{_fenced(shown, 'Output')}"
+    return text
+
+
+class Action:
+    Valves = Valves
+
+    def __init__(self) -> None:
+        self.valves = self.Valves()
+
+    async def action(
+        self,
+        body: dict[str, typing.Any],
+        __user__: dict[str, typing.Any] | None = None,
+        __event_emitter__: EventEmitter = None,
+        __id__: str | None = None,
+    ) -> str:
+        debug = bool(self.valves.DEBUG)
+        events = _Events(__event_emitter__, debug)
+
+        async def refuse(message: str, status: str = "INVALID_INPUT") -> str:
+            await events.status(message, done=True, error=True)
+            return json.dumps({"status": status, "output": message, "message": message})
+
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not messages:
+            return await refuse("No messages in the conversation.")
+        last = messages[-1]
+        if not isinstance(last, dict) or last.get("role") != "assistant":
+            return await refuse("The last message is not from the AI model.")
+        content = last.get("content")
+        if not isinstance(content, str) or not code_blocks(content):
+            return await refuse("The last message has no code block.")
+        picked = pick_code_block(content)
+        if picked is None:
+            return await refuse("The last message has no Python or Bash code block.")
+        language, code = picked
+        code = code.strip()
+        execution = _CodeExecution(f"{language.title()} code block", language, code)
+        try:
+            valves = effective_valves(self.valves)
+            events = _Events(__event_emitter__, valves.DEBUG)
+            root = storage_dir(valves)
+            os.makedirs(root, mode=0o755, exist_ok=True)
+            await events.status(f"Running {language.title()} code in a gVisor sandbox...")
+            await events.emit("citation", execution.event())
+            outcome = await sandbox_run(language, code, valves, user_id(__user__), root)
+        except ValveError as e:
+            outcome = RunOutcome("SANDBOX_ERROR", "", False, f"Misconfigured valve: {e}", [], [])
+        except Exception as e:
+            message = _failure_message("SANDBOX_ERROR", "", self.valves, language)
+            if debug:
+                message += f" [DEBUG] {e!r}"
+            outcome = RunOutcome("SANDBOX_ERROR", "", False, message, [], [])
+
+        rendered = sorted(
+            (f["path"], render_file(f["path"], f["size"], host, f["url"]))
+            for f, host in zip(outcome.files, outcome.host_files, strict=True)
+        )
+        reply: dict[str, typing.Any] = {"status": outcome.status, "output": outcome.output}
+        if outcome.status == "OK":
+            reply["generated_files"] = dict(rendered)
+        if outcome.truncated:
+            reply["output_truncated"] = True
+        if outcome.message:
+            reply["message"] = outcome.message
+        if outcome.files:
+            reply["files"] = outcome.files
+
+        execution.result["output"] = outcome.output
+        if outcome.message:
+            execution.result["error"] = outcome.message
+        execution.result["files"] = [
+            {"name": f["path"], "url": f["url"]} for f in outcome.files if f["url"]
+        ]
+        await events.emit("citation", execution.event())
+        await events.emit(
+            "message",
+            {
+                "content": _chat_message(
+                    language,
+                    outcome.status,
+                    outcome.output,
+                    [md for _, md in rendered],
+                    outcome.message,
+                )
+            },
+        )
+        if outcome.status == "OK":
+            await events.status(f"{language.title()} code ran successfully.", done=True)
+        else:
+            await events.status(outcome.message, done=True, error=True)
+        return json.dumps(reply, ensure_ascii=False)
+
+
+async def _run_once(language: str, code: str, user: str, quiet: bool) -> str:
+    def show(event: dict[str, typing.Any]) -> None:
+        if not quiet:
+            print(f"Event: {json.dumps(event, ensure_ascii=False)}", file=sys.stderr)
+
+    # A fence longer than any backtick run, so the code comes back whole.
+    body = {"messages": [{"role": "assistant", "content": _fenced(code, language) + "\n"}]}
+    return await Action().action(
+        body, __user__={"id": user} if user else None, __event_emitter__=show
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Run a code block in a gVisor sandbox, as the Open WebUI button would."
+    )
+    parser.add_argument("--language", choices=_LANGUAGES, default="python")
+    parser.add_argument("--use_sample_code", action="store_true", help="run the sample code")
+    parser.add_argument("--user", default="", help="Open WebUI user id to run as")
+    parser.add_argument("--want_status", default="", help="exit non-zero unless the status is this")
+    parser.add_argument("--self_test", action="store_true", help="run the self-test catalogue")
+    parser.add_argument("--self_test_filter", default="", help="comma-separated case names or globs")
+    parser.add_argument("--debug", action="store_true", help="turn on the DEBUG valve")
+    args = parser.parse_args(argv)
+    if args.debug:
+        os.environ[_OVERRIDE_PREFIX + "DEBUG"] = "true"
+    if args.self_test:
+        selftest = _load_selftest()
+        return int(
+            selftest.run_file_suite(
+                os.path.abspath(__file__),
+                "function",
+                name_filter=args.self_test_filter,
+                debug=args.debug,
+            )
+        )
+    try:
+        effective_valves(Valves())
+    except ValveError as e:
+        print(f"Bad valve override: {e}", file=sys.stderr)
+        return 2
+    if args.use_sample_code:
+        code = _load_selftest().SAMPLE_CODE[args.language]
+    else:
+        code = sys.stdin.read()
+    reply = asyncio.run(_run_once(args.language, code, args.user, quiet=bool(args.want_status)))
+    print(reply)
+    if args.want_status:
+        got = json.loads(reply)["status"]
+        if got != args.want_status:
+            print(f"\u274c Status is {got}, expected {args.want_status}.", file=sys.stderr)
+            return 1
+        print(f"\u2705 Status is {got} as expected.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

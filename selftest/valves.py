@@ -1,0 +1,60 @@
+"""The Open WebUI valves as the library runner sees them: their defaults and
+how they become libsandbox Limits/Config. The tool and function files map
+them the same way (the tests hold the two in step)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+OVERRIDE_PREFIX = "CODE_EVAL_VALVE_OVERRIDE_"
+
+# Defaults of the valves that affect a run (paths and URLs are per case).
+DEFAULTS: dict[str, Any] = {
+    "NETWORKING_ALLOWED": False,
+    "MAX_RUNTIME_SECONDS": 30,
+    "MAX_RAM_MEGABYTES": 128,
+    "REQUIRE_RESOURCE_LIMITING": True,
+    "AUTO_INSTALL": False,
+    "CHECK_FOR_UPDATES": False,
+    "DEBUG": False,
+    "MAX_FILES_PER_EXECUTION": 32,
+    "MAX_FILES_PER_USER": 4096,
+    "MAX_MEGABYTES_PER_USER": 256,
+    "MAX_CPUS": 1.0,
+    "MAX_PIDS": 128,
+    "MAX_OUTPUT_BYTES": 1 << 20,
+    "MAX_WORKSPACE_MEGABYTES": 256,
+}
+
+
+def run_kwargs(valves: Mapping[str, Any], storage_root: str) -> dict[str, Any]:
+    """libsandbox.run arguments for `valves` (unset ones take DEFAULTS):
+    {"limits": Limits kwargs, "config": Config kwargs, "network": bool}."""
+    v = dict(DEFAULTS)
+    v.update(valves)
+    return {
+        "limits": {
+            "timeout_s": float(v["MAX_RUNTIME_SECONDS"]),
+            "memory_mb": int(v["MAX_RAM_MEGABYTES"]),
+            "cpus": float(v["MAX_CPUS"]),
+            "max_pids": int(v["MAX_PIDS"]),
+            "max_output_bytes": int(v["MAX_OUTPUT_BYTES"]),
+            "workspace_mb": int(v["MAX_WORKSPACE_MEGABYTES"]),
+        },
+        "config": {
+            "storage_dir": storage_root,
+            "allow_unenforced_limits": not _truthy(v["REQUIRE_RESOURCE_LIMITING"]),
+            "max_files_per_execution": int(v["MAX_FILES_PER_EXECUTION"]),
+            "max_files_per_user": int(v["MAX_FILES_PER_USER"]),
+            "max_bytes_per_user": int(v["MAX_MEGABYTES_PER_USER"]) << 20,
+            "debug": _truthy(v["DEBUG"]),
+        },
+        "network": _truthy(v["NETWORKING_ALLOWED"]),
+    }
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
