@@ -167,22 +167,19 @@ std::string BuildRuleset(const std::vector<Cidr>& allowed, const std::vector<Cid
   absl::StrAppend(&out, NftSet("always_blocked", Outermost(always)));
   absl::StrAppend(&out, NftSet("allowed", Outermost(allowed)));
   absl::StrAppend(&out, NftSet("private", Outermost(PrivateRanges())));
-  absl::StrAppend(&out,
-                  "  chain output {\n"
-                  "    type filter hook output priority filter; policy accept;\n"
-                  "    oif \"lo\" accept\n"
-                  // IPv6 is off in the namespace; this covers a re-enabled stack.
-                  "    meta nfproto ipv6 reject with icmpx type admin-prohibited\n"
-                  // slirp forwards 10.0.2.3 on any port to the host's resolver,
-                  // which may listen on the host's loopback: DNS only.
-                  "    ip daddr ",
-                  kSandboxDnsAddress, " udp dport 53 accept\n", "    ip daddr ", kSandboxDnsAddress,
-                  " tcp dport 53 accept\n",
-                  "    ip daddr @always_blocked reject with icmpx type admin-prohibited\n"
-                  "    ip daddr @allowed accept\n"
-                  "    ip daddr @private reject with icmpx type admin-prohibited\n"
-                  "  }\n"
-                  "}\n");
+  const absl::string_view dns = kSandboxDnsAddress;
+  absl::StrAppend(&out, "  chain output {\n",
+                  "    type filter hook output priority filter; policy accept;\n",
+                  "    oif \"lo\" accept\n");
+  // IPv6 is off in the namespace; this covers a stack turned back on.
+  absl::StrAppend(&out, "    meta nfproto ipv6 reject with icmpx type admin-prohibited\n");
+  // slirp forwards 10.0.2.3 on any port to the host's resolver, which may
+  // listen on the host's loopback: DNS only.
+  absl::StrAppend(&out, "    ip daddr ", dns, " udp dport 53 accept\n", "    ip daddr ", dns,
+                  " tcp dport 53 accept\n");
+  absl::StrAppend(&out, "    ip daddr @always_blocked reject with icmpx type admin-prohibited\n",
+                  "    ip daddr @allowed accept\n",
+                  "    ip daddr @private reject with icmpx type admin-prohibited\n", "  }\n}\n");
   return out;
 }
 

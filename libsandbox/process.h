@@ -44,7 +44,9 @@ struct ProcessResult {
 };
 
 // A running child in its own session/process group. Killed (whole group,
-// SIGKILL) and reaped on destruction if still running.
+// SIGKILL) and reaped on destruction if still running. The child gets
+// PR_SET_PDEATHSIG, which fires when the *thread* that started it exits:
+// start and wait for a child on the same thread (as Run does).
 class Subprocess {
  public:
   static absl::StatusOr<Subprocess> Start(const SpawnOptions& options);

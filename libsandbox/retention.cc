@@ -10,14 +10,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <limits>
 #include <memory>
-#include <optional>
 #include <system_error>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -60,6 +59,18 @@ bool IsUserKey(std::string_view name) {
 std::string FormatBytes(int64_t bytes) {
   if (bytes < 1024) return absl::StrCat(bytes, " bytes");
   return absl::StrFormat("%.1f MiB (%d bytes)", static_cast<double>(bytes) / (1 << 20), bytes);
+}
+
+// A name chosen by the sandbox, short and printable, for error messages.
+std::string Printable(const std::string& name) {
+  constexpr size_t kMax = 80;
+  std::string out;
+  for (size_t i = 0; i < name.size() && i < kMax; ++i) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
+  }
+  if (name.size() > kMax) out += "...";
+  return out;
 }
 
 absl::Status TooManyEntries() {
@@ -111,7 +122,7 @@ class TreeWalker {
       struct stat st;
       if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) continue;
-        return ErrnoStatus(absl::StrCat("stat ", rel), errno);
+        return ErrnoStatus(absl::StrCat("stat ", Printable(rel)), errno);
       }
       if (S_ISREG(st.st_mode)) {
         if (absl::Status s = on_file_(rel, st); !s.ok()) return s;
@@ -119,12 +130,13 @@ class TreeWalker {
         if (depth + 1 > kRetentionMaxDepth) {
           return absl::ResourceExhaustedError(
               absl::StrCat("the workspace nests directories more than ", kRetentionMaxDepth,
-                           " levels deep (at ", rel.substr(0, 200), "...)"));
+                           " levels deep (at ", Printable(rel), ")"));
         }
         // O_NOFOLLOW: a directory swapped for a symlink fails instead of
         // leading the walk out of the tree.
         UniqueFd sub(::openat(dir_fd, name.c_str(), kDirOpenFlags));
-        if (!sub.valid()) return ErrnoStatus(absl::StrCat("open directory ", rel), errno);
+        if (!sub.valid())
+          return ErrnoStatus(absl::StrCat("open directory ", Printable(rel)), errno);
         if (absl::Status s = WalkDir(sub.get(), rel, depth + 1); !s.ok()) return s;
       }
       // Symlinks, fifos, sockets and devices are never kept.
@@ -161,14 +173,15 @@ class DirCursor {
         if (::mkdirat(parent, name.c_str(), 0700) == 0) {
           created = true;
         } else if (errno != EEXIST) {
-          return ErrnoStatus(absl::StrCat("mkdir ", dir_rel), errno);
+          return ErrnoStatus(absl::StrCat("mkdir ", Printable(dir_rel)), errno);
         }
       }
       UniqueFd fd(::openat(parent, name.c_str(), kDirOpenFlags));
-      if (!fd.valid()) return ErrnoStatus(absl::StrCat("open directory ", dir_rel), errno);
+      if (!fd.valid())
+        return ErrnoStatus(absl::StrCat("open directory ", Printable(dir_rel)), errno);
       // Exact mode whatever the umask.
       if (created && ::fchmod(fd.get(), 0700) != 0) {
-        return ErrnoStatus(absl::StrCat("chmod ", dir_rel), errno);
+        return ErrnoStatus(absl::StrCat("chmod ", Printable(dir_rel)), errno);
       }
       names_.push_back(std::move(name));
       fds_.push_back(std::move(fd));
@@ -227,17 +240,19 @@ absl::Status CopyFileAt(int src_dir, int dst_dir, const std::string& name,
   // O_NONBLOCK: a name swapped for a fifo must not block the open.
   UniqueFd src(
       ::openat(src_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
-  if (!src.valid()) return ErrnoStatus(absl::StrCat("open ", name), errno);
+  if (!src.valid()) return ErrnoStatus(absl::StrCat("open ", Printable(name)), errno);
   struct stat st;
-  if (::fstat(src.get(), &st) != 0) return ErrnoStatus(absl::StrCat("stat ", name), errno);
+  if (::fstat(src.get(), &st) != 0)
+    return ErrnoStatus(absl::StrCat("stat ", Printable(name)), errno);
   if (!S_ISREG(st.st_mode) || st.st_dev != scanned.st_dev || st.st_ino != scanned.st_ino ||
       st.st_size != scanned.st_size) {
     return absl::AbortedError("the workspace changed while its files were being kept");
   }
   UniqueFd dst(
       ::openat(dst_dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!dst.valid()) return ErrnoStatus(absl::StrCat("create ", name), errno);
-  if (::fchmod(dst.get(), 0600) != 0) return ErrnoStatus(absl::StrCat("chmod ", name), errno);
+  if (!dst.valid()) return ErrnoStatus(absl::StrCat("create ", Printable(name)), errno);
+  if (::fchmod(dst.get(), 0600) != 0)
+    return ErrnoStatus(absl::StrCat("chmod ", Printable(name)), errno);
 
   const int64_t size = scanned.st_size;
   bool use_copy_file_range = true;
@@ -247,7 +262,7 @@ absl::Status CopyFileAt(int src_dir, int dst_dir, const std::string& name,
     off_t hole = size;
     if (data < 0) {
       if (errno == ENXIO) break;  // only a hole is left
-      if (errno != EINVAL) return ErrnoStatus(absl::StrCat("seek ", name), errno);
+      if (errno != EINVAL) return ErrnoStatus(absl::StrCat("seek ", Printable(name)), errno);
       data = off;  // no hole support: everything is data
     } else {
       hole = ::lseek(src.get(), data, SEEK_HOLE);
@@ -257,11 +272,17 @@ absl::Status CopyFileAt(int src_dir, int dst_dir, const std::string& name,
     hole = std::min<int64_t>(hole, size);
     if (absl::Status s = CopyRange(src.get(), dst.get(), data, hole, use_copy_file_range);
         !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("keeping ", name, ": ", s.message()));
+      return absl::Status(s.code(), absl::StrCat("keeping ", Printable(name), ": ", s.message()));
     }
     off = hole;
   }
-  if (::ftruncate(dst.get(), size) != 0) return ErrnoStatus(absl::StrCat("size ", name), errno);
+  if (::ftruncate(dst.get(), size) != 0) {
+    if (errno == EFBIG) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(Printable(name), " is too large for the storage filesystem"));
+    }
+    return ErrnoStatus(absl::StrCat("size ", Printable(name)), errno);
+  }
   return absl::OkStatus();
 }
 
@@ -348,6 +369,12 @@ absl::Status RemoveLeftovers(const UserDir& user) {
   return result;
 }
 
+// Sum of two sizes (both >= 0) that sticks at the maximum instead of wrapping.
+int64_t SatAdd(int64_t a, int64_t b) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  return b > kMax - a ? kMax : a + b;
+}
+
 struct PlannedFile {
   std::string rel;
   struct stat st;
@@ -414,10 +441,10 @@ absl::StatusOr<std::vector<RetainedFile>> RetentionStore::Collect(
     if (rel.size() > kRetentionMaxPathBytes) {
       return absl::ResourceExhaustedError(
           absl::StrCat("a file path in the workspace is longer than ", kRetentionMaxPathBytes,
-                       " bytes (", rel.substr(0, 100), "...)"));
+                       " bytes (", Printable(rel), ")"));
     }
     files.push_back({rel, st});
-    new_bytes += st.st_size;
+    new_bytes = SatAdd(new_bytes, st.st_size);
     return absl::OkStatus();
   });
   if (absl::Status s = walker.Walk(workspace.get()); !s.ok()) return s;
@@ -439,24 +466,26 @@ absl::StatusOr<std::vector<RetainedFile>> RetentionStore::Collect(
   absl::StatusOr<std::vector<RetainedExecution>> existing = ReadExecutions(*user_dir);
   if (!existing.ok()) return existing.status();
 
-  int64_t kept_files = 0;
-  int64_t kept_bytes = 0;
-  for (const RetainedExecution& e : *existing) {
-    kept_files += static_cast<int64_t>(e.files.size());
-    for (const RetainedFile& f : e.files) kept_bytes += f.size;
+  // What stays if the `i` oldest executions go: suffix sums (saturating, so
+  // huge sparse files cannot wrap around a limit).
+  const size_t n = existing->size();
+  std::vector<int64_t> files_from(n + 1, 0);
+  std::vector<int64_t> bytes_from(n + 1, 0);
+  for (size_t i = n; i-- > 0;) {
+    files_from[i] = SatAdd(files_from[i + 1], static_cast<int64_t>((*existing)[i].files.size()));
+    bytes_from[i] = bytes_from[i + 1];
+    for (const RetainedFile& f : (*existing)[i].files)
+      bytes_from[i] = SatAdd(bytes_from[i], f.size);
   }
-  auto over_quota = [&] {
-    return (quota.max_files_per_user() > 0 &&
-            kept_files + new_files > quota.max_files_per_user()) ||
-           (quota.max_bytes_per_user() > 0 && kept_bytes + new_bytes > quota.max_bytes_per_user());
+  auto fits_after_evicting = [&](size_t i) {
+    return (quota.max_files_per_user() == 0 ||
+            SatAdd(files_from[i], new_files) <= quota.max_files_per_user()) &&
+           (quota.max_bytes_per_user() == 0 ||
+            SatAdd(bytes_from[i], new_bytes) <= quota.max_bytes_per_user());
   };
   size_t evict = 0;
-  while (over_quota() && evict < existing->size()) {
-    const RetainedExecution& e = (*existing)[evict++];
-    kept_files -= static_cast<int64_t>(e.files.size());
-    for (const RetainedFile& f : e.files) kept_bytes -= f.size;
-  }
-  if (over_quota()) {  // everything older is evicted and it still does not fit
+  while (evict < n && !fits_after_evicting(evict)) ++evict;
+  if (!fits_after_evicting(evict)) {  // even with every older execution gone
     if (quota.max_files_per_user() > 0 && new_files > quota.max_files_per_user()) {
       return absl::ResourceExhaustedError(absl::StrFormat(
           "%d files exceed the per-user limit of %d even with all older files of the user "
@@ -477,7 +506,9 @@ absl::StatusOr<std::vector<RetainedFile>> RetentionStore::Collect(
     // Copies land before evictions free anything, so evictions are not
     // credited; sizes round up to whole blocks.
     int64_t need = 0;
-    for (const PlannedFile& f : files) need += (f.st.st_size + block - 1) / block * block;
+    for (const PlannedFile& f : files) {
+      need = SatAdd(need, SatAdd(f.st.st_size, block - 1) / block * block);
+    }
     if (need > free_bytes || free_bytes - need < quota.min_free_bytes()) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "keeping ", FormatBytes(need), " of files would leave ",
@@ -574,7 +605,7 @@ absl::StatusOr<UserUsage> RetentionStore::Usage(std::string_view user) const {
   usage.executions = static_cast<int64_t>(executions->size());
   for (const RetainedExecution& e : *executions) {
     usage.files += static_cast<int64_t>(e.files.size());
-    for (const RetainedFile& f : e.files) usage.bytes += f.size;
+    for (const RetainedFile& f : e.files) usage.bytes = SatAdd(usage.bytes, f.size);
   }
   return usage;
 }

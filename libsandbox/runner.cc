@@ -226,9 +226,9 @@ Result RunOnce(const RunRequest& request, const Config& config) {
       net_options.allowed_cidrs.push_back(cidr);
     absl::StatusOr<std::unique_ptr<SandboxNetwork>> net = SandboxNetwork::Create(net_options);
     if (!net.ok()) {
-      return Fail(Result::SANDBOX_ERROR,
-                  absl::StrCat("cannot set up the sandbox network: ", net.status().message()),
-                  start);
+      return Fail(
+          absl::IsInvalidArgument(net.status()) ? Result::INVALID_INPUT : Result::SANDBOX_ERROR,
+          absl::StrCat("cannot set up the sandbox network: ", net.status().message()), start);
     }
     network = std::move(*net);
   }
@@ -257,6 +257,10 @@ Result RunOnce(const RunRequest& request, const Config& config) {
   spawn.argv = {*runsc_path, "--root", runsc_root, "--platform=" + *platform,
                 network ? "--network=host" : "--network=none"};
   if (!cgroup) spawn.argv.push_back("--ignore-cgroups");
+  // Newer builds otherwise leave a "null-netns" mount behind in --root.
+  if ((*runsc)->Supports("gofer-network-namespace")) {
+    spawn.argv.push_back("--gofer-network-namespace=new");
+  }
   if (config.debug()) {
     spawn.argv.insert(spawn.argv.end(),
                       {"--debug", "--debug-log=" + run->path() + "/logs/", "--strace"});

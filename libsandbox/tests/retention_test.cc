@@ -70,6 +70,12 @@ class RetentionTest : public ::testing::Test {
     for (const auto& [path, content] : files) PutFile(absl::StrCat(dir, "/", path), content);
     return dir;
   }
+  // Workspaces are tmpfs in production, which allows huge sparse files and
+  // makes 100k entries fast; falls back to the test dir without /dev/shm.
+  absl::StatusOr<TempDir> TmpfsWorkspace() {
+    return TempDir::Create(fs::is_directory("/dev/shm") ? "/dev/shm" : root_.path(),
+                           "libsandbox-retention-test-");
+  }
   std::string NumberedFiles(int n) {
     std::vector<std::pair<std::string, std::string>> files;
     for (int i = 1; i <= n; ++i) files.push_back({absl::StrCat("file", i, ".txt"), ""});
@@ -281,6 +287,23 @@ TEST_F(RetentionTest, SparseFileIsCopiedExactlyAndStaysSparse) {
   EXPECT_EQ((*data)[1 << 20], 'X');
 }
 
+TEST_F(RetentionTest, HugeSparseFilesCannotWrapTheByteQuota) {
+  absl::StatusOr<TempDir> ws = TmpfsWorkspace();
+  ASSERT_TRUE(ws.ok()) << ws.status();
+  // Four files of 2^62 bytes: their sum wraps a 64-bit counter to 0.
+  for (int i = 0; i < 4; ++i) {
+    UniqueFd fd(::open(absl::StrCat(ws->path(), "/huge", i).c_str(), O_WRONLY | O_CREAT, 0644));
+    ASSERT_TRUE(fd.valid());
+    if (::ftruncate(fd.get(), int64_t{1} << 62) != 0) GTEST_SKIP() << "no huge sparse files here";
+  }
+  StorageQuota q;
+  q.set_max_bytes_per_user(int64_t{1} << 30);
+  auto r = store_.Collect(ws->path(), "u", q);
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("max_bytes_per_user"));
+  EXPECT_EQ(StoredFiles("u"), 0);
+}
+
 TEST_F(RetentionTest, SkipPredicateSeesRelativePathsAndRegularFiles) {
   std::string ws = Workspace({{"input.txt", "in"}, {"dir/input2.txt", "in"}, {"out.txt", "o"}});
   std::vector<std::string> seen;
@@ -329,9 +352,7 @@ TEST_F(RetentionTest, DepthIsBounded) {
 }
 
 TEST_F(RetentionTest, EntryCountIsBounded) {
-  // Workspaces are tmpfs in production; a tmpfs here keeps 100k entries fast.
-  absl::StatusOr<TempDir> ws =
-      TempDir::Create(fs::is_directory("/dev/shm") ? "/dev/shm" : root_.path(), "retention-");
+  absl::StatusOr<TempDir> ws = TmpfsWorkspace();
   ASSERT_TRUE(ws.ok()) << ws.status();
   for (int64_t i = 0; i <= kRetentionMaxEntries; ++i) {
     // Fifos are cheap to make and, though never kept, still count.

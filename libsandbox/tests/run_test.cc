@@ -35,6 +35,7 @@ class RunTest : public ::testing::Test {
     root_ = testing::MakeTestDir("run");
     config_.set_state_dir(root_ + "/state");
     config_.set_storage_dir(root_ + "/storage");
+    config_.set_runsc_path(testing::TestRunscPath());
   }
   void TearDown() override { (void)RemoveTree(root_); }
 
@@ -358,7 +359,9 @@ TEST_F(RunTest, CrashedHostIsReapedOnNextStart) {
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
   EXPECT_GT(Count(config_).run_entries, 0);
-  EXPECT_GT(ReapStaleRuns(config_.state_dir(), "runsc"), 0);
+  EXPECT_GT(ReapStaleRuns(config_.state_dir(),
+                          testing::TestRunscPath().empty() ? "runsc" : testing::TestRunscPath()),
+            0);
   Leftovers l = Count(config_);
   EXPECT_EQ(l.run_entries, 0);
   EXPECT_EQ(l.cgroups, 0);

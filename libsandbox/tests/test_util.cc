@@ -13,4 +13,9 @@ std::string MakeTestDir(const std::string& name) {
   return dir->release();
 }
 
+std::string TestRunscPath() {
+  const char* path = std::getenv("LIBSANDBOX_TEST_RUNSC");
+  return path != nullptr ? path : "";
+}
+
 }  // namespace libsandbox::testing

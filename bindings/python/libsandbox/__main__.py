@@ -35,21 +35,33 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _self_test(argv: list[str]) -> int:
+    # The catalogue lives in the repository's selftest/ directory and is
+    # installed as libsandbox.selftest; its entry is main(argv) -> int, in the
+    # package itself or in its runner module.
     try:
-        from libsandbox import selftest  # installed from the repo's selftest/ directory
+        import libsandbox.selftest as catalogue
     except ImportError as e:
-        print(
-            f"libsandbox: the self-test catalogue (libsandbox.selftest) is not installed ({e}). "
-            "Reinstall the package from a complete source tree (pip install .).",
-            file=sys.stderr,
-        )
-        return 2
-    entry = getattr(selftest, "main", None)
+        return _no_catalogue(str(e))
+    entry = getattr(catalogue, "main", None)
+    if entry is None:
+        try:
+            from libsandbox.selftest import runner
+        except ImportError as e:
+            return _no_catalogue(str(e))
+        entry = getattr(runner, "main", None)
     if not callable(entry):
-        print("libsandbox: libsandbox.selftest has no main(argv) entry point", file=sys.stderr)
-        return 2
+        return _no_catalogue("it has no main(argv) entry point")
     code = entry(argv)
     return code if isinstance(code, int) else 1
+
+
+def _no_catalogue(why: str) -> int:
+    print(
+        f"libsandbox: the self-test catalogue (libsandbox.selftest) is not usable: {why}. "
+        "Reinstall the package from a complete source tree (pip install .).",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

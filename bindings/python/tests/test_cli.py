@@ -54,3 +54,12 @@ def test_self_test_without_catalogue_fails_clearly(
 def test_usage_error_is_non_zero() -> None:
     proc = _module()
     assert proc.returncode == 2
+
+
+def test_self_test_runs_the_installed_catalogue() -> None:
+    listed = _module("--self_test", "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert "simple_python" in listed.stdout.split()
+    proc = _module("--self_test", "--self_test_filter", "simple_python,bad_syntax_python")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "simple_python" in proc.stdout

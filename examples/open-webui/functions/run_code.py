@@ -3,7 +3,7 @@ title: Run code
 author: libsandbox authors
 version: 0.1.0
 license: Apache-2.0
-description: Adds a "Run code" button under assistant messages. It runs the message's Python or Bash code block in a gVisor sandbox with hard limits and shows the output and the files it made. Network is off unless an admin allows it; each user gets a private file store.
+description: A "Run code" button that runs a message's code block in a gVisor sandbox with hard limits.
 requirements: libsandbox
 """
 
@@ -17,7 +17,6 @@ requirements: libsandbox
 
 import argparse
 import asyncio
-import errno
 import importlib
 import importlib.util
 import inspect
@@ -89,8 +88,7 @@ class Valves(pydantic.BaseModel):
     AUTO_INSTALL: bool = pydantic.Field(
         default=False,
         description="Kept for compatibility. Nothing is ever downloaded: install gVisor "
-        "with your package manager (the error message says how)."
-        + _override_note("AUTO_INSTALL"),
+        "with your package manager (the error message says how)." + _override_note("AUTO_INSTALL"),
     )
     CHECK_FOR_UPDATES: bool = pydantic.Field(
         default=False,
@@ -99,14 +97,12 @@ class Valves(pydantic.BaseModel):
     )
     DEBUG: bool = pydantic.Field(
         default=False,
-        description="Show host diagnostics in failure messages (admins only)."
-        + _override_note("DEBUG"),
+        description="Show host diagnostics in failure messages (admins only)." + _override_note("DEBUG"),
     )
     MAX_FILES_PER_EXECUTION: int = pydantic.Field(
         default=32,
         ge=1,
-        description="Files one run may leave behind to be kept."
-        + _override_note("MAX_FILES_PER_EXECUTION"),
+        description="Files one run may leave behind to be kept." + _override_note("MAX_FILES_PER_EXECUTION"),
     )
     MAX_FILES_PER_USER: int = pydantic.Field(
         default=4096,
@@ -137,8 +133,7 @@ class Valves(pydantic.BaseModel):
         default=1.0,
         ge=0,
         le=1024,
-        description="CPU cores the sandbox may use; 0 disables the cap."
-        + _override_note("MAX_CPUS"),
+        description="CPU cores the sandbox may use; 0 disables the cap." + _override_note("MAX_CPUS"),
     )
     MAX_PIDS: int = pydantic.Field(
         default=128,
@@ -298,9 +293,7 @@ def _failure_message(status: str, reason: str, valves: Valves, language: str) ->
         return f"Code timed out after {valves.MAX_RUNTIME_SECONDS} seconds and was stopped."
     if status == "INTERRUPTED":
         if reason == "memory":
-            return (
-                f"Code used more than {valves.MAX_RAM_MEGABYTES} MiB of memory and was stopped."
-            )
+            return f"Code used more than {valves.MAX_RAM_MEGABYTES} MiB of memory and was stopped."
         return f"Code used too many resources ({reason or 'unknown'}) and was stopped."
     if status == "STORAGE_ERROR":
         return (
@@ -316,9 +309,7 @@ def _failure_message(status: str, reason: str, valves: Valves, language: str) ->
     )
 
 
-async def sandbox_run(
-    language: str, code: str, valves: Valves, user: str, root: str
-) -> RunOutcome:
+async def sandbox_run(language: str, code: str, valves: Valves, user: str, root: str) -> RunOutcome:
     """Runs `code` through libsandbox without blocking the event loop."""
     try:
         libsandbox = importlib.import_module("libsandbox")
@@ -616,7 +607,8 @@ def _chat_message(language: str, status: str, output: str, files: list[str], mes
     files_md = "".join(f"\n* {md}" for md in files)
     if status == "OK":
         if shown and files:
-            return f"\n\n---\nI executed this {title} code and got:\n{_fenced(shown, 'Output')}\n**Files**:{files_md}"
+            fenced = _fenced(shown, "Output")
+            return f"\n\n---\nI executed this {title} code and got:\n{fenced}\n**Files**:{files_md}"
         if shown:
             return f"\n\n---\nI executed this {title} code and got:\n{_fenced(shown, 'Output')}"
         if files:
@@ -696,9 +688,7 @@ class Action:
         execution.result["output"] = outcome.output
         if outcome.message:
             execution.result["error"] = outcome.message
-        execution.result["files"] = [
-            {"name": f["path"], "url": f["url"]} for f in outcome.files if f["url"]
-        ]
+        execution.result["files"] = [{"name": f["path"], "url": f["url"]} for f in outcome.files if f["url"]]
         await events.emit("citation", execution.event())
         await events.emit(
             "message",
@@ -726,9 +716,7 @@ async def _run_once(language: str, code: str, user: str, quiet: bool) -> str:
 
     # A fence longer than any backtick run, so the code comes back whole.
     body = {"messages": [{"role": "assistant", "content": _fenced(code, language) + "\n"}]}
-    return await Action().action(
-        body, __user__={"id": user} if user else None, __event_emitter__=show
-    )
+    return await Action().action(body, __user__={"id": user} if user else None, __event_emitter__=show)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@ title: Run code
 author: libsandbox authors
 version: 0.1.0
 license: Apache-2.0
-description: Lets the model run Python or Bash code in a gVisor sandbox with hard limits (time, memory, CPU, processes, output, files). Network is off unless an admin allows it; each user gets a private file store.
+description: Lets the model run Python or Bash code in a gVisor sandbox with hard limits.
 requirements: libsandbox
 """
 
@@ -86,8 +86,7 @@ class Valves(pydantic.BaseModel):
     AUTO_INSTALL: bool = pydantic.Field(
         default=False,
         description="Kept for compatibility. Nothing is ever downloaded: install gVisor "
-        "with your package manager (the error message says how)."
-        + _override_note("AUTO_INSTALL"),
+        "with your package manager (the error message says how)." + _override_note("AUTO_INSTALL"),
     )
     CHECK_FOR_UPDATES: bool = pydantic.Field(
         default=False,
@@ -96,14 +95,12 @@ class Valves(pydantic.BaseModel):
     )
     DEBUG: bool = pydantic.Field(
         default=False,
-        description="Show host diagnostics in failure messages (admins only)."
-        + _override_note("DEBUG"),
+        description="Show host diagnostics in failure messages (admins only)." + _override_note("DEBUG"),
     )
     MAX_FILES_PER_EXECUTION: int = pydantic.Field(
         default=32,
         ge=1,
-        description="Files one run may leave behind to be kept."
-        + _override_note("MAX_FILES_PER_EXECUTION"),
+        description="Files one run may leave behind to be kept." + _override_note("MAX_FILES_PER_EXECUTION"),
     )
     MAX_FILES_PER_USER: int = pydantic.Field(
         default=4096,
@@ -134,8 +131,7 @@ class Valves(pydantic.BaseModel):
         default=1.0,
         ge=0,
         le=1024,
-        description="CPU cores the sandbox may use; 0 disables the cap."
-        + _override_note("MAX_CPUS"),
+        description="CPU cores the sandbox may use; 0 disables the cap." + _override_note("MAX_CPUS"),
     )
     MAX_PIDS: int = pydantic.Field(
         default=128,
@@ -295,9 +291,7 @@ def _failure_message(status: str, reason: str, valves: Valves, language: str) ->
         return f"Code timed out after {valves.MAX_RUNTIME_SECONDS} seconds and was stopped."
     if status == "INTERRUPTED":
         if reason == "memory":
-            return (
-                f"Code used more than {valves.MAX_RAM_MEGABYTES} MiB of memory and was stopped."
-            )
+            return f"Code used more than {valves.MAX_RAM_MEGABYTES} MiB of memory and was stopped."
         return f"Code used too many resources ({reason or 'unknown'}) and was stopped."
     if status == "STORAGE_ERROR":
         return (
@@ -313,9 +307,7 @@ def _failure_message(status: str, reason: str, valves: Valves, language: str) ->
     )
 
 
-async def sandbox_run(
-    language: str, code: str, valves: Valves, user: str, root: str
-) -> RunOutcome:
+async def sandbox_run(language: str, code: str, valves: Valves, user: str, root: str) -> RunOutcome:
     """Runs `code` through libsandbox without blocking the event loop."""
     try:
         libsandbox = importlib.import_module("libsandbox")
@@ -427,7 +419,9 @@ class Tools:
 
         :param python_code: Python code to run.
 
-        :return: A JSON object with `status`, `output` and `python_code`. When `status` is "OK", the user is interested in `output`; otherwise report `status` and `message` first.
+        :return: A JSON object with `status`, `output` and `python_code`. When
+            `status` is "OK", the user is interested in `output`; otherwise report
+            `status` and `message` first.
         """
         return await self._run("python", python_code, __user__, __event_emitter__)
 
@@ -444,7 +438,9 @@ class Tools:
 
         :param bash_command: Bash command or script to run.
 
-        :return: A JSON object with `status`, `output` and `bash_command`. When `status` is "OK", the user is interested in `output`; otherwise report `status` and `message` first.
+        :return: A JSON object with `status`, `output` and `bash_command`. When
+            `status` is "OK", the user is interested in `output`; otherwise report
+            `status` and `message` first.
         """
         return await self._run("bash", bash_command, __user__, __event_emitter__)
 
@@ -487,9 +483,7 @@ class Tools:
         execution.result["output"] = outcome.output
         if outcome.message:
             execution.result["error"] = outcome.message
-        execution.result["files"] = [
-            {"name": f["path"], "url": f["url"]} for f in outcome.files if f["url"]
-        ]
+        execution.result["files"] = [{"name": f["path"], "url": f["url"]} for f in outcome.files if f["url"]]
         await events.emit("citation", execution.event())
         if outcome.status == "OK":
             await events.status(f"{language.title()} code ran successfully.", done=True)
