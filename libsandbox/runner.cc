@@ -343,9 +343,10 @@ Result RunOnce(const RunRequest& request, const Config& config) {
     if (files.ok()) {
       for (const RetainedFile& f : *files) {
         File* out = result.add_files();
-        out->set_path(f.path);
+        // Names come from the sandbox: any bytes but '/' and NUL.
+        out->set_path(SanitizeUtf8(f.path));
         out->set_size(f.size);
-        out->set_host_path(f.host_path);
+        out->set_host_path(SanitizeUtf8(f.host_path));
       }
     } else if (result.status() == Result::OK) {
       result.set_status(Result::STORAGE_ERROR);

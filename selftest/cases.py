@@ -336,7 +336,10 @@ async def _fork_bomb(target: Target, ctx: Context) -> str | None:
     if out.status == "INTERRUPTED" and forked is None:
         return None  # Stopped as a whole: contained.
     if forked is None:
-        return f"the fork bomb never finished forking (status {out.status}): the pids cap did not stop it"
+        return (
+            f"the fork bomb ended with status {out.status} before fork() failed: a pids cap "
+            "should make fork() fail (EAGAIN) or stop the run as INTERRUPTED"
+        )
     count, cap = int(forked.group(1)), 128
     if count >= cap:
         return f"the code forked {count} processes under a cap of {cap}"

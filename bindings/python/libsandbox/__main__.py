@@ -8,6 +8,7 @@ python -m libsandbox version
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -37,18 +38,16 @@ def _doctor(args: argparse.Namespace) -> int:
 def _self_test(argv: list[str]) -> int:
     # The catalogue lives in the repository's selftest/ directory and is
     # installed as libsandbox.selftest; its entry is main(argv) -> int, in the
-    # package itself or in its runner module.
-    try:
-        import libsandbox.selftest as catalogue
-    except ImportError as e:
-        return _no_catalogue(str(e))
-    entry = getattr(catalogue, "main", None)
-    if entry is None:
+    # package itself or in its runner module. Imported by name: it is not part
+    # of the source package.
+    entry: object = None
+    for name in ("libsandbox.selftest", "libsandbox.selftest.runner"):
         try:
-            from libsandbox.selftest import runner
+            entry = getattr(importlib.import_module(name), "main", None)
         except ImportError as e:
             return _no_catalogue(str(e))
-        entry = getattr(runner, "main", None)
+        if entry is not None:
+            break
     if not callable(entry):
         return _no_catalogue("it has no main(argv) entry point")
     code = entry(argv)
