@@ -16,5 +16,27 @@ write_basic_package_version_file(${CMAKE_BINARY_DIR}/libsandboxConfigVersion.cma
 install(FILES ${CMAKE_BINARY_DIR}/libsandboxConfig.cmake
         ${CMAKE_BINARY_DIR}/libsandboxConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/libsandbox)
+# The libraries are static, so pkg-config users need every dependency of the
+# core: derive the list from what libsandbox links, so it never goes stale.
+get_target_property(_libsandbox_deps libsandbox LINK_LIBRARIES)
+set(_libsandbox_requires protobuf)
+foreach(_dep IN LISTS _libsandbox_deps)
+  if(_dep MATCHES "^absl::(.+)$")
+    list(APPEND _libsandbox_requires "absl_${CMAKE_MATCH_1}")
+  elseif(_dep STREQUAL "PkgConfig::SECCOMP")
+    list(APPEND _libsandbox_requires libseccomp)
+  elseif(_dep STREQUAL "PkgConfig::LIBCAP")
+    list(APPEND _libsandbox_requires libcap)
+  endif()
+endforeach()
+list(REMOVE_DUPLICATES _libsandbox_requires)
+list(JOIN _libsandbox_requires " " LIBSANDBOX_PC_REQUIRES)
+# Relative to the .pc file, so that `cmake --install --prefix DIR` works.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(LIBSANDBOX_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+else()
+  string(REGEX REPLACE "[^/]+" ".." _up "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
+  set(LIBSANDBOX_PC_PREFIX "\${pcfiledir}/${_up}")
+endif()
 configure_file(cmake/libsandbox.pc.in ${CMAKE_BINARY_DIR}/libsandbox.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/libsandbox.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

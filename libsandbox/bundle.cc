@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
+#include "libsandbox/executor_script.h"
 #include "libsandbox/fs_util.h"
 #include "libsandbox/validate.h"
 
@@ -74,6 +75,25 @@ absl::Status WriteEtc(const std::string& etc, const BundleOptions& o) {
 
 }  // namespace
 
+std::map<std::string, std::string> SandboxEnvironment(
+    const std::map<std::string, std::string>& caller_env) {
+  // The environment is built from scratch; the host's never leaks in. No
+  // PYTHONUNBUFFERED: unbuffered text writes drop data on the short writes
+  // gVisor makes to a full host pipe.
+  std::map<std::string, std::string> env = {
+      {"PATH", kDefaultPath}, {"HOME", kSandboxHome}, {"USER", "user"},
+      {"LOGNAME", "user"},    {"LANG", "C.UTF-8"},    {"LC_ALL", "C.UTF-8"},
+      {"TZ", "UTC"},          {"TMPDIR", "/tmp"},     {"PYTHONDONTWRITEBYTECODE", "1"},
+      {"MPLBACKEND", "Agg"},
+  };
+  for (const auto& [k, v] : caller_env) env[k] = v;
+  return env;
+}
+
+std::string SandboxCodePath(const Language& language) {
+  return absl::StrCat(kSandboxCodeDir, "/", language.file_name);
+}
+
 absl::StatusOr<oci::Spec> BuildSpec(const std::string& run_dir, const BundleOptions& o) {
   if (o.language == nullptr) return absl::InvalidArgumentError("no language");
   oci::Spec spec;
@@ -87,8 +107,13 @@ absl::StatusOr<oci::Spec> BuildSpec(const std::string& run_dir, const BundleOpti
   p->set_terminal(false);
   p->mutable_user()->set_uid(kSandboxUid);
   p->mutable_user()->set_gid(kSandboxGid);
-  for (const char* a : o.language->argv) p->add_args(a);
-  p->add_args(absl::StrCat(kSandboxCodeDir, "/", o.language->file_name));
+  if (o.executor) {
+    p->add_args(kExecutorPython);
+    p->add_args(absl::StrCat(kSandboxCodeDir, "/", kExecutorFile));
+  } else {
+    for (const char* a : o.language->argv) p->add_args(a);
+    p->add_args(SandboxCodePath(*o.language));
+  }
   p->set_cwd(kSandboxHome);
   p->set_no_new_privileges(true);
   // No capabilities at all: the empty sets are the point.
@@ -104,23 +129,7 @@ absl::StatusOr<oci::Spec> BuildSpec(const std::string& run_dir, const BundleOpti
   nofile->set_hard(4096);
   nofile->set_soft(1024);
 
-  // The environment is built from scratch; the host's never leaks in. No
-  // PYTHONUNBUFFERED: unbuffered text writes drop data on the short writes
-  // gVisor makes to a full host pipe.
-  std::map<std::string, std::string> env = {
-      {"PATH", kDefaultPath},
-      {"HOME", kSandboxHome},
-      {"USER", "user"},
-      {"LOGNAME", "user"},
-      {"LANG", "C.UTF-8"},
-      {"LC_ALL", "C.UTF-8"},
-      {"TZ", "UTC"},
-      {"TMPDIR", "/tmp"},
-      {"PYTHONDONTWRITEBYTECODE", "1"},
-      {"MPLBACKEND", "Agg"},
-  };
-  for (const auto& [k, v] : o.env) env[k] = v;
-  for (const auto& [k, v] : env) p->add_env(absl::StrCat(k, "=", v));
+  for (const auto& [k, v] : SandboxEnvironment(o.env)) p->add_env(absl::StrCat(k, "=", v));
 
   AddMount(spec, "/proc", "proc", "proc", {"nosuid", "noexec", "nodev"});
   AddMount(spec, "/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"});
@@ -171,7 +180,10 @@ absl::StatusOr<std::string> WriteBundle(const std::string& run_dir, const Bundle
   }
   if (auto s = WriteEtc(run_dir + "/etc", o); !s.ok()) return s;
   // Readable by the sandbox user through the read-only bind.
-  if (auto s = WriteFile(absl::StrCat(run_dir, "/code/", o.language->file_name), o.code, 0644);
+  if (auto s =
+          o.executor
+              ? WriteFile(absl::StrCat(run_dir, "/code/", kExecutorFile), kExecutorScript, 0644)
+              : WriteFile(absl::StrCat(run_dir, "/code/", o.language->file_name), o.code, 0644);
       !s.ok()) {
     return s;
   }

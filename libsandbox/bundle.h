@@ -18,10 +18,23 @@ inline constexpr char kSandboxHome[] = "/home/user";
 inline constexpr char kSandboxCodeDir[] = "/.libsandbox";
 inline constexpr uint32_t kSandboxUid = 1000;
 inline constexpr uint32_t kSandboxGid = 1000;
+inline constexpr char kExecutorPython[] = "/usr/bin/python3";
+inline constexpr char kExecutorFile[] = "executor.py";
+
+// The sandbox's environment: fixed defaults, then the caller's variables.
+// Built from scratch: the host's environment never leaks in.
+std::map<std::string, std::string> SandboxEnvironment(
+    const std::map<std::string, std::string>& caller_env);
+
+// The code's path inside the sandbox.
+std::string SandboxCodePath(const Language& language);
 
 struct BundleOptions {
   const Language* language = nullptr;
   std::string code;
+  // Run the warm executor (executor.py) instead of `code`; it reads one
+  // request on stdin.
+  bool executor = false;
   std::string workspace_dir;                 // host dir mounted read-write at /home/user
   int64_t tmp_mb = 0;                        // size of /tmp and /dev/shm; 0: unlimited
   std::map<std::string, std::string> env;    // caller's variables, over the defaults

@@ -223,55 +223,67 @@ absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const Cgrou
     cg->dirs_.push_back(dir);
   }
   cg->memory_dir_ = absl::StrCat(host.own_dirs.at("memory"), "/", kCgroupParent, "/", name);
-  auto dir_of = [&](const std::string& c) {
-    return absl::StrCat(host.own_dirs.at(c), "/", kCgroupParent, "/", name);
-  };
+  cg->memsw_ = host.memsw;
+  for (const std::string& c : needed) {
+    cg->controller_dirs_[c] = absl::StrCat(host.own_dirs.at(c), "/", kCgroupParent, "/", name);
+  }
+  if (absl::Status s = cg->Update(limits); !s.ok()) return s;
+  return cg;
+}
 
-  if (host.version == CgroupVersion::kV1) {
-    if (limits.memory_bytes > 0) {
-      std::string v = absl::StrCat(limits.memory_bytes);
-      if (auto s = WriteValue(dir_of("memory"), "memory.limit_in_bytes", v); !s.ok()) return s;
+absl::Status SandboxCgroup::Update(const CgroupLimits& limits) {
+  // 0 means no limit: write the controller's "unlimited" so that a warm
+  // sandbox booted with caps can serve a run without them.
+  auto dir = [&](const char* c) -> const std::string* {
+    auto it = controller_dirs_.find(c);
+    return it == controller_dirs_.end() ? nullptr : &it->second;
+  };
+  if ((limits.cpus > 0 && !dir("cpu")) || (limits.pids > 0 && !dir("pids"))) {
+    return absl::FailedPreconditionError("the sandbox's cgroup lacks a controller for these caps");
+  }
+  const bool v1 = version_ == CgroupVersion::kV1;
+  const int64_t period = 100000;
+  const int64_t quota = std::max<int64_t>(1000, std::llround(limits.cpus * period));
+  if (const std::string* d = dir("memory")) {
+    std::string v =
+        limits.memory_bytes > 0 ? absl::StrCat(limits.memory_bytes) : (v1 ? "-1" : "max");
+    if (v1) {
+      // memsw must stay >= the memory limit: widen it first, set it last.
+      if (memsw_) (void)WriteValue(*d, "memory.memsw.limit_in_bytes", "-1");
+      if (auto s = WriteValue(*d, "memory.limit_in_bytes", v); !s.ok()) return s;
       // Swap off: memory+swap capped at the same value.
-      if (host.memsw) {
-        if (auto s = WriteValue(dir_of("memory"), "memory.memsw.limit_in_bytes", v); !s.ok()) {
-          return s;
-        }
+      if (memsw_) {
+        if (auto s = WriteValue(*d, "memory.memsw.limit_in_bytes", v); !s.ok()) return s;
       }
-      (void)WriteValue(dir_of("memory"), "memory.swappiness", "0");
-    }
-    if (limits.cpus > 0) {
-      int64_t period = 100000;
-      int64_t quota = std::max<int64_t>(1000, std::llround(limits.cpus * period));
-      if (auto s = WriteValue(dir_of("cpu"), "cpu.cfs_period_us", absl::StrCat(period)); !s.ok()) {
-        return s;
-      }
-      if (auto s = WriteValue(dir_of("cpu"), "cpu.cfs_quota_us", absl::StrCat(quota)); !s.ok()) {
-        return s;
-      }
-    }
-    if (limits.pids > 0) {
-      if (auto s = WriteValue(dir_of("pids"), "pids.max", absl::StrCat(limits.pids)); !s.ok()) {
-        return s;
-      }
-    }
-  } else {
-    const std::string& dir = cg->dirs_.front();
-    if (limits.memory_bytes > 0) {
-      if (auto s = WriteValue(dir, "memory.max", absl::StrCat(limits.memory_bytes)); !s.ok()) {
-        return s;
-      }
-      (void)WriteValue(dir, "memory.swap.max", "0");
-    }
-    if (limits.cpus > 0) {
-      int64_t period = 100000;
-      int64_t quota = std::max<int64_t>(1000, std::llround(limits.cpus * period));
-      if (auto s = WriteValue(dir, "cpu.max", absl::StrCat(quota, " ", period)); !s.ok()) return s;
-    }
-    if (limits.pids > 0) {
-      if (auto s = WriteValue(dir, "pids.max", absl::StrCat(limits.pids)); !s.ok()) return s;
+      (void)WriteValue(*d, "memory.swappiness", "0");
+    } else {
+      if (auto s = WriteValue(*d, "memory.max", v); !s.ok()) return s;
+      (void)WriteValue(*d, "memory.swap.max", "0");
     }
   }
-  return cg;
+  if (const std::string* d = dir("cpu")) {
+    if (v1) {
+      if (auto s = WriteValue(*d, "cpu.cfs_period_us", absl::StrCat(period)); !s.ok()) return s;
+      std::string q = limits.cpus > 0 ? absl::StrCat(quota) : "-1";
+      if (auto s = WriteValue(*d, "cpu.cfs_quota_us", q); !s.ok()) return s;
+    } else {
+      std::string q = limits.cpus > 0 ? absl::StrCat(quota, " ", period) : "max";
+      if (auto s = WriteValue(*d, "cpu.max", q); !s.ok()) return s;
+    }
+  }
+  if (const std::string* d = dir("pids")) {
+    std::string v = limits.pids > 0 ? absl::StrCat(limits.pids) : "max";
+    if (auto s = WriteValue(*d, "pids.max", v); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+int64_t SandboxCgroup::MemoryUsageBytes() const {
+  std::string file = version_ == CgroupVersion::kV2 ? "/memory.current" : "/memory.usage_in_bytes";
+  absl::StatusOr<std::string> text = ReadFile(memory_dir_ + file, 64);
+  int64_t v = 0;
+  if (text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &v)) return v;
+  return 0;
 }
 
 SandboxCgroup::~SandboxCgroup() {

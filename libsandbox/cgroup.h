@@ -54,6 +54,12 @@ class SandboxCgroup {
   SandboxCgroup(const SandboxCgroup&) = delete;
   SandboxCgroup& operator=(const SandboxCgroup&) = delete;
 
+  // (Re)writes the caps, e.g. when a warm sandbox is handed a run. Lowering
+  // memory below what is in use fails.
+  absl::Status Update(const CgroupLimits& limits);
+  // Current memory use in bytes, 0 if unknown.
+  int64_t MemoryUsageBytes() const;
+
   // The OCI linux.cgroupsPath: relative, so runsc resolves it below its own
   // (that is, our) cgroup in each hierarchy.
   std::string relative_path() const;
@@ -70,6 +76,8 @@ class SandboxCgroup {
   std::string name_;
   std::vector<std::string> dirs_;  // one per hierarchy, deepest last created
   std::string memory_dir_;
+  bool memsw_ = false;
+  std::map<std::string, std::string> controller_dirs_;  // controller -> our dir
 };
 
 // Removes sandbox cgroups under kCgroupParent for which `is_stale(name)`

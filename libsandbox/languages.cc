@@ -5,7 +5,7 @@ namespace {
 
 const std::vector<Language>& Table() {
   static const auto* table = new std::vector<Language>{
-      {"python", "main.py", {"/usr/bin/python3"}},
+      {"python", "main.py", {"/usr/bin/python3"}, /*in_process_python=*/true},
       {"bash", "main.sh", {"/bin/bash"}},
       {"sh", "main.sh", {"/bin/sh"}},
   };

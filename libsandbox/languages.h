@@ -14,6 +14,9 @@ struct Language {
   const char* file_name;  // the code file inside the sandbox's code dir
   // The interpreter command; the code file's sandbox path is appended.
   std::vector<const char*> argv;
+  // The warm executor (a Python process) runs the code in its own, already
+  // loaded interpreter instead of exec'ing argv.
+  bool in_process_python = false;
 };
 
 // Looks up a language or alias; nullptr if unknown.

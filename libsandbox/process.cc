@@ -117,7 +117,7 @@ absl::StatusOr<Subprocess> Subprocess::Start(const SpawnOptions& options) {
   UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!devnull.valid()) return ErrnoStatus("open /dev/null", errno);
   UniqueFd in_r, in_w, out_r, out_w, err_r, err_w, st_r, st_w;
-  if (options.stdin_data) {
+  if (options.stdin_data || options.stdin_later) {
     // A socket, not a pipe: send(MSG_NOSIGNAL) cannot raise SIGPIPE in the
     // host when the child stops reading.
     int sv[2];
@@ -162,7 +162,7 @@ absl::StatusOr<Subprocess> Subprocess::Start(const SpawnOptions& options) {
   if (in_w.valid()) {
     p.stdin_fd_ = in_w.release();
     ::fcntl(p.stdin_fd_, F_SETFL, O_NONBLOCK);
-    p.stdin_data_ = *options.stdin_data;
+    p.stdin_data_ = options.stdin_data.value_or("");
   }
   if (out_r.valid()) p.stdout_fd_ = out_r.release();
   if (err_r.valid()) p.stderr_fd_ = err_r.release();
@@ -201,6 +201,26 @@ void Subprocess::KillGroup(int sig) {
   if (pid_ <= 0) return;
   // The child is a session leader, so its pid is the group id.
   if (::kill(-pid_, sig) != 0) ::kill(pid_, sig);
+}
+
+absl::StatusOr<std::string> Subprocess::ReadStdout(size_t n, absl::Time deadline) {
+  std::string out;
+  while (out.size() < n) {
+    if (stdout_fd_ < 0) return absl::FailedPreconditionError("stdout is not captured");
+    struct pollfd pfd = {stdout_fd_, POLLIN, 0};
+    int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (ms <= 0) return absl::DeadlineExceededError("no output before the deadline");
+    int r = ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(ms, 60000)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return ErrnoStatus("poll", errno);
+    if (r == 0) continue;
+    char buf[256];
+    ssize_t got = ::read(stdout_fd_, buf, std::min(sizeof(buf), n - out.size()));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return absl::UnavailableError("the child closed its output");
+    out.append(buf, static_cast<size_t>(got));
+  }
+  return out;
 }
 
 absl::StatusOr<int> Subprocess::Wait() {

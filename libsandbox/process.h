@@ -23,7 +23,9 @@ struct SpawnOptions {
   int netns_fd = -1;                      // if set, the child joins this network namespace
   std::string cwd;                        // empty: inherit
   bool capture_output = true;             // false: stdout/stderr go to /dev/null
-  std::optional<std::string> stdin_data;  // nullopt: /dev/null
+  std::optional<std::string> stdin_data;  // nullopt: /dev/null (unless stdin_later)
+  // Keep stdin open for data given later with Subprocess::SetStdinData.
+  bool stdin_later = false;
   // Extra fds to keep open in the child, at the same numbers.
   std::vector<int> keep_fds;
 };
@@ -67,6 +69,10 @@ class Subprocess {
   // work, e.g. kill the sandbox), then kills the group if still alive.
   absl::StatusOr<ProcessResult> Communicate(size_t max_output_bytes, absl::Time deadline,
                                             const std::function<void()>& on_deadline = {});
+  // Data Communicate writes to the child's stdin (needs stdin_later).
+  void SetStdinData(std::string data) { stdin_data_ = std::move(data); }
+  // Reads exactly `n` bytes of stdout before `deadline`, e.g. a ready marker.
+  absl::StatusOr<std::string> ReadStdout(size_t n, absl::Time deadline);
   // Waits for exit without reading; returns the shell-style exit code.
   absl::StatusOr<int> Wait();
 

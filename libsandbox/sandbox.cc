@@ -1,7 +1,9 @@
 #include "libsandbox/sandbox.h"
 
 #include "libsandbox/doctor.h"
+#include "libsandbox/engine.h"
 #include "libsandbox/languages.h"
+#include "libsandbox/metrics.h"
 #include "libsandbox/runner.h"
 #include "libsandbox/runsc.h"
 
@@ -61,5 +63,9 @@ std::string_view StatusName(Result::Status status) {
 }
 
 std::vector<std::string> Languages() { return LanguageNames(); }
+
+Metrics GetMetrics() { return GlobalMetrics().Snapshot(); }
+
+void Shutdown() { Engine::ShutdownAll(); }
 
 }  // namespace libsandbox

@@ -11,7 +11,9 @@ directory as a package of any name (imports inside are relative).
 """
 
 from .cases import EXTRA_CASES, FUNCTION_CASES, SAMPLE_CODE, SUITES, TOOL_CASES, Case
-from .runner import CASE_BUDGET_S, main, run_file_suite, run_suite
+from .context import Context
+from .runner import CASE_BUDGET_S, Verdict, main, run_case, run_file_suite, run_suite
+from .targets import FileTarget, LibraryTarget, Outcome, OutFile, Request, Target
 
 __all__ = [
     "CASE_BUDGET_S",
@@ -21,7 +23,16 @@ __all__ = [
     "SUITES",
     "TOOL_CASES",
     "Case",
+    "Context",
+    "FileTarget",
+    "LibraryTarget",
+    "OutFile",
+    "Outcome",
+    "Request",
+    "Target",
+    "Verdict",
     "main",
+    "run_case",
     "run_file_suite",
     "run_suite",
 ]

@@ -74,7 +74,7 @@ async def _run_code_case(
     return failure, _describe(out)
 
 
-async def _run_case(case: Case, target: Target, ctx: Context, check_storage: bool) -> Verdict:
+async def run_case(case: Case, target: Target, ctx: Context, check_storage: bool) -> Verdict:
     start = time.monotonic()
     details = ""
     try:
@@ -135,7 +135,7 @@ async def run_suite(
             os.makedirs(root, exist_ok=True)
             print(f"\u23f3 Running self-test: {case.name}", file=out, flush=True)
             ctx = Context(root, case_dir, debug)
-            verdict = await _run_case(case, target, ctx, check_storage=chain_intact)
+            verdict = await run_case(case, target, ctx, check_storage=chain_intact)
             verdicts.append(verdict)
             if verdict.failure is None:
                 print(f"\u2714 Self-test {case.name} passed ({verdict.elapsed_s:.1f} s).", file=out)

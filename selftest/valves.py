@@ -15,7 +15,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RUNTIME_SECONDS": 30,
     "MAX_RAM_MEGABYTES": 128,
     "REQUIRE_RESOURCE_LIMITING": True,
-    "AUTO_INSTALL": False,
+    "AUTO_INSTALL": True,
     "CHECK_FOR_UPDATES": False,
     "DEBUG": False,
     "MAX_FILES_PER_EXECUTION": 32,

@@ -1,1 +1,341 @@
+// Per-sandbox cgroups on the real cgroup filesystem: placed below our own
+// cgroup, limits written exactly, OOM kills seen, members killed, dirs
+// removed. Touches only cgroups the test itself creates.
+#include "libsandbox/cgroup.h"
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "libsandbox/fs_util.h"
+#include "libsandbox/process.h"
+
+namespace libsandbox {
+namespace {
+
+using ::testing::HasSubstr;
+
+bool IsDir(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::string ReadTrimmed(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path, 4096);
+  return text.ok() ? std::string(absl::StripAsciiWhitespace(*text)) : "<unreadable: " + path + ">";
+}
+
+// The pids listed in a cgroup directory.
+std::set<std::string> Procs(const std::string& dir) {
+  std::set<std::string> pids;
+  absl::StatusOr<std::string> text = ReadFile(dir + "/cgroup.procs", 1 << 20);
+  if (!text.ok()) return pids;
+  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+    pids.insert(std::string(line));
+  }
+  return pids;
+}
+
+absl::Status Join(const std::string& dir, pid_t pid) {
+  return WriteFile(dir + "/cgroup.procs", absl::StrCat(pid), 0644, /*overwrite=*/true);
+}
+
+// A child that blocks reading one byte of stdin, then runs `python_code`:
+// it can be moved into a cgroup before it does anything that counts.
+absl::StatusOr<Subprocess> StartGated(const std::string& python_code) {
+  SpawnOptions o;
+  o.argv = {"/usr/bin/python3", "-c", absl::StrCat("import sys\nsys.stdin.read(1)\n", python_code)};
+  o.stdin_data = "g";
+  return Subprocess::Start(o);
+}
+
+// A process that sleeps until killed.
+absl::StatusOr<Subprocess> StartSleeper() {
+  SpawnOptions o;
+  o.argv = {"/bin/sleep", "60"};
+  return Subprocess::Start(o);
+}
+
+// Removes cgroup directories the test made by hand (crash leftovers).
+class HandMadeCgroups {
+ public:
+  ~HandMadeCgroups() {
+    for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) ::rmdir(it->c_str());
+  }
+  bool Make(const std::string& dir) {
+    dirs_.push_back(dir);
+    return ::mkdir(dir.c_str(), 0755) == 0;
+  }
+
+ private:
+  std::vector<std::string> dirs_;
+};
+
+class CgroupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<CgroupHost> host = DetectCgroups();
+    ASSERT_TRUE(host.ok()) << host.status();
+    host_ = *host;
+    if (host_.version == CgroupVersion::kNone) GTEST_SKIP() << "no cgroup filesystem";
+    prefix_ = absl::StrCat("cgtest-", ::getpid(), "-", RandomHex(4));
+  }
+
+  // The directory a sandbox cgroup `name` has in `controller`'s hierarchy.
+  std::string DirOf(const std::string& controller, const std::string& name) const {
+    return absl::StrCat(host_.own_dirs.at(controller), "/", kCgroupParent, "/", name);
+  }
+
+  CgroupHost host_;
+  std::string prefix_;
+};
+
+TEST_F(CgroupTest, DetectsOwnCgroupInEachController) {
+  absl::StatusOr<std::string> self = ReadFile("/proc/self/cgroup");
+  ASSERT_TRUE(self.ok());
+  // A hybrid/v1 host lists the memory controller by name; pure v2 does not.
+  const bool v1 = absl::StrContains(*self, ":memory:");
+  EXPECT_EQ(host_.version, v1 ? CgroupVersion::kV1 : CgroupVersion::kV2);
+  for (const char* c : {"memory", "cpu", "pids"}) {
+    ASSERT_TRUE(host_.Has(c)) << c;
+    const std::string& dir = host_.own_dirs.at(c);
+    EXPECT_TRUE(IsDir(dir)) << dir;
+    // The detected directory really is ours: it lists this process.
+    EXPECT_TRUE(Procs(dir).contains(absl::StrCat(::getpid()))) << c << " " << dir;
+  }
+  if (host_.version == CgroupVersion::kV1) {
+    struct stat st;
+    EXPECT_EQ(
+        host_.memsw,
+        ::stat((host_.own_dirs.at("memory") + "/memory.memsw.limit_in_bytes").c_str(), &st) == 0);
+  }
+}
+
+TEST_F(CgroupTest, CreateWritesExactLimitsBelowOwnCgroup) {
+  const std::string name = prefix_ + "-limits";
+  CgroupLimits limits{.memory_bytes = 48 << 20, .cpus = 0.5, .pids = 50};
+  absl::StatusOr<std::unique_ptr<SandboxCgroup>> cg = SandboxCgroup::Create(host_, name, limits);
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  EXPECT_EQ((*cg)->relative_path(), absl::StrCat("libsandbox/", name));
+
+  for (const char* c : {"memory", "cpu", "pids"}) {
+    std::string dir = DirOf(c, name);
+    EXPECT_TRUE(absl::StartsWith(dir, host_.own_dirs.at(c) + "/")) << dir;
+    EXPECT_TRUE(IsDir(dir)) << c << " cgroup missing: " << dir;
+    // runsc resolves the relative path below our own cgroup: it must land here.
+    EXPECT_TRUE(IsDir(absl::StrCat(host_.own_dirs.at(c), "/", (*cg)->relative_path())));
+  }
+  if (host_.version == CgroupVersion::kV1) {
+    EXPECT_EQ(ReadTrimmed(DirOf("memory", name) + "/memory.limit_in_bytes"),
+              absl::StrCat(48 << 20));
+    if (host_.memsw) {
+      EXPECT_EQ(ReadTrimmed(DirOf("memory", name) + "/memory.memsw.limit_in_bytes"),
+                absl::StrCat(48 << 20));
+    }
+    EXPECT_EQ(ReadTrimmed(DirOf("cpu", name) + "/cpu.cfs_period_us"), "100000");
+    EXPECT_EQ(ReadTrimmed(DirOf("cpu", name) + "/cpu.cfs_quota_us"), "50000");
+    EXPECT_EQ(ReadTrimmed(DirOf("pids", name) + "/pids.max"), "50");
+  } else {
+    EXPECT_EQ(ReadTrimmed(DirOf("memory", name) + "/memory.max"), absl::StrCat(48 << 20));
+    EXPECT_EQ(ReadTrimmed(DirOf("cpu", name) + "/cpu.max"), "50000 100000");
+    EXPECT_EQ(ReadTrimmed(DirOf("pids", name) + "/pids.max"), "50");
+  }
+  EXPECT_FALSE((*cg)->OomKilled());
+
+  cg->reset();
+  for (const char* c : {"memory", "cpu", "pids"}) {
+    EXPECT_FALSE(IsDir(DirOf(c, name))) << c << " cgroup left behind";
+  }
+}
+
+TEST_F(CgroupTest, UpdateRewritesAndLiftsLimits) {
+  const std::string name = prefix_ + "-update";
+  auto cg = SandboxCgroup::Create(host_, name,
+                                  CgroupLimits{.memory_bytes = 64 << 20, .cpus = 1, .pids = 30});
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  ASSERT_TRUE((*cg)->Update(CgroupLimits{.memory_bytes = 96 << 20, .cpus = 0.25, .pids = 40}).ok());
+  if (host_.version == CgroupVersion::kV1) {
+    EXPECT_EQ(ReadTrimmed(DirOf("memory", name) + "/memory.limit_in_bytes"),
+              absl::StrCat(96 << 20));
+    if (host_.memsw) {
+      EXPECT_EQ(ReadTrimmed(DirOf("memory", name) + "/memory.memsw.limit_in_bytes"),
+                absl::StrCat(96 << 20));
+    }
+    EXPECT_EQ(ReadTrimmed(DirOf("cpu", name) + "/cpu.cfs_quota_us"), "25000");
+  }
+  EXPECT_EQ(ReadTrimmed(DirOf("pids", name) + "/pids.max"), "40");
+
+  // 0 means no limit: a warm sandbox booted with caps can serve a run without.
+  ASSERT_TRUE((*cg)->Update(CgroupLimits{}).ok());
+  if (host_.version == CgroupVersion::kV1) {
+    int64_t mem = 0;
+    ASSERT_TRUE(
+        absl::SimpleAtoi(ReadTrimmed(DirOf("memory", name) + "/memory.limit_in_bytes"), &mem));
+    EXPECT_GT(mem, int64_t{1} << 50);
+    EXPECT_EQ(ReadTrimmed(DirOf("cpu", name) + "/cpu.cfs_quota_us"), "-1");
+  } else {
+    EXPECT_EQ(ReadTrimmed(DirOf("memory", name) + "/memory.max"), "max");
+  }
+  EXPECT_EQ(ReadTrimmed(DirOf("pids", name) + "/pids.max"), "max");
+
+  // A cap whose controller the cgroup was not created with is refused.
+  auto memonly = SandboxCgroup::Create(host_, prefix_ + "-update-memonly",
+                                       CgroupLimits{.memory_bytes = 64 << 20});
+  ASSERT_TRUE(memonly.ok()) << memonly.status();
+  EXPECT_FALSE((*memonly)->Update(CgroupLimits{.memory_bytes = 64 << 20, .pids = 10}).ok());
+}
+
+TEST_F(CgroupTest, OnlyNeededControllersAreUsed) {
+  const std::string name = prefix_ + "-memonly";
+  auto cg = SandboxCgroup::Create(host_, name, CgroupLimits{.memory_bytes = 64 << 20});
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  EXPECT_TRUE(IsDir(DirOf("memory", name)));
+  if (host_.version == CgroupVersion::kV1) {
+    EXPECT_FALSE(IsDir(DirOf("cpu", name)));
+    EXPECT_FALSE(IsDir(DirOf("pids", name)));
+  }
+}
+
+TEST_F(CgroupTest, CreateRefusesWhatItCannotDo) {
+  CgroupHost none;
+  auto cg = SandboxCgroup::Create(none, prefix_ + "-none", CgroupLimits{.memory_bytes = 1 << 25});
+  EXPECT_EQ(cg.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(cg.status().message()), HasSubstr("allow_unenforced_limits"));
+
+  CgroupHost no_pids = host_;
+  no_pids.own_dirs.erase("pids");
+  cg = SandboxCgroup::Create(no_pids, prefix_ + "-nopids", CgroupLimits{.pids = 10});
+  EXPECT_EQ(cg.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(cg.status().message()), HasSubstr("pids"));
+
+  // A name already in use is not shared or taken over.
+  const std::string name = prefix_ + "-dup";
+  auto first = SandboxCgroup::Create(host_, name, CgroupLimits{.memory_bytes = 64 << 20});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = SandboxCgroup::Create(host_, name, CgroupLimits{.memory_bytes = 32 << 20});
+  EXPECT_FALSE(second.ok());
+  EXPECT_TRUE(IsDir(DirOf("memory", name)));
+  if (host_.version == CgroupVersion::kV1) {
+    EXPECT_EQ(ReadTrimmed(DirOf("memory", name) + "/memory.limit_in_bytes"),
+              absl::StrCat(64 << 20));
+  }
+}
+
+TEST_F(CgroupTest, OomKillIsReported) {
+  auto cg = SandboxCgroup::Create(host_, prefix_ + "-oom", CgroupLimits{.memory_bytes = 32 << 20});
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  EXPECT_FALSE((*cg)->OomKilled());
+
+  // Touches 256 MiB, far past the 32 MiB cap.
+  auto hog =
+      StartGated("x = [bytes([i % 251 + 1]) * (1 << 20) for i in range(256)]\nprint('alive')");
+  ASSERT_TRUE(hog.ok()) << hog.status();
+  ASSERT_TRUE(Join(DirOf("memory", prefix_ + "-oom"), hog->pid()).ok());
+  auto r = hog->Communicate(4096, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->timed_out);
+  EXPECT_EQ(r->exit_code, 128 + SIGKILL) << r->err.data;
+  EXPECT_EQ(r->out.data, "");
+  EXPECT_TRUE((*cg)->OomKilled());
+  EXPECT_GT((*cg)->MemoryPeakBytes(), 0);
+  EXPECT_LE((*cg)->MemoryPeakBytes(), int64_t{32} << 20);
+}
+
+TEST_F(CgroupTest, NoOomWithinTheLimit) {
+  auto cg = SandboxCgroup::Create(host_, prefix_ + "-fits", CgroupLimits{.memory_bytes = 64 << 20});
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  auto p = StartGated("x = [bytes([i + 1]) * (1 << 20) for i in range(4)]\nprint('alive')");
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE(Join(DirOf("memory", prefix_ + "-fits"), p->pid()).ok());
+  auto r = p->Communicate(4096, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->err.data;
+  EXPECT_EQ(r->out.data, "alive\n");
+  EXPECT_FALSE((*cg)->OomKilled());
+}
+
+TEST_F(CgroupTest, KillAllKillsEveryMember) {
+  const std::string name = prefix_ + "-kill";
+  auto cg = SandboxCgroup::Create(host_, name, CgroupLimits{.memory_bytes = 64 << 20, .pids = 20});
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  auto a = StartSleeper();
+  auto b = StartSleeper();
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(Join(DirOf("memory", name), a->pid()).ok());
+  ASSERT_TRUE(Join(DirOf("pids", name), b->pid()).ok());
+  EXPECT_EQ(Procs(DirOf("memory", name)).size(), 1u);
+
+  absl::Time start = absl::Now();
+  (*cg)->KillAll();
+  auto ra = a->Wait();
+  auto rb = b->Wait();
+  ASSERT_TRUE(ra.ok() && rb.ok());
+  EXPECT_EQ(*ra, 128 + SIGKILL);
+  EXPECT_EQ(*rb, 128 + SIGKILL);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_TRUE(Procs(DirOf("memory", name)).empty());
+  EXPECT_TRUE(Procs(DirOf("pids", name)).empty());
+  // Still usable: KillAll empties the cgroup, it does not remove it.
+  EXPECT_TRUE(IsDir(DirOf("memory", name)));
+}
+
+TEST_F(CgroupTest, DestructionKillsMembersAndRemovesDirs) {
+  const std::string name = prefix_ + "-dtor";
+  auto cg = SandboxCgroup::Create(host_, name, CgroupLimits{.memory_bytes = 64 << 20, .pids = 20});
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  auto p = StartSleeper();
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(Join(DirOf("pids", name), p->pid()).ok());
+  cg->reset();
+  EXPECT_FALSE(IsDir(DirOf("memory", name)));
+  EXPECT_FALSE(IsDir(DirOf("pids", name)));
+  auto r = p->Wait();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 128 + SIGKILL);
+}
+
+TEST_F(CgroupTest, ReapRemovesOnlyStaleNames) {
+  if (host_.version != CgroupVersion::kV1) GTEST_SKIP() << "hand-made leftovers are v1 here";
+  const std::string live = prefix_ + "-live";
+  const std::string stale = prefix_ + "-stale";
+  auto owned =
+      SandboxCgroup::Create(host_, live, CgroupLimits{.memory_bytes = 64 << 20, .pids = 20});
+  ASSERT_TRUE(owned.ok()) << owned.status();
+
+  // Leftovers of a crashed host process: dirs with a process still inside.
+  HandMadeCgroups leftovers;
+  for (const char* c : {"memory", "pids"}) ASSERT_TRUE(leftovers.Make(DirOf(c, stale))) << c;
+  auto orphan = StartSleeper();
+  ASSERT_TRUE(orphan.ok());
+  ASSERT_TRUE(Join(DirOf("pids", stale), orphan->pid()).ok());
+
+  std::set<std::string> asked;
+  ReapStaleCgroups(host_, [&](const std::string& n) {
+    asked.insert(n);
+    return n == stale;  // never another process's cgroups
+  });
+  EXPECT_TRUE(asked.contains(live));
+  EXPECT_TRUE(asked.contains(stale));
+  EXPECT_FALSE(IsDir(DirOf("memory", stale)));
+  EXPECT_FALSE(IsDir(DirOf("pids", stale)));
+  EXPECT_TRUE(IsDir(DirOf("memory", live)));
+  EXPECT_TRUE(IsDir(DirOf("pids", live)));
+  auto r = orphan->Wait();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 128 + SIGKILL);
+}
+
+}  // namespace
+}  // namespace libsandbox

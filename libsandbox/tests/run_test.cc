@@ -29,15 +29,26 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class RunTest : public ::testing::Test {
+// Every test runs on the cold path and on the warm path (a pool of
+// pre-booted sandboxes): both must behave the same.
+class RunTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     root_ = testing::MakeTestDir("run");
     config_.set_state_dir(root_ + "/state");
     config_.set_storage_dir(root_ + "/storage");
     config_.set_runsc_path(testing::TestRunscPath());
+    if (GetParam()) {
+      config_.set_pool_size(1);
+      config_.add_pool_languages("python");
+      config_.add_pool_languages("bash");
+      testing::WaitForWarmPool(config_, 2);
+    }
   }
-  void TearDown() override { (void)RemoveTree(root_); }
+  void TearDown() override {
+    Shutdown();  // drains the pool before its state dir goes
+    (void)RemoveTree(root_);
+  }
 
   Result RunCode(const std::string& code, const std::string& language = "python") {
     RunRequest req;
@@ -52,7 +63,23 @@ class RunTest : public ::testing::Test {
   Limits limits_ = DefaultLimits();
 };
 
-TEST_F(RunTest, PythonHelloWorld) {
+INSTANTIATE_TEST_SUITE_P(ColdAndWarm, RunTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Warm" : "Cold";
+                         });
+
+TEST_P(RunTest, WarmPathServesFromThePool) {
+  int64_t hits = GetMetrics().counters().contains("pool_hits")
+                     ? GetMetrics().counters().at("pool_hits")
+                     : 0;
+  Result r = RunCode("print('hi')");
+  EXPECT_EQ(r.status(), Result::OK);
+  Metrics m = GetMetrics();
+  int64_t after = m.counters().contains("pool_hits") ? m.counters().at("pool_hits") : 0;
+  EXPECT_EQ(after - hits, GetParam() ? 1 : 0);
+}
+
+TEST_P(RunTest, PythonHelloWorld) {
   Result r = RunCode("print('Hello from the sandbox!')");
   EXPECT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
   EXPECT_EQ(r.stdout(), "Hello from the sandbox!\n");
@@ -61,7 +88,7 @@ TEST_F(RunTest, PythonHelloWorld) {
   EXPECT_GT(r.duration_s(), 0);
 }
 
-TEST_F(RunTest, BashSampleWithDmesgShowsGvisor) {
+TEST_P(RunTest, BashSampleWithDmesgShowsGvisor) {
   Result r = RunCode("echo Hello; date; dmesg; echo Bye", "bash");
   EXPECT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
   EXPECT_THAT(r.stdout(), HasSubstr("Hello"));
@@ -69,7 +96,7 @@ TEST_F(RunTest, BashSampleWithDmesgShowsGvisor) {
   EXPECT_THAT(r.stdout(), HasSubstr("Bye"));
 }
 
-TEST_F(RunTest, SyntaxErrorsAreErrors) {
+TEST_P(RunTest, SyntaxErrorsAreErrors) {
   Result py = RunCode("print('foo");
   EXPECT_EQ(py.status(), Result::ERROR);
   EXPECT_THAT(py.stderr(), HasSubstr("SyntaxError"));
@@ -78,13 +105,13 @@ TEST_F(RunTest, SyntaxErrorsAreErrors) {
   EXPECT_NE(sh.exit_code(), 0);
 }
 
-TEST_F(RunTest, ExitCodeIsReported) {
+TEST_P(RunTest, ExitCodeIsReported) {
   Result r = RunCode("import sys; sys.exit(7)");
   EXPECT_EQ(r.status(), Result::ERROR);
   EXPECT_EQ(r.exit_code(), 7);
 }
 
-TEST_F(RunTest, TimeoutKeepsPartialOutput) {
+TEST_P(RunTest, TimeoutKeepsPartialOutput) {
   limits_.set_timeout_s(3);
   absl::Time start = absl::Now();
   Result r = RunCode("import time\nprint('before', flush=True)\ntime.sleep(60)\nprint('after')");
@@ -94,14 +121,14 @@ TEST_F(RunTest, TimeoutKeepsPartialOutput) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(15));
 }
 
-TEST_F(RunTest, TimeoutKillsEveryProcessInTheSandbox) {
+TEST_P(RunTest, TimeoutKillsEveryProcessInTheSandbox) {
   limits_.set_timeout_s(2);
   Result r = RunCode("(sleep 100; echo orphan) & sleep 100 & wait", "bash");
   EXPECT_EQ(r.status(), Result::TIMEOUT);
   EXPECT_THAT(r.stdout(), Not(HasSubstr("orphan")));
 }
 
-TEST_F(RunTest, MemoryHogIsInterrupted) {
+TEST_P(RunTest, MemoryHogIsInterrupted) {
   limits_.set_memory_mb(128);
   Result r = RunCode(
       "chunks = []\n"
@@ -114,7 +141,7 @@ TEST_F(RunTest, MemoryHogIsInterrupted) {
   EXPECT_THAT(r.message(), HasSubstr("memory_mb"));
 }
 
-TEST_F(RunTest, ForkBombIsContained) {
+TEST_P(RunTest, ForkBombIsContained) {
   limits_.set_max_pids(64);
   limits_.set_timeout_s(10);
   Result r = RunCode(
@@ -137,7 +164,7 @@ TEST_F(RunTest, ForkBombIsContained) {
   EXPECT_EQ(after.status(), Result::OK);
 }
 
-TEST_F(RunTest, LargeOutputIsTruncatedAndFlagged) {
+TEST_P(RunTest, LargeOutputIsTruncatedAndFlagged) {
   limits_.set_max_output_bytes(1 << 20);
   Result r =
       RunCode("import sys\nsys.stdout.write('x' * (20 << 20))\nprint('done', file=sys.stderr)");
@@ -148,13 +175,13 @@ TEST_F(RunTest, LargeOutputIsTruncatedAndFlagged) {
   EXPECT_EQ(r.stderr(), "done\n");
 }
 
-TEST_F(RunTest, InvalidUtf8IsReplaced) {
+TEST_P(RunTest, InvalidUtf8IsReplaced) {
   Result r = RunCode("import sys\nsys.stdout.buffer.write(b'ok \\xff\\xfe end')");
   EXPECT_EQ(r.status(), Result::OK);
   EXPECT_EQ(r.stdout(), "ok \xEF\xBF\xBD\xEF\xBF\xBD end");
 }
 
-TEST_F(RunTest, RootFilesystemIsReadOnlyAndUserIsUnprivileged) {
+TEST_P(RunTest, RootFilesystemIsReadOnlyAndUserIsUnprivileged) {
   Result r = RunCode(
       "for p in ['/usr/evil', '/etc/evil', '/evil', '/bin/evil']:\n"
       "    try:\n"
@@ -171,7 +198,7 @@ TEST_F(RunTest, RootFilesystemIsReadOnlyAndUserIsUnprivileged) {
   EXPECT_THAT(r.stdout(), HasSubstr("CapEff:\t0000000000000000"));
 }
 
-TEST_F(RunTest, HostSecretsAndEnvironmentAreInvisible) {
+TEST_P(RunTest, HostSecretsAndEnvironmentAreInvisible) {
   ::setenv("LIBSANDBOX_HOST_SECRET", "s3cr3t-env", 1);
   std::string secret_dir = root_ + "/secret";
   ASSERT_TRUE(MakeDirs(secret_dir).ok());
@@ -190,7 +217,7 @@ TEST_F(RunTest, HostSecretsAndEnvironmentAreInvisible) {
   EXPECT_THAT(r.stdout(), HasSubstr("/root False"));
 }
 
-TEST_F(RunTest, StdinEnvAndInputFiles) {
+TEST_P(RunTest, StdinEnvAndInputFiles) {
   RunRequest req;
   req.set_code(
       "import os, sys\n"
@@ -209,7 +236,7 @@ TEST_F(RunTest, StdinEnvAndInputFiles) {
   EXPECT_EQ(r.files_size(), 0);
 }
 
-TEST_F(RunTest, GeneratedFilesAreKeptPerUser) {
+TEST_P(RunTest, GeneratedFilesAreKeptPerUser) {
   RunRequest req;
   req.set_code("mkdir -p out && echo hi > out/a.txt && ln -s /etc/shadow link && mkfifo fifo");
   req.set_language("bash");
@@ -225,7 +252,7 @@ TEST_F(RunTest, GeneratedFilesAreKeptPerUser) {
   EXPECT_EQ(*kept, "hi\n");
 }
 
-TEST_F(RunTest, StorageQuotaViolationIsStorageError) {
+TEST_P(RunTest, StorageQuotaViolationIsStorageError) {
   config_.mutable_quota()->set_max_files_per_execution(4);
   Result r = RunCode("for i in $(seq 10); do touch f$i; done", "bash");
   EXPECT_EQ(r.status(), Result::STORAGE_ERROR) << r.message();
@@ -233,7 +260,7 @@ TEST_F(RunTest, StorageQuotaViolationIsStorageError) {
   EXPECT_THAT(r.message(), HasSubstr("max_files_per_execution"));
 }
 
-TEST_F(RunTest, WorkspaceAndTmpAreSizeCapped) {
+TEST_P(RunTest, WorkspaceAndTmpAreSizeCapped) {
   limits_.set_workspace_mb(8);
   limits_.set_memory_mb(256);
   Result r = RunCode(
@@ -250,7 +277,7 @@ TEST_F(RunTest, WorkspaceAndTmpAreSizeCapped) {
   EXPECT_THAT(r.stdout(), HasSubstr("/tmp full"));
 }
 
-TEST_F(RunTest, BadInputIsInvalidInput) {
+TEST_P(RunTest, BadInputIsInvalidInput) {
   EXPECT_EQ(RunCode("print(1)", "cobol").status(), Result::INVALID_INPUT);
   EXPECT_EQ(RunCode("").status(), Result::INVALID_INPUT);
   EXPECT_EQ(RunCode(std::string("print(1)\0", 9)).status(), Result::INVALID_INPUT);
@@ -269,7 +296,7 @@ TEST_F(RunTest, BadInputIsInvalidInput) {
   }
 }
 
-TEST_F(RunTest, NetworkOffReachesNothing) {
+TEST_P(RunTest, NetworkOffReachesNothing) {
   Result r = RunCode(
       "import socket\n"
       "for host in ['127.0.0.1', '10.0.2.2', '169.254.169.254', '8.8.8.8']:\n"
@@ -282,7 +309,7 @@ TEST_F(RunTest, NetworkOffReachesNothing) {
   EXPECT_THAT(r.stdout(), Not(HasSubstr("CONNECTED")));
 }
 
-TEST_F(RunTest, EightConcurrentRuns) {
+TEST_P(RunTest, EightConcurrentRuns) {
   std::vector<Result> results(8);
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
@@ -331,11 +358,12 @@ Leftovers Count(const Config& config) {
   return l;
 }
 
-TEST_F(RunTest, TeardownLeavesNothing) {
+TEST_P(RunTest, TeardownLeavesNothing) {
   limits_.set_timeout_s(2);
   RunCode("print('ok')");
   RunCode("import time; time.sleep(30)");
   RunCode("x = bytearray(1 << 30)");
+  Shutdown();  // the warm pool keeps sandboxes until then
   Leftovers l = Count(config_);
   EXPECT_EQ(l.runsc_entries, 0);
   EXPECT_EQ(l.run_entries, 0);
@@ -343,7 +371,10 @@ TEST_F(RunTest, TeardownLeavesNothing) {
   EXPECT_EQ(l.runsc_processes, 0);
 }
 
-TEST_F(RunTest, CrashedHostIsReapedOnNextStart) {
+TEST_P(RunTest, CrashedHostIsReapedOnNextStart) {
+  // The "host" is a forked child, so this process must hold no pool.
+  Shutdown();
+  config_.clear_pool_size();
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -369,7 +400,7 @@ TEST_F(RunTest, CrashedHostIsReapedOnNextStart) {
   EXPECT_EQ(l.runsc_processes, 0);
 }
 
-TEST_F(RunTest, MissingRunscIsSandboxErrorWithRemedy) {
+TEST_P(RunTest, MissingRunscIsSandboxErrorWithRemedy) {
   config_.set_runsc_path(root_ + "/no-such-runsc");
   Result r = RunCode("print(1)");
   EXPECT_EQ(r.status(), Result::SANDBOX_ERROR);

@@ -2,7 +2,20 @@
 #ifndef LIBSANDBOX_TESTS_TEST_UTIL_H_
 #define LIBSANDBOX_TESTS_TEST_UTIL_H_
 
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "libsandbox/fs_util.h"
+#include "libsandbox/sandbox.h"
 
 namespace libsandbox::testing {
 
@@ -12,6 +25,106 @@ std::string MakeTestDir(const std::string& name);
 // The runsc the suites test against: $LIBSANDBOX_TEST_RUNSC, or empty for the
 // one on PATH.
 std::string TestRunscPath();
+
+// Waits (up to 60 s) until the process's warm pools hold `idle` sandboxes.
+void WaitForWarmPool(const Config& config, int idle);
+
+// ---- Processes ----
+
+// True once `pid` has exited (a zombie nobody reaped yet no longer runs).
+bool ProcessGone(pid_t pid);
+bool WaitProcessGone(pid_t pid, absl::Duration timeout);
+
+// Processes below this one (children, grandchildren, ...) whose command name
+// is `comm`, zombies included: a zombie is a child nobody reaped.
+std::vector<pid_t> DescendantsNamed(const std::string& comm);
+
+// ---- Network test hosts ----
+
+// Addresses of the test hosts. All live in network namespaces the suite
+// creates; no test ever talks to a machine outside this one.
+inline constexpr char kPrivateHost[] = "10.231.7.2";  // private range
+inline constexpr char kPrivateHostCidr[] = "10.231.7.0/30";
+inline constexpr char kMetadataLinkHost[] = "10.231.8.2";  // the metadata host's own link
+inline constexpr char kMetadataHost[] = "169.254.169.254";
+inline constexpr char kPublicHost[] = "203.0.113.2";  // TEST-NET-3, stands in for "the internet"
+
+// Real test hosts: network namespaces joined to the host by veth pairs (a
+// private-range host, a "cloud metadata" host that also owns 169.254.169.254,
+// a public-range host), plus TCP servers on the host's loopback and on all
+// host addresses. Every server answers a connection with its own name
+// ("priv", "meta", "pub", "hostlo", "hostany") and closes it, so a probe that
+// reads the name proves which host it reached.
+//
+// Test processes of the network suites may run in parallel, so one instance
+// at a time holds a host-wide lock (the kernel drops it if a run crashes);
+// Create also removes what a crashed earlier run left behind. Destruction
+// stops the servers and removes namespaces, links and routes.
+class NetworkTestHosts {
+ public:
+  static absl::StatusOr<std::unique_ptr<NetworkTestHosts>> Create();
+  NetworkTestHosts(const NetworkTestHosts&) = delete;
+  NetworkTestHosts& operator=(const NetworkTestHosts&) = delete;
+  ~NetworkTestHosts();
+
+  // The port of the server with that name.
+  int port(const std::string& server) const;
+  // An IPv4 address of a host interface (not loopback, not a test range), or
+  // empty when the host has none; "hostany" listens on it.
+  const std::string& host_address() const { return host_address_; }
+
+  // Probe checks (see ProbeCheck) for every server, each reached by its
+  // host's own address; named like the servers, plus "metalink" for the
+  // metadata host reached by its link address. "hostany" only when
+  // host_address() is known.
+  std::vector<std::string> TargetChecks() const;
+
+  // The test hosts' namespaces are still mounted under /run/netns.
+  absl::Status CheckStillMounted() const;
+
+ private:
+  struct Server {
+    UniqueFd fd;
+    int port = 0;
+  };
+
+  NetworkTestHosts() = default;
+  absl::Status SetUp();
+  std::string NsName(const std::string& role) const;
+  std::string LinkName(const std::string& role) const;
+  absl::Status AddHost(const std::string& role, const std::string& host_cidr,
+                       const std::string& peer_cidr);
+  absl::Status Serve(const std::string& name, int netns_fd, const std::string& addr);
+  void AcceptLoop();
+
+  UniqueFd lock_;
+  std::string tag_;
+  std::string host_address_;
+  std::map<std::string, Server> servers_;
+  UniqueFd stop_;
+  std::thread server_;
+};
+
+// ---- Connectivity probes ----
+
+// One probe check, "NAME:KIND:HOST:PORT". KIND is "tcp" (connect, read the
+// server's name), "udp" (send one datagram) or "self" (listen on 127.0.0.1
+// and connect to it; HOST and PORT unused).
+std::string ProbeCheck(const std::string& name, const std::string& kind, const std::string& host,
+                       int port);
+
+// Python source that runs `checks` concurrently (3 s timeout each) and prints
+// one line per check: "NAME OK <server name or ->" or "NAME ERR <errno name>".
+std::string ProbeCode(const std::vector<std::string>& checks);
+
+// NAME -> "OK ..." / "ERR ...", from ProbeCode's output.
+using ProbeResults = std::map<std::string, std::string>;
+ProbeResults ParseProbeOutput(absl::string_view output);
+
+// Runs ProbeCode(checks) with the host's python3 in the network namespace
+// `netns_fd` (-1: the test's own).
+absl::StatusOr<ProbeResults> ProbeFromNamespace(int netns_fd,
+                                                const std::vector<std::string>& checks);
 
 }  // namespace libsandbox::testing
 

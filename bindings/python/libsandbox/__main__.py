@@ -12,6 +12,7 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import libsandbox
 
@@ -40,7 +41,7 @@ def _self_test(argv: list[str]) -> int:
     # installed as libsandbox.selftest; its entry is main(argv) -> int, in the
     # package itself or in its runner module. Imported by name: it is not part
     # of the source package.
-    entry: object = None
+    entry: Any = None  # Any, not object: callable() on object makes a synthetic type
     for name in ("libsandbox.selftest", "libsandbox.selftest.runner"):
         try:
             entry = getattr(importlib.import_module(name), "main", None)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _INT64_MAX = 2**63 - 1
+_INT32_MAX = 2**31 - 1
 # Sizes in MiB become bytes on the C++ side; they must still fit in 64 bits.
 _MIB_MAX = _INT64_MAX >> 20
 # Goes onto runsc's command line: a plain word, never something flag-like.
@@ -35,12 +36,14 @@ class Status(enum.Enum):
     INVALID_INPUT = "INVALID_INPUT"
 
 
-def _require_int(owner: str, name: str, value: object, maximum: int = _INT64_MAX) -> None:
+def _require_int(
+    owner: str, name: str, value: object, maximum: int = _INT64_MAX, zero: str = "no limit"
+) -> None:
     # bool is an int subclass; Limits(memory_mb=True) is a bug, not 1 MiB.
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{owner}.{name} must be an int, got {type(value).__name__}")
     if not 0 <= value <= maximum:
-        raise ValueError(f"{owner}.{name} must be between 0 and {maximum} (0 means no limit), got {value}")
+        raise ValueError(f"{owner}.{name} must be between 0 and {maximum} (0 means {zero}), got {value}")
 
 
 def _require_number(owner: str, name: str, value: object) -> None:
@@ -120,6 +123,11 @@ class Config:
     Paths accept str or os.PathLike and are kept as str. Empty paths mean the
     library's defaults (runsc from PATH, /run/libsandbox, /var/lib/libsandbox/files).
     The quota fields bound the files kept from runs; 0 means no limit.
+    ``pool_size`` keeps that many pre-booted sandboxes per pool language (each
+    used for one run only; 0: no pool). ``max_concurrent``,
+    ``max_concurrent_per_user`` and ``max_queued`` cap the runs at once and
+    waiting (0: unlimited); a queued run gives up after ``queue_timeout_s``
+    (0: 60 s).
     """
 
     runsc_path: str = ""
@@ -134,6 +142,12 @@ class Config:
     max_files_per_user: int = 0
     max_bytes_per_user: int = 0
     min_free_bytes: int = 0
+    pool_size: int = 0
+    pool_languages: Sequence[str] = ()
+    max_concurrent: int = 0
+    max_concurrent_per_user: int = 0
+    max_queued: int = 0
+    queue_timeout_s: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("runsc_path", "state_dir", "storage_dir"):
@@ -163,6 +177,12 @@ class Config:
         object.__setattr__(self, "extra_ro_mounts", mounts)
         for name in ("max_files_per_execution", "max_files_per_user", "max_bytes_per_user", "min_free_bytes"):
             _require_int("Config", name, getattr(self, name))
+        _require_int("Config", "pool_size", self.pool_size, _INT32_MAX, zero="no pool")
+        for name in ("max_concurrent", "max_concurrent_per_user", "max_queued"):
+            _require_int("Config", name, getattr(self, name), _INT32_MAX)
+        pool_languages = _require_texts("Config", "pool_languages", self.pool_languages)
+        object.__setattr__(self, "pool_languages", pool_languages)
+        _require_number("Config", "queue_timeout_s", self.queue_timeout_s)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,6 +194,12 @@ class Config:
             "allowed_cidrs": list(self.allowed_cidrs),
             "extra_ro_mounts": list(self.extra_ro_mounts),
             "debug": self.debug,
+            "pool_size": self.pool_size,
+            "pool_languages": list(self.pool_languages),
+            "max_concurrent": self.max_concurrent,
+            "max_concurrent_per_user": self.max_concurrent_per_user,
+            "max_queued": self.max_queued,
+            "queue_timeout_s": float(self.queue_timeout_s),
             "quota": {
                 "max_files_per_execution": self.max_files_per_execution,
                 "max_files_per_user": self.max_files_per_user,

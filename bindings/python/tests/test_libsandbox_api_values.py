@@ -88,6 +88,12 @@ def test_config_accepts_every_field_and_paths(tmp_path: Path) -> None:
         max_files_per_user=100,
         max_bytes_per_user=1 << 20,
         min_free_bytes=0,
+        pool_size=2,
+        pool_languages=["python"],
+        max_concurrent=8,
+        max_concurrent_per_user=2,
+        max_queued=16,
+        queue_timeout_s=5,
     )
     assert config.state_dir == str(tmp_path)
     assert config.allowed_cidrs == ("10.0.0.0/8", "fd00::/8")
@@ -95,6 +101,21 @@ def test_config_accepts_every_field_and_paths(tmp_path: Path) -> None:
     assert resolved["storage_dir"] == str(tmp_path / "files")
     assert resolved["quota"]["max_files_per_user"] == 100
     assert resolved["allowed_cidrs"] == ["10.0.0.0/8", "fd00::/8"]
+    assert (resolved["pool_size"], resolved["pool_languages"], resolved["max_queued"]) == (2, ["python"], 16)
+
+
+def test_python_classes_cover_every_field_of_the_core_messages(tmp_path: Path) -> None:
+    # A field added to config.proto must show up in the Python API too.
+    core_config = _core.resolved_config(libsandbox.Config().to_dict())
+    config_fields = {k for k in core_config if k != "quota"} | set(core_config["quota"])
+    assert set(libsandbox.Config.__dataclass_fields__) == config_fields
+    assert set(libsandbox.Limits.__dataclass_fields__) == set(_core.default_limits())
+    config = libsandbox.Config(state_dir=str(tmp_path / "state"), storage_dir=str(tmp_path / "files"))
+    raw = _core.run({"code": "print(1)", "language": "no-such-language"}, config.to_dict())
+    assert raw["status"] == "INVALID_INPUT"
+    assert set(libsandbox.Result.__dataclass_fields__) == set(raw)
+    assert set(libsandbox.File.__dataclass_fields__) == {"path", "size", "host_path"}
+    assert set(libsandbox.Check.__dataclass_fields__) == set(_core.doctor(config.to_dict())[0])
 
 
 def test_default_config_resolves_to_real_directories() -> None:
@@ -118,6 +139,10 @@ def test_default_config_resolves_to_real_directories() -> None:
         ({"platform": "--network=host"}, ValueError, "platform"),
         ({"max_files_per_user": -1}, ValueError, "max_files_per_user"),
         ({"max_bytes_per_user": 1.0}, TypeError, "max_bytes_per_user"),
+        ({"pool_size": -1}, ValueError, "pool_size"),
+        ({"max_concurrent": 2**31}, ValueError, "max_concurrent"),
+        ({"pool_languages": "python"}, TypeError, "pool_languages"),
+        ({"queue_timeout_s": -1.0}, ValueError, "queue_timeout_s"),
     ],
 )
 def test_bad_config_raises_clear_errors(kwargs: dict[str, Any], error: type[Exception], needle: str) -> None:

@@ -86,7 +86,7 @@ class Valves(pydantic.BaseModel):
         "(instead of running without them)." + _override_note("REQUIRE_RESOURCE_LIMITING"),
     )
     AUTO_INSTALL: bool = pydantic.Field(
-        default=False,
+        default=True,
         description="Kept for compatibility. Nothing is ever downloaded: install gVisor "
         "with your package manager (the error message says how)." + _override_note("AUTO_INSTALL"),
     )
@@ -309,6 +309,30 @@ def _failure_message(status: str, reason: str, valves: Valves, language: str) ->
     )
 
 
+def run_arguments(valves: Valves, root: str) -> dict[str, typing.Any]:
+    """How the valves become libsandbox.run arguments: Limits and Config
+    keyword arguments and the network switch."""
+    return {
+        "limits": {
+            "timeout_s": float(valves.MAX_RUNTIME_SECONDS),
+            "memory_mb": valves.MAX_RAM_MEGABYTES,
+            "cpus": float(valves.MAX_CPUS),
+            "max_pids": valves.MAX_PIDS,
+            "max_output_bytes": valves.MAX_OUTPUT_BYTES,
+            "workspace_mb": valves.MAX_WORKSPACE_MEGABYTES,
+        },
+        "config": {
+            "storage_dir": root,
+            "allow_unenforced_limits": not valves.REQUIRE_RESOURCE_LIMITING,
+            "max_files_per_execution": valves.MAX_FILES_PER_EXECUTION,
+            "max_files_per_user": valves.MAX_FILES_PER_USER,
+            "max_bytes_per_user": valves.MAX_MEGABYTES_PER_USER << 20,
+            "debug": valves.DEBUG,
+        },
+        "network": valves.NETWORKING_ALLOWED,
+    }
+
+
 async def sandbox_run(language: str, code: str, valves: Valves, user: str, root: str) -> RunOutcome:
     """Runs `code` through libsandbox without blocking the event loop."""
     try:
@@ -318,29 +342,14 @@ async def sandbox_run(language: str, code: str, valves: Valves, user: str, root:
         if valves.DEBUG:
             message += f" [DEBUG] {e!r}"
         return RunOutcome("SANDBOX_ERROR", "", False, message, [], [])
-    limits = libsandbox.Limits(
-        timeout_s=float(valves.MAX_RUNTIME_SECONDS),
-        memory_mb=valves.MAX_RAM_MEGABYTES,
-        cpus=float(valves.MAX_CPUS),
-        max_pids=valves.MAX_PIDS,
-        max_output_bytes=valves.MAX_OUTPUT_BYTES,
-        workspace_mb=valves.MAX_WORKSPACE_MEGABYTES,
-    )
-    config = libsandbox.Config(
-        storage_dir=root,
-        allow_unenforced_limits=not valves.REQUIRE_RESOURCE_LIMITING,
-        max_files_per_execution=valves.MAX_FILES_PER_EXECUTION,
-        max_files_per_user=valves.MAX_FILES_PER_USER,
-        max_bytes_per_user=valves.MAX_MEGABYTES_PER_USER << 20,
-        debug=valves.DEBUG,
-    )
+    arguments = run_arguments(valves, root)
     result = await libsandbox.run_async(
         code,
         language,
         user=user,
-        limits=limits,
-        network=valves.NETWORKING_ALLOWED,
-        config=config,
+        limits=libsandbox.Limits(**arguments["limits"]),
+        network=arguments["network"],
+        config=libsandbox.Config(**arguments["config"]),
     )
     status = result.status.name
     truncated = bool(result.stdout_truncated or result.stderr_truncated)
@@ -423,7 +432,10 @@ _TEXT_APPLICATION_TYPES = frozenset(
 # Served from Open WebUI's own origin, these could run script in the user's
 # session when opened, so they are listed without a link.
 _ACTIVE_CONTENT_TYPES = frozenset(
-    {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml"}
+    {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/xsl"}
+)
+_ACTIVE_CONTENT_EXTENSIONS = frozenset(
+    {".htm", ".html", ".shtml", ".xht", ".xhtml", ".svg", ".svgz", ".xml", ".xsl", ".xslt", ".mht", ".mhtml"}
 )
 # Real raster images (by signature, not by name) are shown in the chat.
 _IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
@@ -440,6 +452,16 @@ def mime_type(path: str) -> str:
         return _EXTRA_MIME_TYPES[extension]
     guessed, _ = _MIME_TABLE.guess_type("file" + extension, strict=False)
     return guessed or "application/octet-stream"
+
+
+def _is_active_content(path: str, mime: str) -> bool:
+    # Also ask the host's own table: the web server picks the served type by it.
+    served, _ = mimetypes.guess_type(path, strict=False)
+    return (
+        os.path.splitext(path)[1].lower() in _ACTIVE_CONTENT_EXTENSIONS
+        or mime in _ACTIVE_CONTENT_TYPES
+        or served in _ACTIVE_CONTENT_TYPES
+    )
 
 
 def _is_text(mime: str) -> bool:
@@ -466,7 +488,7 @@ def _code_span(text: str) -> str:
 
 
 def _link_text(text: str) -> str:
-    return re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", text)
+    return re.sub(r"([\\`*\[\]<>|~])", r"\\\1", text)
 
 
 def _human_size(size: int) -> str:
@@ -512,7 +534,7 @@ def render_file(path: str, size: int, host_path: str, url: str | None) -> str:
     if size == 0:
         return f"\u2049 {_code_span(name)} (empty)"
     mime = mime_type(path)
-    if mime in _ACTIVE_CONTENT_TYPES:
+    if _is_active_content(path, mime):
         url = None
     link = f"[{_link_text(name)}]({url})" if url else _code_span(name)
     if _is_text(mime) and size <= MAX_INLINE_TEXT_BYTES:

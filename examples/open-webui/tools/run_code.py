@@ -84,7 +84,7 @@ class Valves(pydantic.BaseModel):
         "(instead of running without them)." + _override_note("REQUIRE_RESOURCE_LIMITING"),
     )
     AUTO_INSTALL: bool = pydantic.Field(
-        default=False,
+        default=True,
         description="Kept for compatibility. Nothing is ever downloaded: install gVisor "
         "with your package manager (the error message says how)." + _override_note("AUTO_INSTALL"),
     )
@@ -307,6 +307,30 @@ def _failure_message(status: str, reason: str, valves: Valves, language: str) ->
     )
 
 
+def run_arguments(valves: Valves, root: str) -> dict[str, typing.Any]:
+    """How the valves become libsandbox.run arguments: Limits and Config
+    keyword arguments and the network switch."""
+    return {
+        "limits": {
+            "timeout_s": float(valves.MAX_RUNTIME_SECONDS),
+            "memory_mb": valves.MAX_RAM_MEGABYTES,
+            "cpus": float(valves.MAX_CPUS),
+            "max_pids": valves.MAX_PIDS,
+            "max_output_bytes": valves.MAX_OUTPUT_BYTES,
+            "workspace_mb": valves.MAX_WORKSPACE_MEGABYTES,
+        },
+        "config": {
+            "storage_dir": root,
+            "allow_unenforced_limits": not valves.REQUIRE_RESOURCE_LIMITING,
+            "max_files_per_execution": valves.MAX_FILES_PER_EXECUTION,
+            "max_files_per_user": valves.MAX_FILES_PER_USER,
+            "max_bytes_per_user": valves.MAX_MEGABYTES_PER_USER << 20,
+            "debug": valves.DEBUG,
+        },
+        "network": valves.NETWORKING_ALLOWED,
+    }
+
+
 async def sandbox_run(language: str, code: str, valves: Valves, user: str, root: str) -> RunOutcome:
     """Runs `code` through libsandbox without blocking the event loop."""
     try:
@@ -316,29 +340,14 @@ async def sandbox_run(language: str, code: str, valves: Valves, user: str, root:
         if valves.DEBUG:
             message += f" [DEBUG] {e!r}"
         return RunOutcome("SANDBOX_ERROR", "", False, message, [], [])
-    limits = libsandbox.Limits(
-        timeout_s=float(valves.MAX_RUNTIME_SECONDS),
-        memory_mb=valves.MAX_RAM_MEGABYTES,
-        cpus=float(valves.MAX_CPUS),
-        max_pids=valves.MAX_PIDS,
-        max_output_bytes=valves.MAX_OUTPUT_BYTES,
-        workspace_mb=valves.MAX_WORKSPACE_MEGABYTES,
-    )
-    config = libsandbox.Config(
-        storage_dir=root,
-        allow_unenforced_limits=not valves.REQUIRE_RESOURCE_LIMITING,
-        max_files_per_execution=valves.MAX_FILES_PER_EXECUTION,
-        max_files_per_user=valves.MAX_FILES_PER_USER,
-        max_bytes_per_user=valves.MAX_MEGABYTES_PER_USER << 20,
-        debug=valves.DEBUG,
-    )
+    arguments = run_arguments(valves, root)
     result = await libsandbox.run_async(
         code,
         language,
         user=user,
-        limits=limits,
-        network=valves.NETWORKING_ALLOWED,
-        config=config,
+        limits=libsandbox.Limits(**arguments["limits"]),
+        network=arguments["network"],
+        config=libsandbox.Config(**arguments["config"]),
     )
     status = result.status.name
     truncated = bool(result.stdout_truncated or result.stderr_truncated)

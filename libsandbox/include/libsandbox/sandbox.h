@@ -44,6 +44,13 @@ std::string_view StatusName(Result::Status status);
 // The languages Run accepts ("python", "bash", ...).
 std::vector<std::string> Languages();
 
+// Counters, gauges and latency histograms of this process's runs.
+Metrics GetMetrics();
+
+// Drains warm pools and releases what Run keeps between runs. Runs may be
+// made again afterwards. Call before exit to leave nothing behind.
+void Shutdown();
+
 }  // namespace libsandbox
 
 #endif  // LIBSANDBOX_SANDBOX_H_

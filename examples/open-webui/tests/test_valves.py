@@ -1,0 +1,186 @@
+"""Valves: the names and defaults admins already use, safe defaults where the
+old ones were unsafe, environment overrides validated with each valve's own
+bounds, and the two files in step with each other and the library runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import types
+from typing import Any
+
+import pydantic
+import pytest
+from owui_helpers import FUNCTION_PATH, OVERRIDE_PREFIX, TOOL_PATH, Events, configure, run, user
+
+OLD_VALVES = {
+    "NETWORKING_ALLOWED": False,  # was True: network is now opt-in
+    "MAX_RUNTIME_SECONDS": 30,
+    "MAX_RAM_MEGABYTES": 128,
+    "REQUIRE_RESOURCE_LIMITING": True,
+    "AUTO_INSTALL": True,  # kept, but it never downloads anything
+    "CHECK_FOR_UPDATES": False,  # was True: never reach the network
+    "DEBUG": False,
+    "MAX_FILES_PER_EXECUTION": 32,
+    "MAX_FILES_PER_USER": 4096,
+    "MAX_MEGABYTES_PER_USER": 256,
+}
+NEW_VALVES = {
+    "MAX_CPUS": 1.0,
+    "MAX_PIDS": 128,
+    "MAX_OUTPUT_BYTES": 1 << 20,
+    "MAX_WORKSPACE_MEGABYTES": 256,
+}
+
+
+@pytest.fixture(params=["tool", "function"])
+def plugin_module(
+    request: pytest.FixtureRequest, tool_module: types.ModuleType, function_module: types.ModuleType
+) -> types.ModuleType:
+    return tool_module if request.param == "tool" else function_module
+
+
+def test_valve_names_and_defaults(plugin_module: types.ModuleType) -> None:
+    # Old names and defaults, except where the old default was unsafe.
+    valves = plugin_module.Valves()
+    defaults = valves.model_dump()
+    for name, default in {**OLD_VALVES, **NEW_VALVES}.items():
+        assert defaults[name] == default, name
+    assert set(defaults) == {
+        *OLD_VALVES,
+        *NEW_VALVES,
+        "WEB_ACCESSIBLE_DIRECTORY_PATH",
+        "WEB_ACCESSIBLE_DIRECTORY_URL",
+    }
+    assert defaults["WEB_ACCESSIBLE_DIRECTORY_PATH"].startswith("$DATA_DIR/cache/")
+    assert defaults["WEB_ACCESSIBLE_DIRECTORY_URL"].startswith("/cache/")
+    # Every valve documents its override variable.
+    for name, field in type(valves).model_fields.items():
+        assert f"{OVERRIDE_PREFIX}{name}" in (field.description or ""), name
+
+
+def test_function_keeps_the_old_storage_location(function_module: types.ModuleType) -> None:
+    valves = function_module.Valves()
+    assert valves.WEB_ACCESSIBLE_DIRECTORY_PATH == "$DATA_DIR/cache/functions/run_code"
+    assert valves.WEB_ACCESSIBLE_DIRECTORY_URL == "/cache/functions/run_code"
+
+
+def test_tool_and_function_share_their_common_code() -> None:
+    marker = re.compile(r"# ==== Shared part.*?# ==== End of shared part\. ====\n", re.S)
+    tool = marker.search(TOOL_PATH.read_text(encoding="utf-8"))
+    function = marker.search(FUNCTION_PATH.read_text(encoding="utf-8"))
+    assert tool is not None and function is not None
+    assert tool.group(0) == function.group(0), "the shared parts of the two files drifted apart"
+
+
+def test_library_runner_maps_valves_like_the_files(
+    plugin_module: types.ModuleType, selftest_package: types.ModuleType
+) -> None:
+    valves_module = sys.modules[selftest_package.__name__ + ".valves"]
+    plugin_defaults = plugin_module.Valves().model_dump()
+    for name, default in valves_module.DEFAULTS.items():
+        assert plugin_defaults[name] == default, name
+    custom = {"MAX_RUNTIME_SECONDS": 7, "MAX_RAM_MEGABYTES": 0, "NETWORKING_ALLOWED": True, "MAX_CPUS": 0.5}
+    valves = plugin_module.Valves(**custom)
+    assert plugin_module.run_arguments(valves, "/srv/x") == valves_module.run_kwargs(custom, "/srv/x")
+
+
+def test_front_matter(plugin_module: types.ModuleType) -> None:
+    docstring = plugin_module.__doc__ or ""
+    fields = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition(":") for line in docstring.strip().splitlines())
+    )
+    for key in ("title", "author", "version", "license", "description"):
+        assert fields.get(key), key
+    assert fields["requirements"] == "libsandbox"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "want"),
+    [
+        ("MAX_RUNTIME_SECONDS", "7", 7),
+        ("MAX_RAM_MEGABYTES", "0", 0),
+        ("NETWORKING_ALLOWED", "true", True),
+        ("DEBUG", "False", False),
+        ("MAX_CPUS", "0.5", 0.5),
+        ("WEB_ACCESSIBLE_DIRECTORY_URL", "https://files.example/x", "https://files.example/x"),
+    ],
+)
+def test_environment_override_applies(
+    plugin_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch, name: str, raw: str, want: Any
+) -> None:
+    monkeypatch.setenv(OVERRIDE_PREFIX + name, raw)
+    assert getattr(plugin_module.effective_valves(plugin_module.Valves()), name) == want
+
+
+def test_environment_override_beats_the_admin_setting(
+    plugin_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(OVERRIDE_PREFIX + "MAX_RUNTIME_SECONDS", "5")
+    assert (
+        plugin_module.effective_valves(plugin_module.Valves(MAX_RUNTIME_SECONDS=60)).MAX_RUNTIME_SECONDS == 5
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "complaint"),
+    [
+        ("MAX_RUNTIME_SECONDS", "0", "greater than or equal to 1"),
+        ("MAX_RAM_MEGABYTES", "-1", "greater than or equal to 0"),
+        ("MAX_RAM_MEGABYTES", "lots", "valid integer"),
+        ("NETWORKING_ALLOWED", "maybe", "valid boolean"),
+        ("MAX_OUTPUT_BYTES", "100", "greater than or equal to 1024"),
+        ("MAX_FILES_PER_USER", "0", "greater than or equal to 1"),
+        ("MAX_CPUS", "2000", "less than or equal to 1024"),
+    ],
+)
+def test_environment_override_outside_bounds_is_a_clear_error(
+    plugin_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch, name: str, raw: str, complaint: str
+) -> None:
+    monkeypatch.setenv(OVERRIDE_PREFIX + name, raw)
+    with pytest.raises(plugin_module.ValveError) as error:
+        plugin_module.effective_valves(plugin_module.Valves())
+    assert f"{OVERRIDE_PREFIX}{name}={raw!r}" in str(error.value)
+    assert complaint in str(error.value)
+
+
+def test_admin_values_are_validated_too(plugin_module: types.ModuleType) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        plugin_module.Valves(MAX_RUNTIME_SECONDS=0)
+    valves = plugin_module.Valves()
+    with pytest.raises(pydantic.ValidationError):
+        valves.MAX_PIDS = -5
+
+
+def test_bad_override_fails_the_call_without_running(
+    tool_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch, storage: Any, events: Events
+) -> None:
+    tools = tool_module.Tools()
+    configure(tools, storage)
+    monkeypatch.setenv(OVERRIDE_PREFIX + "MAX_RUNTIME_SECONDS", "-3")
+    reply = json.loads(
+        run(tools.run_python_code("print('never runs')", __user__=user("u1"), __event_emitter__=events))
+    )
+    assert reply["status"] == "SANDBOX_ERROR"
+    assert f"{OVERRIDE_PREFIX}MAX_RUNTIME_SECONDS='-3'" in reply["message"]
+    assert events.of_type("status")[-1]["done"] is True
+    assert os.listdir(storage) == []
+
+
+@pytest.mark.parametrize("path", [TOOL_PATH, FUNCTION_PATH], ids=["tool", "function"])
+def test_bad_override_stops_the_command_line(path: Any) -> None:
+    env = dict(os.environ, **{OVERRIDE_PREFIX + "MAX_RAM_MEGABYTES": "a lot"})
+    done = subprocess.run(
+        [sys.executable, str(path), "--language=python"],
+        input="print(1)",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert f"{OVERRIDE_PREFIX}MAX_RAM_MEGABYTES='a lot'" in done.stderr

@@ -1,0 +1,97 @@
+#include "libsandbox/admission.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace libsandbox {
+
+bool Admission::CanRun(const std::string& user) const {
+  if (limits_.max_concurrent > 0 && running_ >= limits_.max_concurrent) return false;
+  if (limits_.max_per_user > 0) {
+    auto it = running_per_user_.find(user);
+    if (it != running_per_user_.end() && it->second >= limits_.max_per_user) return false;
+  }
+  return true;
+}
+
+void Admission::Grant(Waiter* w) {
+  w->granted = true;
+  ++running_;
+  ++running_per_user_[w->user];
+}
+
+void Admission::Dispatch() {
+  // Round-robin: each user with waiters gets one slot per turn.
+  bool progress = true;
+  while (progress && !turn_.empty()) {
+    progress = false;
+    for (size_t i = 0, n = turn_.size(); i < n; ++i) {
+      std::string user = turn_.front();
+      turn_.pop_front();
+      std::deque<Waiter*>& q = waiting_[user];
+      if (!q.empty() && CanRun(user)) {
+        Grant(q.front());
+        q.pop_front();
+        --queued_;
+        progress = true;
+      }
+      if (q.empty()) {
+        waiting_.erase(user);
+      } else {
+        turn_.push_back(user);
+      }
+    }
+  }
+  cv_.SignalAll();
+}
+
+absl::StatusOr<Admission::Ticket> Admission::Acquire(const std::string& user, absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  if (waiting_.empty() && CanRun(user)) {
+    Waiter w{user};
+    Grant(&w);
+    return Ticket(this, user);
+  }
+  if (limits_.max_queued > 0 && queued_ >= limits_.max_queued) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("too many runs are waiting (max_queued=", limits_.max_queued, ")"));
+  }
+  Waiter w{user};
+  if (!waiting_.contains(user)) turn_.push_back(user);
+  waiting_[user].push_back(&w);
+  ++queued_;
+  Dispatch();
+  while (!w.granted) {
+    if (cv_.WaitWithDeadline(&mu_, deadline) && !w.granted) {
+      std::deque<Waiter*>& q = waiting_[user];
+      q.erase(std::find(q.begin(), q.end(), &w));
+      --queued_;
+      if (q.empty()) {
+        waiting_.erase(user);
+        turn_.erase(std::find(turn_.begin(), turn_.end(), user));
+      }
+      return absl::DeadlineExceededError("no sandbox slot became free in time");
+    }
+  }
+  return Ticket(this, user);
+}
+
+void Admission::Release(const std::string& user) {
+  absl::MutexLock lock(&mu_);
+  --running_;
+  if (--running_per_user_[user] == 0) running_per_user_.erase(user);
+  Dispatch();
+}
+
+int Admission::running() const {
+  absl::MutexLock lock(&mu_);
+  return running_;
+}
+
+int Admission::queued() const {
+  absl::MutexLock lock(&mu_);
+  return queued_;
+}
+
+}  // namespace libsandbox

@@ -1,0 +1,155 @@
+#include "libsandbox/engine.h"
+
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "libsandbox/metrics.h"
+#include "libsandbox/run_dir.h"
+#include "libsandbox/sandbox.h"
+
+namespace libsandbox {
+namespace {
+
+constexpr absl::Duration kDefaultQueueTimeout = absl::Seconds(60);
+
+absl::Mutex registry_mu(absl::kConstInit);
+
+std::map<std::string, std::shared_ptr<Engine>>& Registry()
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu) {
+  static auto* engines = new std::map<std::string, std::shared_ptr<Engine>>();
+  return *engines;
+}
+
+Result Fail(Result::Status status, std::string reason, std::string message, absl::Time start) {
+  Result r;
+  r.set_status(status);
+  r.set_reason(std::move(reason));
+  r.set_message(std::move(message));
+  r.set_duration_s(absl::ToDoubleSeconds(absl::Now() - start));
+  return r;
+}
+
+void Count(const Result& r) {
+  GlobalMetrics().Increment("runs");
+  GlobalMetrics().Increment(
+      absl::StrCat("runs_", absl::AsciiStrToLower(std::string(StatusName(r.status())))));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Engine>> Engine::ForConfig(const Config& config) {
+  std::string key = config.SerializeAsString();
+  absl::MutexLock lock(&registry_mu);
+  auto& engines = Registry();
+  if (auto it = engines.find(key); it != engines.end()) return it->second;
+  absl::StatusOr<std::shared_ptr<const Environment>> env = MakeEnvironment(config);
+  if (!env.ok()) return env.status();
+  // A host process killed mid-run left sandboxes behind: reap them first.
+  ReapStaleRuns(config.state_dir(), (*env)->runsc_path);
+  auto engine = std::make_shared<Engine>(*env);
+  engines[key] = engine;
+  return engine;
+}
+
+void Engine::ShutdownAll() {
+  std::map<std::string, std::shared_ptr<Engine>> engines;
+  {
+    absl::MutexLock lock(&registry_mu);
+    engines.swap(Registry());
+  }
+  // Destroyed outside the lock: draining a pool takes a while.
+}
+
+Engine::Engine(std::shared_ptr<const Environment> env)
+    : env_(std::move(env)),
+      admission_(AdmissionLimits{env_->config.max_concurrent(),
+                                 env_->config.max_concurrent_per_user(),
+                                 env_->config.max_queued()}) {
+  const Config& c = env_->config;
+  if (c.pool_size() > 0) {
+    PoolSettings settings;
+    settings.size = c.pool_size();
+    for (const std::string& name : c.pool_languages()) {
+      if (const Language* l = FindLanguage(name)) settings.languages.push_back(l);
+    }
+    if (settings.languages.empty()) settings.languages.push_back(FindLanguage("python"));
+    settings.boot_limits = DefaultLimits();
+    pool_ = std::make_unique<WarmPool>(env_, std::move(settings));
+  }
+}
+
+Result Engine::Run(const RunRequest& request, const Limits& limits, absl::Time start) {
+  const Config& config = env_->config;
+  absl::Duration queue_timeout =
+      config.queue_timeout_s() > 0 ? absl::Seconds(config.queue_timeout_s()) : kDefaultQueueTimeout;
+  GlobalMetrics().AddGauge("queued", 1);
+  absl::StatusOr<Admission::Ticket> ticket =
+      admission_.Acquire(request.user(), absl::Now() + queue_timeout);
+  GlobalMetrics().AddGauge("queued", -1);
+  if (!ticket.ok()) {
+    GlobalMetrics().Increment("admission_rejected");
+    Result r = Fail(Result::SANDBOX_ERROR, "busy",
+                    absl::StrCat("The run could not start: ", ticket.status().message(),
+                                 ". Try again later, or raise max_concurrent / "
+                                 "max_concurrent_per_user / max_queued / queue_timeout_s."),
+                    start);
+    Count(r);
+    return r;
+  }
+  GlobalMetrics().Observe("queue_wait", absl::Now() - start);
+  GlobalMetrics().AddGauge("running", 1);
+
+  const Language* language =
+      FindLanguage(request.language().empty() ? "python" : request.language());
+  const absl::Time boot_start = absl::Now();
+  std::unique_ptr<Instance> instance;
+  if (pool_ != nullptr) {
+    instance = pool_->Take(language, limits, request.network());
+    GlobalMetrics().Increment(instance ? "pool_hits" : "pool_misses");
+  }
+  std::string notes;
+  Result result;
+  absl::Status setup;
+  if (instance) {
+    setup = instance->WriteInputs(request);
+  } else {
+    InstanceSpec spec;
+    spec.language = language;
+    spec.code = request.code();
+    spec.env.insert(request.env().begin(), request.env().end());
+    spec.limits = limits;
+    spec.network = request.network();
+    absl::StatusOr<std::unique_ptr<Instance>> in = Instance::Prepare(env_, spec, &notes);
+    setup = in.status();
+    if (in.ok()) {
+      instance = *std::move(in);
+      setup = instance->WriteInputs(request);
+      if (setup.ok()) {
+        std::optional<std::string> stdin_data;
+        if (request.has_stdin()) stdin_data = request.stdin();
+        setup = instance->Launch(std::move(stdin_data), absl::InfiniteFuture());
+      }
+    }
+  }
+  if (!setup.ok()) {
+    result = Fail(StatusForSetupError(setup), "", std::string(setup.message()), start);
+  } else {
+    const absl::Time code_start = absl::Now();
+    GlobalMetrics().Observe("start", code_start - boot_start);
+    result = instance->Finish(request, limits, code_start);
+    GlobalMetrics().Observe("run", absl::Now() - code_start);
+  }
+  const absl::Time teardown_start = absl::Now();
+  instance.reset();
+  GlobalMetrics().Observe("teardown", absl::Now() - teardown_start);
+  GlobalMetrics().AddGauge("running", -1);
+  if (!notes.empty()) absl::StrAppend(result.mutable_message(), "\nNot enforced: ", notes);
+  result.set_duration_s(absl::ToDoubleSeconds(absl::Now() - start));
+  Count(result);
+  return result;
+}
+
+}  // namespace libsandbox

@@ -1,0 +1,34 @@
+// Everything runs of one Config share: the resolved runsc, admission
+// control and the warm pool. One engine per distinct Config, process-wide.
+#ifndef LIBSANDBOX_ENGINE_H_
+#define LIBSANDBOX_ENGINE_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "libsandbox/admission.h"
+#include "libsandbox/instance.h"
+#include "libsandbox/pool.h"
+
+namespace libsandbox {
+
+class Engine {
+ public:
+  // The engine for `config` (resolved), created on first use.
+  static absl::StatusOr<std::shared_ptr<Engine>> ForConfig(const Config& config);
+  // Drains every pool and forgets all engines (runs in flight finish).
+  static void ShutdownAll();
+
+  explicit Engine(std::shared_ptr<const Environment> env);
+  // Admission, then a pooled sandbox or a cold one, the run, teardown.
+  Result Run(const RunRequest& request, const Limits& limits, absl::Time start);
+
+ private:
+  const std::shared_ptr<const Environment> env_;
+  Admission admission_;
+  std::unique_ptr<WarmPool> pool_;
+};
+
+}  // namespace libsandbox
+
+#endif  // LIBSANDBOX_ENGINE_H_

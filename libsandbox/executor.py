@@ -1,0 +1,73 @@
+# The in-sandbox executor of a pre-booted (warm) sandbox.
+#
+# It starts before any user code, with the interpreter already loaded, says
+# it is ready, then reads ONE request (JSON) from its stdin, which is the
+# host's control channel. The channel is closed before the user's code runs,
+# so that code can neither read nor write it. Each sandbox serves exactly one
+# request and is then destroyed by the host.
+import json
+import os
+import sys
+
+
+def _stdin_from(data: bytes) -> None:
+    # The code's stdin: the request's bytes, behind a memory file. dup2 over
+    # fd 0 also closes the control channel, our only reference to it.
+    fd = os.memfd_create("stdin")
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.dup2(fd, 0)
+    os.close(fd)
+
+
+def _run_python(code: str, path: str) -> None:
+    import linecache
+    import traceback
+
+    # Tracebacks show the code's lines as they would for a file.
+    linecache.cache[path] = (len(code), None, code.splitlines(True), path)
+    sys.argv = [path]
+    sys.path[0] = os.path.dirname(path)
+    try:
+        compiled = compile(code, path, "exec")
+    except SyntaxError as e:
+        traceback.print_exception(type(e), e, None)
+        sys.exit(1)
+    main = type(sys)("__main__")
+    main.__file__ = path
+    sys.modules["__main__"] = main
+    try:
+        exec(compiled, main.__dict__)
+    except SystemExit:
+        raise
+    except BaseException as e:
+        # Leave out the executor's own frame.
+        traceback.print_exception(type(e), e, e.__traceback__.tb_next if e.__traceback__ else None)
+        sys.exit(1)
+
+
+def main() -> None:
+    os.write(1, b"\x06")  # ready
+    raw = b""
+    while True:
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            break
+        raw += chunk
+    request = json.loads(raw)
+    os.environ.clear()
+    os.environ.update(request.get("env", {}))
+    import base64
+
+    _stdin_from(base64.b64decode(request.get("stdin", "")))
+    code = request["code"]
+    argv = request["argv"]
+    if request.get("inProcessPython"):
+        _run_python(code, argv[-1])
+        return
+    fd = os.memfd_create("code", 0)
+    os.write(fd, code.encode())
+    os.execve(argv[0], argv[:-1] + ["/proc/self/fd/%d" % fd], dict(os.environ))
+
+
+main()
