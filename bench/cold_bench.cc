@@ -1,11 +1,12 @@
 // Cold-start cost of one sandboxed run: the library's Run side by side with a
-// bare `runsc run` of an equivalent bundle, and N runs at once with the peak
-// host memory of the whole process tree.
+// bare `runsc run` of an equivalent bundle, N runs at once with the peak host
+// memory of the whole process tree, and (for contrast) a warm-pool run.
 //
 //   cold_bench [--runsc=PATH] [--pss_period_ms=250] [benchmark flags]
 //
 // Needs root (cgroups, tmpfs workspaces), like the library itself. Every run
-// starts a fresh sandbox; nothing is pooled or reused between iterations.
+// boots a fresh sandbox, except in BM_LibraryPythonHelloWarmPool, which
+// takes one a warm pool booted ahead of time.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "bench/raw_runsc.h"
 #include "bench/tree_memory.h"
 #include "libsandbox/fs_util.h"
@@ -55,7 +57,8 @@ const Snippet kBash = {"bash", "echo hello", {{"/bin/bash"}, "main.sh", "echo he
 struct BenchEnv {
   TempDir root;
   std::string runsc;
-  Config config;
+  Config config;         // cold: no pool, every run boots a sandbox
+  Config warm_config;    // the same with a warm pool, for comparison
   std::string raw_root;  // runsc --root of the baseline
   std::string raw_python_bundle;
   std::string raw_bash_bundle;
@@ -76,12 +79,44 @@ absl::Status CheckHello(const absl::StatusOr<ProcessResult>& p) {
                                           " stderr=", p->err.data));
 }
 
-Result RunSnippet(const Snippet& snippet) {
+Result RunSnippet(const Snippet& snippet, const Config& config) {
   RunRequest request;
   request.set_language(snippet.language);
   request.set_code(snippet.code);
-  return Run(request, env->config);  // default limits
+  return Run(request, config);  // default limits
 }
+
+// Where the library's time goes (its own metrics, per run): host-side
+// preparation until runsc is launched, the sandbox's life, and teardown.
+class PhaseCounters {
+ public:
+  PhaseCounters() : before_(GetMetrics()) {}
+  void Report(benchmark::State& state) const {
+    Metrics after = GetMetrics();
+    for (const char* phase : {"start", "run", "teardown"}) {
+      auto a = after.histograms().find(phase);
+      if (a == after.histograms().end()) continue;
+      auto b = before_.histograms().find(phase);
+      bool had = b != before_.histograms().end();
+      int64_t n = a->second.count() - (had ? b->second.count() : 0);
+      double sum = a->second.sum_s() - (had ? b->second.sum_s() : 0);
+      if (n > 0) state.counters[absl::StrCat(phase, "_ms")] = 1000 * sum / n;
+    }
+    auto delta = [&](const std::string& name) {
+      auto a = after.counters().find(name);
+      auto b = before_.counters().find(name);
+      return (a == after.counters().end() ? 0 : a->second) -
+             (b == before_.counters().end() ? 0 : b->second);
+    };
+    if (int64_t hits = delta("pool_hits"), misses = delta("pool_misses"); hits + misses > 0) {
+      state.counters["pool_hits"] = static_cast<double>(hits);
+      state.counters["pool_misses"] = static_cast<double>(misses);
+    }
+  }
+
+ private:
+  const Metrics before_;
+};
 
 std::string RawId() {
   static std::atomic<int> counter{0};
@@ -99,6 +134,9 @@ absl::StatusOr<std::unique_ptr<BenchEnv>> CreateEnv(const std::string& runsc_fla
   e->config.set_runsc_path(e->runsc);
   e->config.set_state_dir(e->root.path() + "/state");
   e->config.set_storage_dir(e->root.path() + "/storage");
+  e->warm_config = e->config;
+  e->warm_config.set_pool_size(1);
+  e->warm_config.add_pool_languages("python");
   e->raw_root = e->root.path() + "/raw-root";
   if (absl::Status s = MakeDirs(e->raw_root, 0700); !s.ok()) return s;
   absl::StatusOr<std::string> py = WriteRawBundle(e->root.path() + "/raw-python", kPython.raw);
@@ -114,7 +152,7 @@ absl::StatusOr<std::unique_ptr<BenchEnv>> CreateEnv(const std::string& runsc_fla
 // the one-time costs (probing runsc, reaping the state dir, page cache).
 absl::Status WarmUp() {
   for (const Snippet* s : {&kPython, &kBash}) {
-    if (absl::Status st = CheckHello(RunSnippet(*s)); !st.ok()) return st;
+    if (absl::Status st = CheckHello(RunSnippet(*s, env->config)); !st.ok()) return st;
   }
   for (const std::string& bundle : {env->raw_python_bundle, env->raw_bash_bundle}) {
     if (absl::Status st = CheckHello(RunRawRunsc(env->runsc, env->raw_root, bundle, RawId()));
@@ -126,12 +164,44 @@ absl::Status WarmUp() {
 }
 
 void LibraryRun(benchmark::State& state, const Snippet& snippet) {
+  PhaseCounters phases;
   for (auto _ : state) {
-    if (absl::Status s = CheckHello(RunSnippet(snippet)); !s.ok()) {
+    if (absl::Status s = CheckHello(RunSnippet(snippet, env->config)); !s.ok()) {
       state.SkipWithError(std::string(s.message()).c_str());
       break;
     }
   }
+  phases.Report(state);
+}
+
+int64_t PoolIdle() {
+  Metrics m = GetMetrics();
+  auto it = m.gauges().find("pool_idle");
+  return it == m.gauges().end() ? 0 : it->second;
+}
+
+// Not cold: the latency a user sees when a pre-booted sandbox is waiting.
+// Between iterations (untimed) the pool gets time to boot the next one.
+void BM_LibraryPythonHelloWarmPool(benchmark::State& state) {
+  // The first run creates the pool; it is a miss and is not measured.
+  if (absl::Status s = CheckHello(RunSnippet(kPython, env->warm_config)); !s.ok()) {
+    state.SkipWithError(std::string(s.message()).c_str());
+    return;
+  }
+  PhaseCounters phases;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (PoolIdle() < 1 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(10));
+    state.ResumeTiming();
+    if (absl::Status s = CheckHello(RunSnippet(kPython, env->warm_config)); !s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      break;
+    }
+  }
+  phases.Report(state);
+  // The idle sandbox and its refill thread would skew what runs next.
+  libsandbox::Shutdown();
 }
 
 void RawRun(benchmark::State& state, const std::string& bundle) {
@@ -162,7 +232,7 @@ void BM_LibraryConcurrent(benchmark::State& state) {
     std::vector<Result> results(n);
     std::vector<std::thread> threads;
     for (int i = 0; i < n; ++i) {
-      threads.emplace_back([&results, i] { results[i] = RunSnippet(kPython); });
+      threads.emplace_back([&results, i] { results[i] = RunSnippet(kPython, env->config); });
     }
     for (std::thread& t : threads) t.join();
     TreeMemory m = sampler.Stop();
@@ -206,6 +276,10 @@ BENCHMARK(BM_LibraryBashEcho)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RawRunscRunBash)
+    ->Iterations(kSerialIterations)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LibraryPythonHelloWarmPool)
     ->Iterations(kSerialIterations)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
@@ -259,6 +333,8 @@ int main(int argc, char** argv) {
 
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  // Drains the warm pool before its state dir goes away with `created`.
+  libsandbox::Shutdown();
   env = nullptr;
   return 0;
 }

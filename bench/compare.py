@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs cold_bench and compares the library with a bare `runsc run`.
 
-    bench/compare.py [--bench PATH] [--json FILE] [--goal 1.1] [--strict]
+    bench/compare.py [--bench PATH] [--json FILE | --save FILE] [--goal 1.1] [--strict]
                      [-- extra cold_bench flags, e.g. --benchmark_repetitions=3]
 
 Prints every benchmark, the library/raw ratios for python and bash (goal:
@@ -44,11 +44,17 @@ def to_ms(row):
     return row["real_time"] * scale
 
 
+def short_name(name):
+    """BM_X/8/iterations:3/real_time -> BM_X/8."""
+    parts = name.split("/")
+    return "/".join(p for p in parts if ":" not in p and p not in ("real_time", "process_time"))
+
+
 def pick_rows(data):
     """One row per benchmark: the median when repeated, else the plain row."""
     rows = {}
     for row in data.get("benchmarks", []):
-        name = row.get("run_name", row["name"])
+        name = short_name(row.get("run_name", row["name"]))
         if row.get("error_occurred"):
             rows[name] = row
         elif row.get("run_type") == "aggregate":
@@ -63,6 +69,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", help="path of the cold_bench binary")
     parser.add_argument("--json", help="read this saved --benchmark_format=json output")
+    parser.add_argument("--save", help="also write the raw JSON output to this file")
     parser.add_argument("--goal", type=float, default=1.1, help="largest acceptable ratio")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a ratio misses the goal")
     parser.add_argument("extra", nargs="*", help="flags passed on to cold_bench (after --)")
@@ -76,6 +83,9 @@ def main():
         if not binary:
             parser.error("no cold_bench found; build with -DLIBSANDBOX_BUILD_BENCH=ON or pass --bench")
         data = run_bench(binary, args.extra)
+        if args.save:
+            with open(args.save, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1)
 
     ctx = data.get("context", {})
     print("host: %s CPUs, load avg %s; runsc %s" % (
@@ -84,12 +94,19 @@ def main():
         ctx.get("runsc_version", "?")))
     rows = pick_rows(data)
     print()
-    print("%-28s %6s %12s" % ("benchmark", "iters", "real ms/op"))
+    # start = host-side preparation until runsc is launched, run = the
+    # sandbox's life (boot, code, exit), teardown = cleanup; from the
+    # library's own metrics, per run.
+    print("%-30s %6s %11s %9s %9s %12s" % (
+        "benchmark", "iters", "real ms/op", "start ms", "run ms", "teardown ms"))
     for name, row in rows.items():
         if row.get("error_occurred"):
-            print("%-28s %6s %12s  %s" % (name, "-", "FAILED", row.get("error_message", "")))
-        else:
-            print("%-28s %6d %12.1f" % (name, row.get("iterations", 0), to_ms(row)))
+            print("%-30s %6s %11s  %s" % (name, "-", "FAILED", row.get("error_message", "")))
+            continue
+        phases = ["%9.1f" % row[k] if k in row else "%9s" % "" for k in ("start_ms", "run_ms")]
+        teardown = "%12.1f" % row["teardown_ms"] if "teardown_ms" in row else ""
+        print("%-30s %6d %11.1f %s %s %s" % (name, row.get("iterations", 0), to_ms(row),
+                                          phases[0], phases[1], teardown))
 
     missed = False
     print()
@@ -105,6 +122,11 @@ def main():
         missed |= not ok
         print("%-8s %12.1f %12.1f %7.2fx  %s" % (label, to_ms(a), to_ms(b), ratio,
                                                  "ok" if ok else "MISSED"))
+
+    warm, cold = rows.get("BM_LibraryPythonHelloWarmPool"), rows.get("BM_LibraryPythonHello")
+    if warm and cold and not warm.get("error_occurred") and not cold.get("error_occurred"):
+        print("%-8s %12.1f ms with a warm sandbox waiting (%.2fx of cold)" % (
+            "warm", to_ms(warm), to_ms(warm) / to_ms(cold)))
 
     conc = {int(n.rsplit("/", 1)[1]): r for n, r in rows.items()
             if n.startswith("BM_LibraryConcurrent/") and not r.get("error_occurred")}

@@ -22,28 +22,24 @@ void Admission::Grant(Waiter* w) {
 }
 
 void Admission::Dispatch() {
-  // Round-robin: each user with waiters gets one slot per turn.
-  bool progress = true;
-  while (progress && !turn_.empty()) {
-    progress = false;
-    for (size_t i = 0, n = turn_.size(); i < n; ++i) {
-      std::string user = turn_.front();
-      turn_.pop_front();
-      std::deque<Waiter*>& q = waiting_[user];
-      if (!q.empty() && CanRun(user)) {
-        Grant(q.front());
-        q.pop_front();
-        --queued_;
-        progress = true;
-      }
-      if (q.empty()) {
-        waiting_.erase(user);
-      } else {
-        turn_.push_back(user);
-      }
+  // Round-robin: the first user in turn who may run gets a slot and goes to
+  // the back; users held back by their own cap keep their place.
+  while (limits_.max_concurrent <= 0 || running_ < limits_.max_concurrent) {
+    auto it = std::find_if(turn_.begin(), turn_.end(),
+                           [&](const std::string& user) { return CanRun(user); });
+    if (it == turn_.end()) break;
+    std::string user = *it;
+    turn_.erase(it);
+    std::deque<Waiter*>& q = waiting_[user];
+    Grant(q.front());
+    q.pop_front();
+    --queued_;
+    if (q.empty()) {
+      waiting_.erase(user);
+    } else {
+      turn_.push_back(user);
     }
   }
-  cv_.SignalAll();
 }
 
 absl::StatusOr<Admission::Ticket> Admission::Acquire(const std::string& user, absl::Time deadline) {
@@ -62,17 +58,15 @@ absl::StatusOr<Admission::Ticket> Admission::Acquire(const std::string& user, ab
   waiting_[user].push_back(&w);
   ++queued_;
   Dispatch();
-  while (!w.granted) {
-    if (cv_.WaitWithDeadline(&mu_, deadline) && !w.granted) {
-      std::deque<Waiter*>& q = waiting_[user];
-      q.erase(std::find(q.begin(), q.end(), &w));
-      --queued_;
-      if (q.empty()) {
-        waiting_.erase(user);
-        turn_.erase(std::find(turn_.begin(), turn_.end(), user));
-      }
-      return absl::DeadlineExceededError("no sandbox slot became free in time");
+  if (!mu_.AwaitWithDeadline(absl::Condition(&w.granted), deadline)) {
+    std::deque<Waiter*>& q = waiting_[user];
+    q.erase(std::find(q.begin(), q.end(), &w));
+    --queued_;
+    if (q.empty()) {
+      waiting_.erase(user);
+      turn_.erase(std::find(turn_.begin(), turn_.end(), user));
     }
+    return absl::DeadlineExceededError("no sandbox slot became free in time");
   }
   return Ticket(this, user);
 }

@@ -60,7 +60,6 @@ class Admission {
 
   const AdmissionLimits limits_;
   mutable absl::Mutex mu_;
-  absl::CondVar cv_;
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   int queued_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, int> running_per_user_ ABSL_GUARDED_BY(mu_);

@@ -333,6 +333,9 @@ async def _fork_bomb(target: Target, ctx: Context) -> str | None:
     if growth > _MAX_HOST_PROCESS_GROWTH:
         return f"the host gained {growth} processes during the fork bomb"
     forked = re.search(r"FORKED (\d+) (\S+)", out.output)
+    ctx.notes.append(
+        f"status {out.status}; message {out.reply.get('message')!r}; output {out.output[-200:]!r}"
+    )
     if out.status == "INTERRUPTED" and forked is None:
         return None  # Stopped as a whole: contained.
     if forked is None:

@@ -5,6 +5,8 @@
 //
 // Without CODE_FILE it runs a built-in Python snippet that prints and writes
 // a file. Needs root (or the capabilities gVisor needs) and runsc on PATH.
+// Exits 0 for OK, 1 when the code failed or was stopped, 2 for a bad
+// request, 3 when the host cannot run sandboxes, 4 when too busy.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -35,6 +37,51 @@ void PrintUntrusted(const std::string& text) {
 
 bool StartsWith(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Tells the caller what to do about a result; returns the exit status.
+// `message` says what happened and what to change: show it to whoever can
+// act on it (the user for code problems, the operator for host problems).
+int Explain(const libsandbox::Result& result, const libsandbox::Config& config) {
+  switch (result.status()) {
+    case libsandbox::Result::OK:
+      return 0;
+    case libsandbox::Result::ERROR:
+      // The code ran and failed (non-zero exit): stderr is the user's answer.
+      std::printf("the code failed: %s\n", result.message().c_str());
+      return 1;
+    case libsandbox::Result::TIMEOUT:
+      // Stopped at timeout_s; output printed until then is kept above.
+      std::printf("timed out: %s\n", result.message().c_str());
+      return 1;
+    case libsandbox::Result::INTERRUPTED:
+      // Stopped by a cap; `reason` names it (e.g. "memory").
+      std::printf("interrupted (%s): %s\n", result.reason().c_str(), result.message().c_str());
+      return 1;
+    case libsandbox::Result::STORAGE_ERROR:
+      // The code ran but its files broke a retention quota and were not kept.
+      std::printf("files not kept: %s\n", result.message().c_str());
+      return 1;
+    case libsandbox::Result::INVALID_INPUT:
+      // The request itself was wrong (language, limits, file names): fix it.
+      std::printf("bad request: %s\n", result.message().c_str());
+      return 2;
+    case libsandbox::Result::SANDBOX_ERROR:
+      std::printf("sandbox error: %s\n", result.message().c_str());
+      // Too many runs at once (admission caps): worth retrying later.
+      if (result.reason() == "busy") return 4;
+      // Otherwise the host cannot run sandboxes as asked; Doctor() says why.
+      for (const libsandbox::Check& check : libsandbox::Doctor(config)) {
+        if (!check.ok()) {
+          std::printf("  [%s] %s -> %s\n", check.name().c_str(), check.detail().c_str(),
+                      check.remedy().c_str());
+        }
+      }
+      return 3;
+    default:
+      std::printf("unexpected status\n");
+      return 3;
+  }
 }
 
 }  // namespace
@@ -98,43 +145,8 @@ int main(int argc, char** argv) {
     std::printf("\n");
   }
 
-  // `message` says what happened and what to change; show it to whoever can
-  // act on it (the user for code problems, the operator for host problems).
-  switch (result.status()) {
-    case libsandbox::Result::OK:
-      return 0;
-    case libsandbox::Result::ERROR:
-      // The code ran and failed (non-zero exit): stderr is the user's answer.
-      std::printf("the code failed: %s\n", result.message().c_str());
-      return 1;
-    case libsandbox::Result::TIMEOUT:
-      // Stopped at timeout_s; output printed until then is kept above.
-      std::printf("timed out: %s\n", result.message().c_str());
-      return 1;
-    case libsandbox::Result::INTERRUPTED:
-      // Stopped by a cap; `reason` names it (e.g. "memory").
-      std::printf("interrupted (%s): %s\n", result.reason().c_str(), result.message().c_str());
-      return 1;
-    case libsandbox::Result::STORAGE_ERROR:
-      // The code ran but its files broke a retention quota and were not kept.
-      std::printf("files not kept: %s\n", result.message().c_str());
-      return 1;
-    case libsandbox::Result::INVALID_INPUT:
-      // The request itself was wrong (language, limits, file names): fix it.
-      std::printf("bad request: %s\n", result.message().c_str());
-      return 2;
-    case libsandbox::Result::SANDBOX_ERROR:
-      // The host cannot run sandboxes as asked; Doctor() names the remedy.
-      std::printf("sandbox error: %s\n", result.message().c_str());
-      for (const libsandbox::Check& check : libsandbox::Doctor(config)) {
-        if (!check.ok()) {
-          std::printf("  [%s] %s -> %s\n", check.name().c_str(), check.detail().c_str(),
-                      check.remedy().c_str());
-        }
-      }
-      return 3;
-    default:
-      std::printf("unexpected status\n");
-      return 3;
-  }
+  const int status = Explain(result, config);
+  // Stops what Run keeps between runs (warm pools, if configured).
+  libsandbox::Shutdown();
+  return status;
 }

@@ -152,15 +152,20 @@ TEST_F(RunNetworkTest, AllowListNeverOpensMetadataOrTheHost) {
 }
 
 TEST_F(RunNetworkTest, BadAllowListIsInvalidInput) {
-  for (const char* bad : {"10.0.0.0/33", "not-a-cidr", "10.1.2.3/8", "fc00::/7"}) {
-    config_.clear_allowed_cidrs();
-    config_.add_allowed_cidrs(testing::kPrivateHostCidr);
-    config_.add_allowed_cidrs(bad);
-    Result r = RunCode("print('ran')", /*network=*/true);
-    EXPECT_EQ(r.status(), Result::INVALID_INPUT) << bad << ": " << r.message();
-    EXPECT_THAT(r.message(), HasSubstr(bad));
-    EXPECT_EQ(r.stdout(), "") << bad;
-    EXPECT_FALSE(r.has_exit_code()) << bad;
+  // A broken configuration is reported whether or not this run wants the
+  // network, naming the field and the entry.
+  for (bool network : {true, false}) {
+    for (const char* bad : {"10.0.0.0/33", "not-a-cidr", "10.1.2.3/8", "fc00::/7"}) {
+      config_.clear_allowed_cidrs();
+      config_.add_allowed_cidrs(testing::kPrivateHostCidr);
+      config_.add_allowed_cidrs(bad);
+      Result r = RunCode("print('ran')", network);
+      EXPECT_EQ(r.status(), Result::INVALID_INPUT) << bad << " network=" << network;
+      EXPECT_THAT(r.message(), HasSubstr("allowed_cidrs")) << bad;
+      EXPECT_THAT(r.message(), HasSubstr(bad));
+      EXPECT_EQ(r.stdout(), "") << bad;
+      EXPECT_FALSE(r.has_exit_code()) << bad;
+    }
   }
   EXPECT_THAT(testing::DescendantsNamed(kSlirp), IsEmpty());
 }

@@ -79,6 +79,15 @@ TEST(TextTest, TruncatedSequenceAtTheEnd) {
   EXPECT_EQ(SanitizeUtf8("\xF0"), kFffd);
 }
 
+TEST(TextTest, NeverReadsPastTheView) {
+  // The capped buffer may be a prefix of more bytes: what lies beyond the
+  // view must not complete a sequence.
+  const std::string buffer = "x\xE2\x82\xAC";
+  EXPECT_EQ(SanitizeUtf8(absl::string_view(buffer.data(), 2)), absl::StrCat("x", kFffd));
+  EXPECT_EQ(SanitizeUtf8(absl::string_view(buffer.data(), 3)), absl::StrCat("x", Replacements(2)));
+  EXPECT_EQ(SanitizeUtf8(absl::string_view(buffer.data(), 4)), buffer);
+}
+
 TEST(TextTest, OverlongEncodingsAreRejected) {
   // "/" and NUL in 2, 3 and 4 bytes: classic filter bypasses.
   EXPECT_EQ(SanitizeUtf8("\xC0\xAF"), Replacements(2));

@@ -8,7 +8,16 @@ Runs never raise: what happened is in the Result. Configuration mistakes
 (bad Limits/Config values) raise ValueError or TypeError where they are made.
 """
 
-from libsandbox._api import ASYNC_WORKERS, doctor, languages, run, run_async, runsc_version
+from libsandbox._api import (
+    ASYNC_WORKERS,
+    doctor,
+    languages,
+    metrics,
+    run,
+    run_async,
+    runsc_version,
+    shutdown,
+)
 from libsandbox._core import VERSION as _VERSION
 from libsandbox._types import Check, Config, File, Limits, Result, Status
 
@@ -25,7 +34,9 @@ __all__ = [
     "__version__",
     "doctor",
     "languages",
+    "metrics",
     "run",
     "run_async",
     "runsc_version",
+    "shutdown",
 ]

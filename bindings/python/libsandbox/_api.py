@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import os
 import threading
@@ -233,3 +234,24 @@ def doctor(config: Config | None = None) -> list[Check]:
 def languages() -> list[str]:
     """The languages run() accepts."""
     return list(_core.languages())
+
+
+def metrics() -> dict[str, Any]:
+    """Counters, gauges and latency histograms of this process's runs.
+
+    ``{"counters": {"runs": 3, "pool_hits": 1, ...}, "gauges": {"running": 0,
+    ...}, "histograms": {"run": {"upper_bounds_s": [...], "counts": [...],
+    "count": 3, "sum_s": 1.2}, ...}}``, ready for JSON or an exporter.
+    """
+    return _core.metrics()
+
+
+def shutdown() -> None:
+    """Stops pre-booted (pool) sandboxes and releases what runs keep between
+    runs. Later runs work again. Called at interpreter exit."""
+    _core.shutdown()
+
+
+# Leave no warm sandbox behind. concurrent.futures joins the run_async workers
+# before atexit handlers run, so no run is in flight here.
+atexit.register(shutdown)

@@ -118,4 +118,22 @@ PYBIND11_MODULE(_core, m) {
       py::arg("config"), "The Config dict with defaults filled in.");
   m.def("languages", &libsandbox::Languages, "The languages run() accepts.");
   m.def("status_names", &lp::StatusNames, "The names of every Result status.");
+  m.def(
+      "metrics",
+      [] {
+        libsandbox::Metrics metrics;
+        {
+          py::gil_scoped_release release;  // waits on the library's lock, never on Python
+          metrics = libsandbox::GetMetrics();
+        }
+        return lp::MessageToDict(metrics);
+      },
+      "Counters, gauges and latency histograms of this process's runs, as a Metrics dict.");
+  m.def(
+      "shutdown",
+      [] {
+        py::gil_scoped_release release;  // stops pre-booted sandboxes
+        libsandbox::Shutdown();
+      },
+      "Drains warm pools and releases what runs keep between runs.");
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import libsandbox
 from libsandbox import Limits, Status
@@ -147,3 +148,35 @@ def test_run_releases_the_gil(config: libsandbox.Config) -> None:
     assert result.status is Status.OK, result.message
     # 1.5 s at 10 ms per tick: ~150 if the thread ran freely, ~0 if the GIL was held.
     assert during >= 50, during
+
+
+def _counter(name: str) -> int:
+    value: Any = libsandbox.metrics()["counters"].get(name, 0)
+    return int(value)
+
+
+def test_metrics_pool_and_shutdown(sandbox_root: Path) -> None:
+    # pool_size travels from the Python Config to the engine: sandboxes get
+    # pre-booted, used, counted, and shutdown() stops the idle ones.
+    config = libsandbox.Config(
+        state_dir=str(sandbox_root / "pool-state"), storage_dir=str(sandbox_root / "pool-files"), pool_size=1
+    )
+    runs, boots = _counter("runs"), _counter("pool_boots")
+    for i in range(2):
+        result = libsandbox.run(f"print({i})", config=config)
+        assert result.status is Status.OK, result.message
+        assert result.stdout == f"{i}\n"
+    assert _counter("runs") == runs + 2
+    deadline = time.monotonic() + 20
+    while _counter("pool_boots") == boots and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _counter("pool_boots") > boots
+    histograms = libsandbox.metrics()["histograms"]
+    assert histograms["run"]["count"] >= 2
+    assert len(histograms["run"]["counts"]) == len(histograms["run"]["upper_bounds_s"]) + 1
+
+    libsandbox.shutdown()
+    assert libsandbox.metrics()["gauges"].get("pool_idle", 0) == 0
+    again = libsandbox.run("print('after shutdown')", config=config)
+    assert again.status is Status.OK, again.message
+    libsandbox.shutdown()
