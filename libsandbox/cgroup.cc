@@ -301,6 +301,11 @@ bool SandboxCgroup::OomKilled() const {
   return ReadKeyed(memory_dir_ + "/memory.oom_control", "oom_kill") > 0;
 }
 
+bool SandboxCgroup::PidsLimitHit() const {
+  auto it = controller_dirs_.find("pids");
+  return it != controller_dirs_.end() && ReadKeyed(it->second + "/pids.events", "max") > 0;
+}
+
 int64_t SandboxCgroup::MemoryPeakBytes() const {
   std::string file = version_ == CgroupVersion::kV2 ? "/memory.peak" : "/memory.max_usage_in_bytes";
   absl::StatusOr<std::string> text = ReadFile(memory_dir_ + file, 64);

@@ -65,6 +65,8 @@ class SandboxCgroup {
   std::string relative_path() const;
   // True if the kernel OOM-killed a process of this cgroup.
   bool OomKilled() const;
+  // True if a fork or clone failed because the pids cap was reached.
+  bool PidsLimitHit() const;
   // SIGKILLs every process in the cgroup, repeatedly until it is empty.
   void KillAll();
   // Peak memory use in bytes, if the kernel reports it.

@@ -318,6 +318,7 @@ Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::T
     return result;
   }
   const bool oom = cgroup_ && cgroup_->OomKilled();
+  const bool pids_hit = cgroup_ && cgroup_->PidsLimitHit();
   if (cgroup_) cgroup_->KillAll();
 
   result.set_stdout(SanitizeUtf8(p->out.data));
@@ -335,6 +336,14 @@ Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::T
     result.set_message(absl::StrCat("The code ran longer than the limit of ", limits.timeout_s(),
                                     " s and was stopped; output up to then is kept. Raise "
                                     "timeout_s (MAX_RUNTIME_SECONDS) to allow more time."));
+  } else if (pids_hit && p->exit_code != 0) {
+    // gVisor's own threads count against the cap too, so a fork bomb can
+    // take the whole sandbox down instead of seeing fork() fail.
+    result.set_status(Result::INTERRUPTED);
+    result.set_reason("pids");
+    result.set_message(absl::StrCat("The code hit the process limit (max_pids=", limits.max_pids(),
+                                    ") and was stopped; raise max_pids (MAX_PIDS) if it needs "
+                                    "more processes or threads."));
   } else if (IsRunscFailure(*p)) {
     result.set_status(Result::SANDBOX_ERROR);
     result.set_message(absl::StrCat("The sandbox failed to start: ", LastLine(result.stderr()),
