@@ -33,7 +33,8 @@ constexpr char kStagingPrefix[] = ".staging-";
 constexpr char kEvictPrefix[] = ".evict-";
 // Execution id: zero-padded unix nanoseconds, '-', 8 hex digits.
 constexpr size_t kIdNanosDigits = 20;
-constexpr size_t kIdSuffixBytes = 4;
+// 96 random bits: execution directories may be served as unguessable links.
+constexpr size_t kIdSuffixBytes = 12;
 constexpr size_t kIdSize = kIdNanosDigits + 1 + 2 * kIdSuffixBytes;
 constexpr size_t kMaxUserIdBytes = 128;
 constexpr size_t kMaxPlainUserIdBytes = 64;
