@@ -52,7 +52,7 @@ def short_name(name):
 
 def pick_rows(data):
     """One row per benchmark: the median when repeated, else the plain row."""
-    rows = {}
+    rows, iterations = {}, {}
     for row in data.get("benchmarks", []):
         name = short_name(row.get("run_name", row["name"]))
         if row.get("error_occurred"):
@@ -60,8 +60,12 @@ def pick_rows(data):
         elif row.get("run_type") == "aggregate":
             if row.get("aggregate_name") == "median":
                 rows[name] = row
-        elif name not in rows:
-            rows[name] = row
+        else:
+            iterations.setdefault(name, []).append(row.get("iterations", 0))
+            rows.setdefault(name, row)
+    for name, row in rows.items():
+        # An aggregate's "iterations" counts repetitions; show runs measured.
+        row["runs_measured"] = sum(iterations.get(name, [0]))
     return rows
 
 
@@ -105,7 +109,7 @@ def main():
             continue
         phases = ["%9.1f" % row[k] if k in row else "%9s" % "" for k in ("start_ms", "run_ms")]
         teardown = "%12.1f" % row["teardown_ms"] if "teardown_ms" in row else ""
-        print("%-30s %6d %11.1f %s %s %s" % (name, row.get("iterations", 0), to_ms(row),
+        print("%-30s %6d %11.1f %s %s %s" % (name, row["runs_measured"], to_ms(row),
                                           phases[0], phases[1], teardown))
 
     missed = False

@@ -58,8 +58,8 @@ TEST(AdmissionTest, PerUserCapLeavesRoomForOthers) {
   Admission a({.max_concurrent = 4, .max_per_user = 1});
   auto mine = a.Acquire("heavy", absl::Now());
   ASSERT_TRUE(mine.ok());
-  EXPECT_TRUE(absl::IsDeadlineExceeded(
-      a.Acquire("heavy", absl::Now() + absl::Milliseconds(50)).status()));
+  EXPECT_TRUE(
+      absl::IsDeadlineExceeded(a.Acquire("heavy", absl::Now() + absl::Milliseconds(50)).status()));
   EXPECT_TRUE(a.Acquire("light", absl::Now()).ok());
 }
 
