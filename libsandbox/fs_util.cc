@@ -72,6 +72,14 @@ TempDir::~TempDir() {
   if (!path_.empty()) (void)RemoveTree(path_);
 }
 
+absl::Status MakePipe(UniqueFd& read_end, UniqueFd& write_end) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe2", errno);
+  read_end.Reset(fds[0]);
+  write_end.Reset(fds[1]);
+  return absl::OkStatus();
+}
+
 absl::Status MakeDirs(const std::string& path, unsigned mode) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);

@@ -57,6 +57,9 @@ class TempDir {
 
 absl::Status ErrnoStatus(absl::string_view what, int err);
 
+// A close-on-exec pipe.
+absl::Status MakePipe(UniqueFd& read_end, UniqueFd& write_end);
+
 // Creates `path` and missing parents with `mode`.
 absl::Status MakeDirs(const std::string& path, unsigned mode = 0755);
 // Writes `data` to a new file (O_EXCL unless `overwrite`), not following symlinks.

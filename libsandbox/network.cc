@@ -226,14 +226,6 @@ absl::StatusOr<UniqueFd> NewNamespace() {
   return result;
 }
 
-absl::Status MakePipe(UniqueFd& read_end, UniqueFd& write_end) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe2", errno);
-  read_end.Reset(fds[0]);
-  write_end.Reset(fds[1]);
-  return absl::OkStatus();
-}
-
 // PR_SET_PDEATHSIG, which Subprocess sets, fires when the *thread* that
 // forked the child exits, not the process. A network often outlives the
 // thread that asked for it (a worker thread, a pool warmer), so slirp4netns

@@ -28,14 +28,6 @@ constexpr absl::Duration kDrainGrace = absl::Seconds(2);
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
-absl::Status MakePipe(UniqueFd& read_end, UniqueFd& write_end) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe2", errno);
-  read_end.Reset(fds[0]);
-  write_end.Reset(fds[1]);
-  return absl::OkStatus();
-}
-
 int ShellExitCode(int wstatus, bool* signaled) {
   if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
   if (WIFSIGNALED(wstatus)) {

@@ -82,19 +82,8 @@ ProbeResults Probe(int netns_fd, const std::vector<std::string>& checks) {
   return r.ok() ? *std::move(r) : ProbeResults();
 }
 
-class SandboxNetworkTest : public ::testing::Test {
+class SandboxNetworkTest : public testing::NetworkHostsTest {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<NetworkTestHosts>> hosts = NetworkTestHosts::Create();
-    *setup_status_ = hosts.status();
-    if (hosts.ok()) hosts_ = std::move(hosts)->release();
-  }
-  static void TearDownTestSuite() {
-    delete hosts_;
-    hosts_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(setup_status_->ok()) << *setup_status_; }
-
   static std::unique_ptr<SandboxNetwork> MakeNetwork(std::vector<std::string> allowed = {}) {
     NetworkOptions options;
     options.allowed_cidrs = std::move(allowed);
@@ -105,13 +94,7 @@ class SandboxNetworkTest : public ::testing::Test {
 
   // Every test host, reached by its own address.
   static std::vector<std::string> TargetChecks() { return hosts_->TargetChecks(); }
-
-  static NetworkTestHosts* hosts_;
-  static absl::Status* setup_status_;
 };
-
-NetworkTestHosts* SandboxNetworkTest::hosts_ = nullptr;
-absl::Status* SandboxNetworkTest::setup_status_ = new absl::Status();
 
 TEST_F(SandboxNetworkTest, TestHostsAreReachableFromTheHost) {
   ProbeResults r = Probe(-1, TargetChecks());

@@ -32,20 +32,11 @@ using ::testing::StartsWith;
 
 constexpr char kSlirp[] = "slirp4netns";
 
-class RunNetworkTest : public ::testing::Test {
+class RunNetworkTest : public testing::NetworkHostsTest {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<NetworkTestHosts>> hosts = NetworkTestHosts::Create();
-    *setup_status_ = hosts.status();
-    if (hosts.ok()) hosts_ = std::move(hosts)->release();
-  }
-  static void TearDownTestSuite() {
-    delete hosts_;
-    hosts_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_TRUE(setup_status_->ok()) << *setup_status_;
+    testing::NetworkHostsTest::SetUp();
+    if (HasFatalFailure()) return;
     root_ = testing::MakeTestDir("run-network");
     config_.set_state_dir(root_ + "/state");
     config_.set_storage_dir(root_ + "/storage");
@@ -88,15 +79,9 @@ class RunNetworkTest : public ::testing::Test {
     }
   }
 
-  static NetworkTestHosts* hosts_;
-  static absl::Status* setup_status_;
-
   std::string root_;
   Config config_;
 };
-
-NetworkTestHosts* RunNetworkTest::hosts_ = nullptr;
-absl::Status* RunNetworkTest::setup_status_ = new absl::Status();
 
 TEST_F(RunNetworkTest, TestHostsAreReachableFromTheHost) {
   absl::StatusOr<ProbeResults> r = testing::ProbeFromNamespace(-1, hosts_->TargetChecks());

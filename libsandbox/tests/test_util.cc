@@ -446,4 +446,18 @@ absl::StatusOr<ProbeResults> ProbeFromNamespace(int netns_fd,
   return ParseProbeOutput(r->out.data);
 }
 
+NetworkTestHosts* NetworkHostsTest::hosts_ = nullptr;
+absl::Status* NetworkHostsTest::setup_status_ = new absl::Status();
+
+void NetworkHostsTest::SetUpTestSuite() {
+  absl::StatusOr<std::unique_ptr<NetworkTestHosts>> hosts = NetworkTestHosts::Create();
+  *setup_status_ = hosts.status();
+  if (hosts.ok()) hosts_ = std::move(hosts)->release();
+}
+
+void NetworkHostsTest::TearDownTestSuite() {
+  delete hosts_;
+  hosts_ = nullptr;
+}
+
 }  // namespace libsandbox::testing

@@ -2,6 +2,7 @@
 #ifndef LIBSANDBOX_TESTS_TEST_UTIL_H_
 #define LIBSANDBOX_TESTS_TEST_UTIL_H_
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <map>
@@ -125,6 +126,18 @@ ProbeResults ParseProbeOutput(absl::string_view output);
 // `netns_fd` (-1: the test's own).
 absl::StatusOr<ProbeResults> ProbeFromNamespace(int netns_fd,
                                                 const std::vector<std::string>& checks);
+
+// A suite that shares one set of network test hosts, set up once for the
+// whole suite; each test fails early if they could not be set up.
+class NetworkHostsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override { ASSERT_TRUE(setup_status_->ok()) << *setup_status_; }
+
+  static NetworkTestHosts* hosts_;
+  static absl::Status* setup_status_;
+};
 
 }  // namespace libsandbox::testing
 
