@@ -158,9 +158,11 @@ TEST_P(RunTest, ForkBombIsContained) {
   if (r.status() == Result::OK) {
     EXPECT_THAT(r.stdout(), HasSubstr("fork failed"));
   } else {
+    // Which cap stops it first depends on the platform: each task costs
+    // host threads (pids) and sentry memory.
     EXPECT_EQ(r.status(), Result::INTERRUPTED) << r.message() << r.stderr();
-    EXPECT_EQ(r.reason(), "pids");
-    EXPECT_THAT(r.message(), HasSubstr("max_pids"));
+    EXPECT_THAT(r.reason(), ::testing::AnyOf("pids", "memory"));
+    EXPECT_THAT(r.message(), ::testing::AnyOf(HasSubstr("max_pids"), HasSubstr("memory_mb")));
   }
   // The host still forks fine afterwards.
   Result after = RunCode("print('alive')");
