@@ -53,9 +53,6 @@ def events() -> Events:
 @pytest.fixture
 def selftest_package() -> types.ModuleType:
     """The catalogue, installed with libsandbox or from this checkout."""
-    try:
-        return importlib.import_module("libsandbox.selftest")
-    except ImportError:
-        loader: types.ModuleType = load_like_open_webui(TOOL_PATH)
-        package: types.ModuleType = loader._load_selftest()
-        return package
+    openwebui = importlib.import_module("libsandbox.openwebui")
+    package: types.ModuleType = openwebui.load_selftest()
+    return package

@@ -46,14 +46,16 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def configure(plugin: Any, storage: pathlib.Path, **valves: Any) -> None:
-    """Sets valves the way Open WebUI does (a validated Valves instance)."""
+def configure(plugin: Any, storage: pathlib.Path, **valves: Any) -> Any:
+    """Sets valves the way Open WebUI does (a validated Valves instance);
+    returns `plugin`."""
     values = {
         "WEB_ACCESSIBLE_DIRECTORY_PATH": str(storage),
         "WEB_ACCESSIBLE_DIRECTORY_URL": "/files",
         **valves,
     }
     plugin.valves = plugin.Valves(**values)
+    return plugin
 
 
 def user(user_id: str) -> dict[str, str]:

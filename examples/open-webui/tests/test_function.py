@@ -13,9 +13,7 @@ from owui_helpers import Events, assistant, configure, run, user
 
 
 def action_for(module: types.ModuleType, storage: pathlib.Path, **valves: Any) -> Any:
-    action = module.Action()
-    configure(action, storage, **valves)
-    return action
+    return configure(module.Action(), storage, **valves)
 
 
 def test_runs_the_code_block_and_renders_files(

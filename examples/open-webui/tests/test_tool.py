@@ -4,6 +4,7 @@ JSON reply, the events, per-user storage and quotas, failure messages."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import json
 import os
@@ -17,9 +18,27 @@ from owui_helpers import Events, configure, run, user
 
 
 def tools_for(module: types.ModuleType, storage: pathlib.Path, **valves: Any) -> Any:
-    tools = module.Tools()
-    configure(tools, storage, **valves)
-    return tools
+    return configure(module.Tools(), storage, **valves)
+
+
+def test_only_the_two_tools_are_offered_to_the_model(tool_module: types.ModuleType) -> None:
+    # Open WebUI offers the model every callable of Tools not named __x (its
+    # get_functions_from_tool); a helper there would let the model pick
+    # arguments such as the user itself.
+    tools = tool_module.Tools()
+    offered = {
+        name
+        for name in dir(tools)
+        if callable(getattr(tools, name))
+        and not name.startswith("__")
+        and not inspect.isclass(getattr(tools, name))
+    }
+    assert offered == {"run_python_code", "run_bash_command"}
+    for name in offered:
+        model_visible = [
+            p for p in inspect.signature(getattr(tools, name)).parameters if not p.startswith("__")
+        ]
+        assert model_visible == [name.removeprefix("run_")], name
 
 
 def test_python_reply_and_events(
