@@ -9,6 +9,7 @@
 #include "libsandbox/metrics.h"
 #include "libsandbox/run_dir.h"
 #include "libsandbox/sandbox.h"
+#include "libsandbox/validate.h"
 
 namespace libsandbox {
 namespace {
@@ -79,9 +80,38 @@ Engine::Engine(std::shared_ptr<const Environment> env)
     settings.boot_limits = DefaultLimits();
     pool_ = std::make_unique<WarmPool>(env_, std::move(settings));
   }
+  if (c.audit()) audit_ = std::make_unique<AuditLog>(AuditOptionsFor(c));
 }
 
+// ---- Policies and audit (policy.h, audit.h) ----
+
 Result Engine::Run(const RunRequest& request, const Limits& limits, absl::Time start) {
+  std::string policy_name;
+  Result result;
+  if (env_->config.policy_file().empty() && request.policy().empty()) {
+    result = RunAdmitted(request, limits, start);
+  } else {
+    absl::StatusOr<RunRequest> effective =
+        RequestUnderPolicy(policies_, env_->config, request, &policy_name);
+    absl::Status valid =
+        effective.ok() ? ValidateRequest(*effective, effective->limits()) : effective.status();
+    if (valid.ok()) {
+      result = RunAdmitted(*effective, effective->limits(), start);
+    } else {
+      result = Fail(StatusForSetupError(valid), "policy", std::string(valid.message()), start);
+      Count(result);
+    }
+  }
+  if (audit_ != nullptr) {
+    AuditRecord record = MakeAuditRecord(request, result, policy_name, env_->config.audit_code());
+    if (!audit_->Append(std::move(record)).ok()) GlobalMetrics().Increment("audit_failures");
+  }
+  return result;
+}
+
+// ---- One admitted run ----
+
+Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl::Time start) {
   const Config& config = env_->config;
   absl::Duration queue_timeout =
       config.queue_timeout_s() > 0 ? absl::Seconds(config.queue_timeout_s()) : kDefaultQueueTimeout;

@@ -7,7 +7,9 @@
 
 #include "absl/status/statusor.h"
 #include "libsandbox/admission.h"
+#include "libsandbox/audit.h"
 #include "libsandbox/instance.h"
+#include "libsandbox/policy.h"
 #include "libsandbox/pool.h"
 
 namespace libsandbox {
@@ -20,13 +22,19 @@ class Engine {
   static void ShutdownAll();
 
   explicit Engine(std::shared_ptr<const Environment> env);
-  // Admission, then a pooled sandbox or a cold one, the run, teardown.
+  // The config's policy (if any) applied, then RunAdmitted; the run is
+  // audited when the config asks for it.
   Result Run(const RunRequest& request, const Limits& limits, absl::Time start);
 
  private:
+  // Admission, then a pooled sandbox or a cold one, the run, teardown.
+  Result RunAdmitted(const RunRequest& request, const Limits& limits, absl::Time start);
+
   const std::shared_ptr<const Environment> env_;
   Admission admission_;
   std::unique_ptr<WarmPool> pool_;
+  PolicyStore policies_;             // follows config.policy_file
+  std::unique_ptr<AuditLog> audit_;  // when config.audit
 };
 
 }  // namespace libsandbox

@@ -1,5 +1,6 @@
 #include "libsandbox/sandbox.h"
 
+#include "libsandbox/audit.h"
 #include "libsandbox/doctor.h"
 #include "libsandbox/engine.h"
 #include "libsandbox/languages.h"
@@ -65,6 +66,11 @@ std::string_view StatusName(Result::Status status) {
 std::vector<std::string> Languages() { return LanguageNames(); }
 
 Metrics GetMetrics() { return GlobalMetrics().Snapshot(); }
+
+absl::StatusOr<std::vector<AuditRecord>> QueryAudit(const Config& config, const std::string& user,
+                                                    int limit) {
+  return AuditLog(AuditOptionsFor(ResolvedConfig(config))).Query(user, absl::InfinitePast(), limit);
+}
 
 void Shutdown() { Engine::ShutdownAll(); }
 

@@ -47,6 +47,11 @@ std::vector<std::string> Languages();
 // Counters, gauges and latency histograms of this process's runs.
 Metrics GetMetrics();
 
+// Up to `limit` (<= 0: 100) audit records of `user` (empty: every user),
+// newest first, from the log `config` writes when `audit` is on.
+absl::StatusOr<std::vector<AuditRecord>> QueryAudit(const Config& config, const std::string& user,
+                                                    int limit);
+
 // Drains warm pools and releases what Run keeps between runs. Runs may be
 // made again afterwards. Call before exit to leave nothing behind.
 void Shutdown();
