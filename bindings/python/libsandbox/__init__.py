@@ -13,18 +13,20 @@ from libsandbox._api import (
     doctor,
     languages,
     metrics,
+    query_audit,
     run,
     run_async,
     runsc_version,
     shutdown,
 )
 from libsandbox._core import VERSION as _VERSION
-from libsandbox._types import Check, Config, File, Limits, Result, Status
+from libsandbox._types import AuditRecord, Check, Config, File, Limits, Result, Status
 
 __version__: str = _VERSION
 
 __all__ = [
     "ASYNC_WORKERS",
+    "AuditRecord",
     "Check",
     "Config",
     "File",
@@ -35,6 +37,7 @@ __all__ = [
     "doctor",
     "languages",
     "metrics",
+    "query_audit",
     "run",
     "run_async",
     "runsc_version",

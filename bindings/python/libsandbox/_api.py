@@ -1,4 +1,4 @@
-"""run(), run_async(), doctor() and friends on top of the compiled core."""
+"""run(), run_async(), doctor(), query_audit() and friends on top of the compiled core."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeAlias
 
 from libsandbox import _core
-from libsandbox._types import Check, Config, File, Limits, Result, Status
+from libsandbox._types import AuditRecord, Check, Config, File, Limits, Result, Status
 
 FileContent: TypeAlias = bytes | bytearray | memoryview | str
 # Sequence, not Iterable: a dict is an Iterable too, which defeats type inference.
@@ -97,6 +97,7 @@ def _request(
     files: object,
     env: object,
     stdin: object,
+    policy: object,
 ) -> dict[str, Any]:
     if limits is not None and not isinstance(limits, Limits):
         raise TypeError(f"limits must be a libsandbox.Limits or None, got {type(limits).__name__}")
@@ -117,6 +118,7 @@ def _request(
         "files": [] if files is None else _file_list(files),
         "env": env_map,
         "stdin": None if stdin is None else _content("stdin", stdin),
+        "policy": _text("policy", policy),
     }
 
 
@@ -128,12 +130,18 @@ def _config(config: object) -> dict[str, Any]:
     return config.to_dict()
 
 
+def _status(name: str) -> Status | None:
+    try:
+        return Status[name]
+    except KeyError:
+        return None
+
+
 def _result(raw: Mapping[str, Any]) -> Result:
     name = raw["status"]
     message = raw["message"]
-    try:
-        status = Status[name]
-    except KeyError:
+    status = _status(name)
+    if status is None:
         # Never report an unknown outcome as anything but a failure.
         status = Status.SANDBOX_ERROR
         message = f"the sandbox reported an unknown status {name!r}. {message}".strip()
@@ -162,6 +170,7 @@ def run(
     env: Mapping[str, str] | None = None,
     stdin: str | bytes | None = None,
     config: Config | None = None,
+    policy: str = "",
 ) -> Result:
     """Runs ``code`` in a fresh gVisor sandbox and returns what happened.
 
@@ -173,10 +182,17 @@ def run(
     ``files`` maps paths relative to the workspace to their content (bytes or
     str), or is a list of (path, content); ``stdin`` is fed to the code.
     ``limits=None`` applies the defaults of ``Limits()``.
+
+    ``policy`` names a policy of ``config.policy_file`` (empty: its default
+    policy). Under a policy, ``limits=None`` means the policy's limits; a
+    Limits may only ask for less (each nonzero field replaces the policy's
+    value, and must be within it; mind that the defaults of ``Limits()``
+    count as asked for), else the run is INVALID_INPUT naming the cap.
+    Naming a policy without a policy file is INVALID_INPUT too.
     """
     config_dict = _config(config)
     try:
-        request = _request(code, language, user, limits, network, files, env, stdin)
+        request = _request(code, language, user, limits, network, files, env, stdin, policy)
     except _BadText as e:
         return Result(status=Status.INVALID_INPUT, message=f"{e}; pass valid Unicode text.")
     return _result(_core.run(request, config_dict))
@@ -193,6 +209,7 @@ async def run_async(
     env: Mapping[str, str] | None = None,
     stdin: str | bytes | None = None,
     config: Config | None = None,
+    policy: str = "",
 ) -> Result:
     """run() without blocking the event loop: the run waits in a worker thread.
 
@@ -210,6 +227,7 @@ async def run_async(
         env=env,
         stdin=stdin,
         config=config,
+        policy=policy,
     )
     return await asyncio.get_running_loop().run_in_executor(_get_executor(), call)
 
@@ -229,6 +247,52 @@ def doctor(config: Config | None = None) -> list[Check]:
         Check(name=c["name"], ok=c["ok"], detail=c["detail"], remedy=c["remedy"])
         for c in _core.doctor(_config(config))
     ]
+
+
+# The core silently clamps larger limits; refusing them here says so instead.
+_MAX_AUDIT_QUERY_LIMIT: int = _core.MAX_AUDIT_QUERY_LIMIT
+
+
+def query_audit(config: Config | None = None, user: str = "", limit: int = 100) -> list[AuditRecord]:
+    """Up to ``limit`` audit records of ``user`` (empty: every user), newest first.
+
+    Reads the log that runs under ``config`` write when ``config.audit`` is on
+    (``audit_path``, or ``<state_dir>/audit.log``) and its rotation; an absent
+    log is an empty list. Releases the GIL while it reads. Raises OSError
+    (PermissionError, ...) when the log cannot be read.
+    """
+    config_dict = _config(config)
+    try:
+        user = _text("user", user)
+    except _BadText as e:
+        raise ValueError(str(e)) from None
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"limit must be an int, got {type(limit).__name__}")
+    if not 1 <= limit <= _MAX_AUDIT_QUERY_LIMIT:
+        raise ValueError(f"limit must be between 1 and {_MAX_AUDIT_QUERY_LIMIT}, got {limit}")
+    return [_audit_record(r) for r in _core.query_audit(config_dict, user, limit)]
+
+
+def _audit_record(raw: Mapping[str, Any]) -> AuditRecord:
+    # A record with a status this version does not know (a newer writer, a
+    # damaged line) never reads as a success.
+    status = _status(raw["status"]) or Status.SANDBOX_ERROR
+    return AuditRecord(
+        time=raw["time"],
+        user=raw["user"],
+        policy=raw["policy"],
+        language=raw["language"],
+        status=status,
+        reason=raw["reason"],
+        exit_code=raw["exit_code"],
+        duration_s=raw["duration_s"],
+        stdout_bytes=raw["stdout_bytes"],
+        stderr_bytes=raw["stderr_bytes"],
+        files=raw["files"],
+        file_bytes=raw["file_bytes"],
+        code=raw["code"],
+        code_truncated=raw["code_truncated"],
+    )
 
 
 def languages() -> list[str]:

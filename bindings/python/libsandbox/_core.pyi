@@ -30,11 +30,31 @@ class _CheckDict(TypedDict):
     detail: str
     remedy: str
 
+@type_check_only
+class _AuditRecordDict(TypedDict):
+    time: str
+    user: str
+    policy: str
+    language: str
+    status: str
+    reason: str
+    exit_code: int | None
+    duration_s: float
+    stdout_bytes: int
+    stderr_bytes: int
+    files: int
+    file_bytes: int
+    code: str | None
+    code_truncated: bool
+
+MAX_AUDIT_QUERY_LIMIT: int
+
 def run(request: dict[str, Any], config: dict[str, Any]) -> _ResultDict: ...
 def runsc_version(config: dict[str, Any]) -> str: ...
 def doctor(config: dict[str, Any]) -> list[_CheckDict]: ...
 def default_limits() -> dict[str, Any]: ...
 def resolved_config(config: dict[str, Any]) -> dict[str, Any]: ...
+def query_audit(config: dict[str, Any], user: str, limit: int) -> list[_AuditRecordDict]: ...
 def languages() -> list[str]: ...
 def status_names() -> list[str]: ...
 def metrics() -> dict[str, Any]: ...

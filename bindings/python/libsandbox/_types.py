@@ -1,4 +1,4 @@
-"""The typed values of the public API: Status, Limits, Config, File, Result, Check.
+"""The typed values of the public API: Status, Limits, Config, File, Result, Check, AuditRecord.
 
 Configuration classes validate on construction, so a bad value fails where it
 is written (ValueError for a bad value, TypeError for a wrong type or an unknown
@@ -22,6 +22,8 @@ _INT32_MAX = 2**31 - 1
 _MIB_MAX = _INT64_MAX >> 20
 # Goes onto runsc's command line: a plain word, never something flag-like.
 _PLATFORM_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+# The formats the core reads a policy file in, chosen by extension.
+_POLICY_FILE_SUFFIXES = (".textproto", ".txtpb", ".pbtxt", ".json")
 
 
 class Status(enum.Enum):
@@ -128,6 +130,13 @@ class Config:
     ``max_concurrent_per_user`` and ``max_queued`` cap the runs at once and
     waiting (0: unlimited); a queued run gives up after ``queue_timeout_s``
     (0: 60 s).
+
+    ``policy_file`` names the admin's policy set (caps and named policies, as
+    .textproto/.txtpb/.pbtxt or .json; re-read when it changes); runs then
+    choose a policy with ``run(..., policy=...)``. With ``audit`` every run
+    appends a record to ``audit_path`` (empty: ``<state_dir>/audit.log``),
+    readable with ``query_audit()``; the code itself is logged only with
+    ``audit_code``.
     """
 
     runsc_path: str = ""
@@ -148,12 +157,23 @@ class Config:
     max_concurrent_per_user: int = 0
     max_queued: int = 0
     queue_timeout_s: float = 0.0
+    policy_file: str = ""
+    audit: bool = False
+    audit_code: bool = False
+    audit_path: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("runsc_path", "state_dir", "storage_dir"):
+        for name in ("runsc_path", "state_dir", "storage_dir", "policy_file", "audit_path"):
             object.__setattr__(self, name, _require_text("Config", name, getattr(self, name)))
         _require_bool("Config", "allow_unenforced_limits", self.allow_unenforced_limits)
         _require_bool("Config", "debug", self.debug)
+        _require_bool("Config", "audit", self.audit)
+        _require_bool("Config", "audit_code", self.audit_code)
+        # Caught here rather than as a SANDBOX_ERROR on every run.
+        if self.policy_file and not self.policy_file.endswith(_POLICY_FILE_SUFFIXES):
+            raise ValueError(
+                f"Config.policy_file must end in {', '.join(_POLICY_FILE_SUFFIXES)}, got {self.policy_file!r}"
+            )
         platform = _require_text("Config", "platform", self.platform)
         if platform and not _PLATFORM_RE.fullmatch(platform):
             raise ValueError(f"Config.platform must be a runsc platform name like 'ptrace', got {platform!r}")
@@ -200,6 +220,10 @@ class Config:
             "max_concurrent_per_user": self.max_concurrent_per_user,
             "max_queued": self.max_queued,
             "queue_timeout_s": float(self.queue_timeout_s),
+            "policy_file": self.policy_file,
+            "audit": self.audit,
+            "audit_code": self.audit_code,
+            "audit_path": self.audit_path,
             "quota": {
                 "max_files_per_execution": self.max_files_per_execution,
                 "max_files_per_user": self.max_files_per_user,
@@ -267,3 +291,46 @@ class Check:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail, "remedy": self.remedy}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditRecord:
+    """One run in the audit log (see ``Config.audit`` and ``query_audit()``).
+
+    Fields written by the sandboxed code's run (``reason``, ``code``) are
+    untrusted text, with invalid UTF-8 replaced.
+    """
+
+    time: str  # RFC 3339, UTC, when the run was logged
+    user: str
+    policy: str  # the policy asked for; empty: none
+    language: str
+    status: Status
+    reason: str = ""
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    stdout_bytes: int = 0
+    stderr_bytes: int = 0
+    files: int = 0  # files kept
+    file_bytes: int = 0
+    code: str | None = None  # only when the config has audit_code; cut at 64 KiB
+    code_truncated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``status`` is its name."""
+        return {
+            "time": self.time,
+            "user": self.user,
+            "policy": self.policy,
+            "language": self.language,
+            "status": self.status.name,
+            "reason": self.reason,
+            "exit_code": self.exit_code,
+            "duration_s": self.duration_s,
+            "stdout_bytes": self.stdout_bytes,
+            "stderr_bytes": self.stderr_bytes,
+            "files": self.files,
+            "file_bytes": self.file_bytes,
+            "code": self.code,
+            "code_truncated": self.code_truncated,
+        }

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "bindings/python/src/proto_dict.h"
+#include "libsandbox/audit.h"
 #include "libsandbox/sandbox.h"
 
 namespace py = pybind11;
@@ -38,6 +39,17 @@ void RaiseIfBadArgument(const absl::Status& status) {
     default:
       throw std::runtime_error(message);  // pybind11 maps this to RuntimeError
   }
+}
+
+// Failures to read a log file: OSError, with the subclass Python code
+// already catches for that cause.
+[[noreturn]] void RaiseFileError(const absl::Status& status) {
+  const std::string message(status.message());
+  PyObject* type = PyExc_OSError;
+  if (status.code() == absl::StatusCode::kNotFound) type = PyExc_FileNotFoundError;
+  if (status.code() == absl::StatusCode::kPermissionDenied) type = PyExc_PermissionError;
+  PyErr_SetString(type, message.c_str());
+  throw py::error_already_set();
 }
 
 Config ToConfig(py::handle config) {
@@ -84,6 +96,19 @@ py::list DoctorDicts(py::handle config) {
   return out;
 }
 
+py::list QueryAuditDicts(py::handle config, const std::string& user, int limit) {
+  const Config cfg = ToConfig(config);
+  absl::StatusOr<std::vector<AuditRecord>> records;
+  {
+    py::gil_scoped_release release;  // reads (up to two rotations of) the log file
+    records = QueryAudit(cfg, user, limit);
+  }
+  if (!records.ok()) RaiseFileError(records.status());
+  py::list out;
+  for (const AuditRecord& record : *records) out.append(MessageToDict(record));
+  return out;
+}
+
 std::vector<std::string> StatusNames() {
   std::vector<std::string> names;
   const auto* e = Result::Status_descriptor();
@@ -116,6 +141,9 @@ PYBIND11_MODULE(_core, m) {
         return lp::MessageToDict(libsandbox::ResolvedConfig(lp::ToConfig(config)));
       },
       py::arg("config"), "The Config dict with defaults filled in.");
+  m.attr("MAX_AUDIT_QUERY_LIMIT") = libsandbox::kMaxAuditQueryLimit;
+  m.def("query_audit", &lp::QueryAuditDicts, py::arg("config"), py::arg("user"), py::arg("limit"),
+        "Up to `limit` AuditRecord dicts of `user` (empty: all), newest first. Releases the GIL.");
   m.def("languages", &libsandbox::Languages, "The languages run() accepts.");
   m.def("status_names", &lp::StatusNames, "The names of every Result status.");
   m.def(

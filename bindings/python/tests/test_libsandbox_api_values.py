@@ -94,14 +94,25 @@ def test_config_accepts_every_field_and_paths(tmp_path: Path) -> None:
         max_concurrent_per_user=2,
         max_queued=16,
         queue_timeout_s=5,
+        policy_file=tmp_path / "policies.textproto",  # type: ignore[arg-type]
+        audit=True,
+        audit_code=True,
+        audit_path=str(tmp_path / "audit.log"),
     )
     assert config.state_dir == str(tmp_path)
+    assert config.policy_file == str(tmp_path / "policies.textproto")
     assert config.allowed_cidrs == ("10.0.0.0/8", "fd00::/8")
     resolved = _core.resolved_config(config.to_dict())
     assert resolved["storage_dir"] == str(tmp_path / "files")
     assert resolved["quota"]["max_files_per_user"] == 100
     assert resolved["allowed_cidrs"] == ["10.0.0.0/8", "fd00::/8"]
     assert (resolved["pool_size"], resolved["pool_languages"], resolved["max_queued"]) == (2, ["python"], 16)
+    assert (resolved["policy_file"], resolved["audit"], resolved["audit_code"]) == (
+        str(tmp_path / "policies.textproto"),
+        True,
+        True,
+    )
+    assert resolved["audit_path"] == str(tmp_path / "audit.log")
 
 
 def test_python_classes_cover_every_field_of_the_core_messages(tmp_path: Path) -> None:
@@ -110,10 +121,20 @@ def test_python_classes_cover_every_field_of_the_core_messages(tmp_path: Path) -
     config_fields = {k for k in core_config if k != "quota"} | set(core_config["quota"])
     assert set(libsandbox.Config.__dataclass_fields__) == config_fields
     assert set(libsandbox.Limits.__dataclass_fields__) == set(_core.default_limits())
-    config = libsandbox.Config(state_dir=str(tmp_path / "state"), storage_dir=str(tmp_path / "files"))
+    config = libsandbox.Config(
+        state_dir=str(tmp_path / "state"), storage_dir=str(tmp_path / "files"), audit=True
+    )
     raw = _core.run({"code": "print(1)", "language": "no-such-language"}, config.to_dict())
     assert raw["status"] == "INVALID_INPUT"
     assert set(libsandbox.Result.__dataclass_fields__) == set(raw)
+    # A run refused for its policy (there is no policy file) is audited without
+    # starting a sandbox, so the record's fields come from a real log line.
+    refused = _core.run({"code": "print(1)", "policy": "no-such-policy"}, config.to_dict())
+    assert refused["status"] == "INVALID_INPUT"
+    records = _core.query_audit(config.to_dict(), "", 10)
+    assert len(records) == 1
+    assert set(libsandbox.AuditRecord.__dataclass_fields__) == set(records[0])
+    assert set(libsandbox.query_audit(config)[0].to_dict()) == set(records[0])
     assert set(libsandbox.File.__dataclass_fields__) == {"path", "size", "host_path"}
     assert set(libsandbox.Check.__dataclass_fields__) == set(_core.doctor(config.to_dict())[0])
 
@@ -143,6 +164,11 @@ def test_default_config_resolves_to_real_directories() -> None:
         ({"max_concurrent": 2**31}, ValueError, "max_concurrent"),
         ({"pool_languages": "python"}, TypeError, "pool_languages"),
         ({"queue_timeout_s": -1.0}, ValueError, "queue_timeout_s"),
+        ({"policy_file": "/etc/policies.yaml"}, ValueError, "policy_file must end in"),
+        ({"policy_file": 3}, TypeError, "policy_file"),
+        ({"audit": 1}, TypeError, "audit must be a bool"),
+        ({"audit_code": "no"}, TypeError, "audit_code"),
+        ({"audit_path": "/var/log/a\0"}, ValueError, "audit_path"),
     ],
 )
 def test_bad_config_raises_clear_errors(kwargs: dict[str, Any], error: type[Exception], needle: str) -> None:
@@ -168,6 +194,7 @@ def test_config_is_keyword_only() -> None:
         ({"code": "x", "files": {"a.txt": 3}}, "files"),
         ({"code": "x", "files": "a.txt"}, "files"),
         ({"code": "x", "stdin": 5}, "stdin"),
+        ({"code": "x", "policy": None}, "policy"),
     ],
 )
 def test_wrong_argument_types_raise_type_error(kwargs: dict[str, Any], needle: str) -> None:
@@ -216,3 +243,51 @@ def test_result_to_dict_is_json_ready() -> None:
 
 def test_languages_include_python_and_bash() -> None:
     assert {"python", "bash"} <= set(libsandbox.languages())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "needle"),
+    [
+        ({"config": {"audit": True}}, TypeError, "config"),
+        ({"user": 7}, TypeError, "user"),
+        ({"user": "\udc80"}, ValueError, "user"),
+        ({"limit": "10"}, TypeError, "limit"),
+        ({"limit": True}, TypeError, "limit"),
+        ({"limit": 0}, ValueError, "limit"),
+        ({"limit": _core.MAX_AUDIT_QUERY_LIMIT + 1}, ValueError, "limit"),
+    ],
+)
+def test_bad_query_audit_arguments_raise(kwargs: dict[str, Any], error: type[Exception], needle: str) -> None:
+    with pytest.raises(error, match=needle):
+        libsandbox.query_audit(**kwargs)
+
+
+def test_query_audit_of_a_missing_log_is_empty(tmp_path: Path) -> None:
+    config = libsandbox.Config(state_dir=str(tmp_path / "state"), audit=True)
+    assert libsandbox.query_audit(config) == []
+
+
+def test_query_audit_refuses_a_symlinked_log(tmp_path: Path) -> None:
+    # The log is never read through a link someone planted in its place.
+    secret = tmp_path / "secret.log"
+    secret.write_text('{"time": "2024-01-01T00:00:00Z", "user": "mallory", "status": "OK"}\n')
+    (tmp_path / "audit.log").symlink_to(secret)
+    config = libsandbox.Config(audit=True, audit_path=str(tmp_path / "audit.log"))
+    with pytest.raises(OSError, match=r"audit\.log"):
+        libsandbox.query_audit(config)
+
+
+def test_audit_record_to_dict_is_json_ready() -> None:
+    record = libsandbox.AuditRecord(
+        time="2024-05-01T12:00:00Z",
+        user="alice",
+        policy="small",
+        language="python",
+        status=libsandbox.Status.INTERRUPTED,
+        reason="memory",
+        exit_code=None,
+    )
+    data = json.loads(json.dumps(record.to_dict()))
+    assert data["status"] == "INTERRUPTED"
+    assert (data["exit_code"], data["code"], data["code_truncated"]) == (None, None, False)
+    assert set(data) == set(libsandbox.AuditRecord.__dataclass_fields__)

@@ -58,4 +58,4 @@ def test_host_code_passes_mypy_strict() -> None:
 def test_mypy_rejects_misuse() -> None:
     proc = _mypy("misuse.py")
     assert proc.returncode != 0
-    assert proc.stdout.count("error:") >= 3, proc.stdout
+    assert proc.stdout.count("error:") >= 5, proc.stdout  # one per line of misuse.py

@@ -5,3 +5,5 @@ import libsandbox
 libsandbox.run(b"print(1)")
 libsandbox.run("print(1)", limits={"timeout_s": 1})
 status: int = libsandbox.run("x").status
+libsandbox.run("x", policy=None)
+libsandbox.query_audit(user=None)

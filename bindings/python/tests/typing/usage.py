@@ -34,6 +34,14 @@ async def run_many(codes: list[str]) -> list[str]:
     return [r.status.name for r in results]
 
 
+def audited(policy_file: str) -> list[dict[str, object]]:
+    config = libsandbox.Config(policy_file=policy_file, audit=True, audit_code=False)
+    result = libsandbox.run("print(1)", user="alice", policy="small", config=config)
+    records: list[libsandbox.AuditRecord] = libsandbox.query_audit(config, user="alice", limit=10)
+    failed = [r for r in records if r.status is not libsandbox.Status.OK and r.code is None]
+    return [result.to_dict()] + [r.to_dict() for r in failed]
+
+
 def checks() -> list[str]:
     version: str = libsandbox.runsc_version()
     return [version] + [f"{c.name}: {c.ok} {c.detail} {c.remedy}" for c in libsandbox.doctor()]
