@@ -94,6 +94,32 @@ std::string SandboxCodePath(const Language& language) {
   return absl::StrCat(kSandboxCodeDir, "/", language.file_name);
 }
 
+oci::Process SandboxProcess(std::vector<std::string> args,
+                            const std::map<std::string, std::string>& caller_env,
+                            int64_t max_pids) {
+  oci::Process p;
+  p.set_terminal(false);
+  p.mutable_user()->set_uid(kSandboxUid);
+  p.mutable_user()->set_gid(kSandboxGid);
+  for (std::string& a : args) p.add_args(std::move(a));
+  p.set_cwd(kSandboxHome);
+  p.set_no_new_privileges(true);
+  // No capabilities at all: the empty sets are the point.
+  p.mutable_capabilities();
+  if (max_pids > 0) {
+    oci::Rlimit* r = p.add_rlimits();
+    r->set_type("RLIMIT_NPROC");
+    r->set_hard(static_cast<uint32_t>(max_pids));
+    r->set_soft(static_cast<uint32_t>(max_pids));
+  }
+  oci::Rlimit* nofile = p.add_rlimits();
+  nofile->set_type("RLIMIT_NOFILE");
+  nofile->set_hard(4096);
+  nofile->set_soft(1024);
+  for (const auto& [k, v] : SandboxEnvironment(caller_env)) p.add_env(absl::StrCat(k, "=", v));
+  return p;
+}
+
 absl::StatusOr<oci::Spec> BuildSpec(const std::string& run_dir, const BundleOptions& o) {
   if (o.language == nullptr) return absl::InvalidArgumentError("no language");
   oci::Spec spec;
@@ -103,33 +129,16 @@ absl::StatusOr<oci::Spec> BuildSpec(const std::string& run_dir, const BundleOpti
   root->set_path(run_dir + "/rootfs");
   root->set_readonly(true);
 
-  oci::Process* p = spec.mutable_process();
-  p->set_terminal(false);
-  p->mutable_user()->set_uid(kSandboxUid);
-  p->mutable_user()->set_gid(kSandboxGid);
-  if (o.executor) {
-    p->add_args(kExecutorPython);
-    p->add_args(absl::StrCat(kSandboxCodeDir, "/", kExecutorFile));
+  std::vector<std::string> args;
+  if (!o.init_argv.empty()) {
+    args = o.init_argv;
+  } else if (o.executor) {
+    args = {kExecutorPython, absl::StrCat(kSandboxCodeDir, "/", kExecutorFile)};
   } else {
-    for (const char* a : o.language->argv) p->add_args(a);
-    p->add_args(SandboxCodePath(*o.language));
+    args.assign(o.language->argv.begin(), o.language->argv.end());
+    args.push_back(SandboxCodePath(*o.language));
   }
-  p->set_cwd(kSandboxHome);
-  p->set_no_new_privileges(true);
-  // No capabilities at all: the empty sets are the point.
-  p->mutable_capabilities();
-  if (o.max_pids > 0) {
-    oci::Rlimit* r = p->add_rlimits();
-    r->set_type("RLIMIT_NPROC");
-    r->set_hard(static_cast<uint32_t>(o.max_pids));
-    r->set_soft(static_cast<uint32_t>(o.max_pids));
-  }
-  oci::Rlimit* nofile = p->add_rlimits();
-  nofile->set_type("RLIMIT_NOFILE");
-  nofile->set_hard(4096);
-  nofile->set_soft(1024);
-
-  for (const auto& [k, v] : SandboxEnvironment(o.env)) p->add_env(absl::StrCat(k, "=", v));
+  *spec.mutable_process() = SandboxProcess(std::move(args), o.env, o.max_pids);
 
   AddMount(spec, "/proc", "proc", "proc", {"nosuid", "noexec", "nodev"});
   AddMount(spec, "/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"});
@@ -179,13 +188,14 @@ absl::StatusOr<std::string> WriteBundle(const std::string& run_dir, const Bundle
     if (auto s = MakeDirs(dir, 0755); !s.ok()) return s;
   }
   if (auto s = WriteEtc(run_dir + "/etc", o); !s.ok()) return s;
-  // Readable by the sandbox user through the read-only bind.
-  if (auto s =
-          o.executor
-              ? WriteFile(absl::StrCat(run_dir, "/code/", kExecutorFile), kExecutorScript, 0644)
-              : WriteFile(absl::StrCat(run_dir, "/code/", o.language->file_name), o.code, 0644);
-      !s.ok()) {
-    return s;
+  // Readable by the sandbox user through the read-only bind. A session's
+  // init brings no code: each exec writes its own file later.
+  if (o.init_argv.empty()) {
+    const std::string name = o.executor ? kExecutorFile : o.language->file_name;
+    const std::string content = o.executor ? std::string(kExecutorScript) : o.code;
+    if (auto s = WriteFile(absl::StrCat(run_dir, "/code/", name), content, 0644); !s.ok()) {
+      return s;
+    }
   }
   std::string json;
   google::protobuf::util::JsonPrintOptions print;

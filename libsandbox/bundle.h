@@ -29,12 +29,21 @@ std::map<std::string, std::string> SandboxEnvironment(
 // The code's path inside the sandbox.
 std::string SandboxCodePath(const Language& language);
 
+// The process spec of every sandbox process (the sandbox's own and each
+// exec into it): uid/gid 1000, no capabilities, noNewPrivileges, rlimits
+// (RLIMIT_NPROC = max_pids unless 0) and SandboxEnvironment(caller_env).
+oci::Process SandboxProcess(std::vector<std::string> args,
+                            const std::map<std::string, std::string>& caller_env, int64_t max_pids);
+
 struct BundleOptions {
   const Language* language = nullptr;
   std::string code;
   // Run the warm executor (executor.py) instead of `code`; it reads one
   // request on stdin.
   bool executor = false;
+  // Non-empty: the sandbox runs this instead (a session's init); code files
+  // are written to the code dir later, one per exec.
+  std::vector<std::string> init_argv;
   std::string workspace_dir;                 // host dir mounted read-write at /home/user
   int64_t tmp_mb = 0;                        // size of /tmp and /dev/shm; 0: unlimited
   std::map<std::string, std::string> env;    // caller's variables, over the defaults

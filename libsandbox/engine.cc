@@ -1,5 +1,8 @@
 #include "libsandbox/engine.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/ascii.h"
@@ -18,9 +21,25 @@ constexpr absl::Duration kDefaultQueueTimeout = absl::Seconds(60);
 
 absl::Mutex registry_mu(absl::kConstInit);
 
-std::map<std::string, std::shared_ptr<Engine>>& Registry()
-    ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu) {
-  static auto* engines = new std::map<std::string, std::shared_ptr<Engine>>();
+constexpr size_t kMaxEngines = 8;
+
+struct Registered {
+  std::shared_ptr<Engine> engine;
+  uint64_t last_used = 0;
+};
+
+std::map<std::string, Registered>* engines = nullptr;
+pid_t engines_pid = 0;
+
+// A forked child must not touch its parent's sandboxes (their runsc
+// processes are the parent's children): it forgets the engines, leaking
+// them on purpose, and starts afresh. (Not pthread_atfork: runs fork runsc
+// while holding registry_mu.)
+std::map<std::string, Registered>& Registry() ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu) {
+  if (engines == nullptr || engines_pid != ::getpid()) {
+    engines = new std::map<std::string, Registered>();
+    engines_pid = ::getpid();
+  }
   return *engines;
 }
 
@@ -43,20 +62,37 @@ void Count(const Result& r) {
 
 absl::StatusOr<std::shared_ptr<Engine>> Engine::ForConfig(const Config& config) {
   std::string key = config.SerializeAsString();
+  std::shared_ptr<Engine> evicted;  // destroyed after the lock: draining takes a while
   absl::MutexLock lock(&registry_mu);
   auto& engines = Registry();
-  if (auto it = engines.find(key); it != engines.end()) return it->second;
+  static uint64_t clock = 0;
+  if (auto it = engines.find(key); it != engines.end()) {
+    it->second.last_used = ++clock;
+    return it->second.engine;
+  }
   absl::StatusOr<std::shared_ptr<const Environment>> env = MakeEnvironment(config);
   if (!env.ok()) return env.status();
   // A host process killed mid-run left sandboxes behind: reap them first.
   ReapStaleRuns(config.state_dir(), (*env)->runsc_path);
+  // Hosts that change their Config (e.g. Open WebUI valves) leave old
+  // engines behind; only the most recently used few keep their pools.
+  if (engines.size() >= kMaxEngines) {
+    auto lru = std::min_element(engines.begin(), engines.end(), [](const auto& a, const auto& b) {
+      return a.second.last_used < b.second.last_used;
+    });
+    evicted = std::move(lru->second.engine);
+    engines.erase(lru);
+  }
   auto engine = std::make_shared<Engine>(*env);
-  engines[key] = engine;
+  engines[key] = {engine, ++clock};
+  registry_mu.Unlock();
+  evicted.reset();
+  registry_mu.Lock();
   return engine;
 }
 
 void Engine::ShutdownAll() {
-  std::map<std::string, std::shared_ptr<Engine>> engines;
+  std::map<std::string, Registered> engines;
   {
     absl::MutexLock lock(&registry_mu);
     engines.swap(Registry());
@@ -77,7 +113,7 @@ Engine::Engine(std::shared_ptr<const Environment> env)
       if (const Language* l = FindLanguage(name)) settings.languages.push_back(l);
     }
     if (settings.languages.empty()) settings.languages.push_back(FindLanguage("python"));
-    settings.boot_limits = DefaultLimits();
+    settings.boot_limits = c.has_pool_limits() ? c.pool_limits() : DefaultLimits();
     pool_ = std::make_unique<WarmPool>(env_, std::move(settings));
   }
   if (c.audit()) audit_ = std::make_unique<AuditLog>(AuditOptionsFor(c));

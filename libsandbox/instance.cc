@@ -139,15 +139,20 @@ absl::StatusOr<std::unique_ptr<Instance>> Instance::Prepare(std::shared_ptr<cons
   }
   in->run_.emplace(*std::move(run));
   in->container_ = ContainerId(in->run_->id());
-  const std::string workspace = in->run_->workspace();
-  if (absl::Status s = PrepareWorkspace(workspace, limits.workspace_mb(), &in->workspace_mounted_);
-      !s.ok()) {
-    if (!config.allow_unenforced_limits()) {
-      return absl::FailedPreconditionError(absl::StrCat(s.message(), kUnenforcedHint));
-    }
-    absl::StrAppend(notes, "workspace size not enforced: ", s.message(), "\n");
-    if (absl::Status s2 = PrepareWorkspace(workspace, 0, &in->workspace_mounted_); !s2.ok()) {
-      return s2;
+  const std::string workspace =
+      spec.workspace_dir.empty() ? in->run_->workspace() : spec.workspace_dir;
+  // A caller's persistent directory is neither mounted nor removed here.
+  if (spec.workspace_dir.empty()) {
+    if (absl::Status s =
+            PrepareWorkspace(workspace, limits.workspace_mb(), &in->workspace_mounted_);
+        !s.ok()) {
+      if (!config.allow_unenforced_limits()) {
+        return absl::FailedPreconditionError(absl::StrCat(s.message(), kUnenforcedHint));
+      }
+      absl::StrAppend(notes, "workspace size not enforced: ", s.message(), "\n");
+      if (absl::Status s2 = PrepareWorkspace(workspace, 0, &in->workspace_mounted_); !s2.ok()) {
+        return s2;
+      }
     }
   }
 
@@ -187,6 +192,7 @@ absl::StatusOr<std::unique_ptr<Instance>> Instance::Prepare(std::shared_ptr<cons
   bundle.language = spec.language;
   bundle.code = spec.code;
   bundle.executor = spec.executor;
+  bundle.init_argv = spec.init_argv;
   bundle.workspace_dir = workspace;
   bundle.tmp_mb = limits.tmp_mb() > 0 ? limits.tmp_mb() : limits.workspace_mb();
   bundle.env = spec.env;
@@ -220,13 +226,14 @@ absl::Status Instance::Launch(std::optional<std::string> stdin_data, absl::Time 
   spawn.netns_fd = network_ ? network_->netns_fd() : -1;
   spawn.stdin_data = std::move(stdin_data);
   spawn.stdin_later = spec_.executor;
+  const bool wait_ready = spec_.executor || !spec_.init_argv.empty();
   absl::StatusOr<Subprocess> child = Subprocess::Start(spawn);
   if (!child.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start runsc: ", child.status().message()));
   }
   child_ = *std::move(child);
-  if (spec_.executor) {
+  if (wait_ready) {
     absl::StatusOr<std::string> ready = child_.ReadStdout(1, ready_deadline);
     if (!ready.ok() || *ready != kReadyMarker) {
       return absl::UnavailableError(
@@ -293,6 +300,12 @@ std::string Instance::ExecutorRequest(const RunRequest& request) const {
   std::string json;
   (void)google::protobuf::util::MessageToJsonString(req, &json);
   return json;
+}
+
+std::vector<std::string> Instance::RunscCommand(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {env_->runsc_path, "--root", RunscRoot(env_->config.state_dir())};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
 }
 
 void Instance::Kill() {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -42,6 +43,12 @@ struct InstanceSpec {
   std::map<std::string, std::string> env;  // cold only; the executor gets it per request
   Limits limits;                           // caps at boot
   bool network = false;
+  // Non-empty: the sandbox runs this long-lived init instead (a session),
+  // which prints one ready byte; work comes later through `runsc exec`.
+  std::vector<std::string> init_argv;
+  // Non-empty: this host directory (owned by the sandbox user, kept by the
+  // caller) is the workspace instead of a fresh tmpfs in the run dir.
+  std::string workspace_dir;
 };
 
 class Instance {
@@ -75,14 +82,25 @@ class Instance {
   Result Finish(const RunRequest& request, const Limits& limits, absl::Time start);
 
   const InstanceSpec& spec() const { return spec_; }
-  bool alive() const { return child_.running(); }
+  bool alive() const { return child_.running() && !child_.HasExited(); }
+  // `runsc --root <root> args...` for this instance's container (a session
+  // execs into it this way).
+  std::vector<std::string> RunscCommand(const std::vector<std::string>& args) const;
+  const std::string& container() const { return container_; }
+  // Host dir shown read-only at kSandboxCodeDir; the host adds files to it.
+  std::string code_dir() const { return run_->path() + "/code"; }
+  // Host-only dir of the run (never visible inside the sandbox).
+  const std::string& run_path() const { return run_->path(); }
+  bool OomKilled() const { return cgroup_ && cgroup_->OomKilled(); }
+  bool PidsLimitHit() const { return cgroup_ && cgroup_->PidsLimitHit(); }
+  // Stops the sandbox now (every process in it); the destructor cleans up.
+  void Kill();
   // Host memory the idle sandbox holds (its cgroup's usage).
   int64_t MemoryUsageBytes() const;
 
  private:
   Instance() = default;
   std::string ExecutorRequest(const RunRequest& request) const;
-  void Kill();
 
   std::shared_ptr<const Environment> env_;
   InstanceSpec spec_;

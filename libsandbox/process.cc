@@ -158,6 +158,7 @@ absl::StatusOr<Subprocess> Subprocess::Start(const SpawnOptions& options) {
   }
   if (out_r.valid()) p.stdout_fd_ = out_r.release();
   if (err_r.valid()) p.stderr_fd_ = err_r.release();
+  p.exit_drain_grace_ = options.exit_drain_grace;
   return p;
 }
 
@@ -172,11 +173,19 @@ Subprocess& Subprocess::operator=(Subprocess&& o) noexcept {
     stdout_fd_ = std::exchange(o.stdout_fd_, -1);
     stderr_fd_ = std::exchange(o.stderr_fd_, -1);
     stdin_data_ = std::move(o.stdin_data_);
+    exit_drain_grace_ = o.exit_drain_grace_;
   }
   return *this;
 }
 
 Subprocess::~Subprocess() { Close(); }
+
+bool Subprocess::HasExited() const {
+  if (pid_ <= 0 || pidfd_ < 0) return pid_ <= 0;
+  // A pidfd polls readable once the process has exited.
+  struct pollfd fd = {pidfd_, POLLIN, 0};
+  return ::poll(&fd, 1, 0) == 1 && (fd.revents & POLLIN) != 0;
+}
 
 void Subprocess::Close() {
   if (pid_ > 0) {
@@ -255,7 +264,7 @@ absl::StatusOr<ProcessResult> Subprocess::Communicate(size_t max_output_bytes, a
       if (!killed) {
         KillGroup(SIGKILL);
         killed = true;
-        drain_until = absl::Now() + kDrainGrace;
+        drain_until = absl::Now() + (exited ? exit_drain_grace_ : kDrainGrace);
         continue;
       }
       break;
@@ -291,7 +300,7 @@ absl::StatusOr<ProcessResult> Subprocess::Communicate(size_t max_output_bytes, a
           exited = true;
           pid_ = -1;
           // Grandchildren may hold the pipes; bound how long we wait for EOF.
-          drain_until = std::min(drain_until, absl::Now() + kDrainGrace);
+          drain_until = std::min(drain_until, absl::Now() + exit_drain_grace_);
         }
       } else if (fd == stdin_fd_) {
         ssize_t n = ::send(fd, stdin_data_.data() + stdin_off, stdin_data_.size() - stdin_off,

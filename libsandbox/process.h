@@ -28,6 +28,9 @@ struct SpawnOptions {
   bool stdin_later = false;
   // Extra fds to keep open in the child, at the same numbers.
   std::vector<int> keep_fds;
+  // After the child exits, how long Communicate still waits for EOF from
+  // grandchildren that hold its pipes (e.g. background processes).
+  absl::Duration exit_drain_grace = absl::Seconds(2);
 };
 
 struct CapturedStream {
@@ -75,6 +78,8 @@ class Subprocess {
   absl::StatusOr<std::string> ReadStdout(size_t n, absl::Time deadline);
   // Waits for exit without reading; returns the shell-style exit code.
   absl::StatusOr<int> Wait();
+  // True once the child has exited (not reaped yet: Wait still reports it).
+  bool HasExited() const;
 
  private:
   void Close();
@@ -84,6 +89,7 @@ class Subprocess {
   int stdout_fd_ = -1;
   int stderr_fd_ = -1;
   std::string stdin_data_;
+  absl::Duration exit_drain_grace_ = absl::Seconds(2);
 };
 
 // Runs a host command to completion with captured output (1 MiB per stream).

@@ -72,6 +72,9 @@ absl::StatusOr<std::vector<AuditRecord>> QueryAudit(const Config& config, const 
   return AuditLog(AuditOptionsFor(ResolvedConfig(config))).Query(user, absl::InfinitePast(), limit);
 }
 
-void Shutdown() { Engine::ShutdownAll(); }
+void Shutdown() {
+  ShutdownSessions();
+  Engine::ShutdownAll();
+}
 
 }  // namespace libsandbox

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -347,15 +348,30 @@ int CountDir(const std::string& dir, bool dirs_only = false) {
   return n;
 }
 
-Leftovers Count(const Config& config) {
+// Sandbox cgroups that exist now, by path; leftovers are counted against a
+// snapshot taken before the test, so older debris on the machine is not ours.
+std::set<std::string> SandboxCgroups() {
+  std::set<std::string> paths;
+  if (auto host = DetectCgroups(); host.ok()) {
+    for (const auto& [c, dir] : host->own_dirs) {
+      std::string parent = absl::StrCat(dir, "/", kCgroupParent);
+      DIR* d = ::opendir(parent.c_str());
+      if (d == nullptr) continue;
+      while (struct dirent* e = ::readdir(d)) {
+        std::string name = e->d_name;
+        if (e->d_type == DT_DIR && name != "." && name != "..") paths.insert(parent + "/" + name);
+      }
+      ::closedir(d);
+    }
+  }
+  return paths;
+}
+
+Leftovers Count(const Config& config, const std::set<std::string>& cgroups_before) {
   Leftovers l;
   l.runsc_entries = CountDir(RunscRoot(config.state_dir()));
   l.run_entries = CountDir(config.state_dir() + "/runs");
-  if (auto host = DetectCgroups(); host.ok()) {
-    for (const auto& [c, dir] : host->own_dirs) {
-      l.cgroups += CountDir(absl::StrCat(dir, "/", kCgroupParent), /*dirs_only=*/true);
-    }
-  }
+  for (const std::string& path : SandboxCgroups()) l.cgroups += !cgroups_before.contains(path);
   auto ps = RunCommand({"/usr/bin/pgrep", "-f", config.state_dir()});
   if (ps.ok()) {
     for (char c : ps->out.data) l.runsc_processes += c == '\n';
@@ -364,12 +380,13 @@ Leftovers Count(const Config& config) {
 }
 
 TEST_P(RunTest, TeardownLeavesNothing) {
+  const std::set<std::string> before = SandboxCgroups();
   limits_.set_timeout_s(2);
   RunCode("print('ok')");
   RunCode("import time; time.sleep(30)");
   RunCode("x = bytearray(1 << 30)");
   Shutdown();  // the warm pool keeps sandboxes until then
-  Leftovers l = Count(config_);
+  Leftovers l = Count(config_, before);
   EXPECT_EQ(l.runsc_entries, 0);
   EXPECT_EQ(l.run_entries, 0);
   EXPECT_EQ(l.cgroups, 0);
@@ -380,6 +397,7 @@ TEST_P(RunTest, CrashedHostIsReapedOnNextStart) {
   // The "host" is a forked child, so this process must hold no pool.
   Shutdown();
   config_.clear_pool_size();
+  const std::set<std::string> before = SandboxCgroups();
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -394,11 +412,11 @@ TEST_P(RunTest, CrashedHostIsReapedOnNextStart) {
   absl::SleepFor(absl::Milliseconds(500));
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
-  EXPECT_GT(Count(config_).run_entries, 0);
+  EXPECT_GT(Count(config_, before).run_entries, 0);
   EXPECT_GT(ReapStaleRuns(config_.state_dir(),
                           testing::TestRunscPath().empty() ? "runsc" : testing::TestRunscPath()),
             0);
-  Leftovers l = Count(config_);
+  Leftovers l = Count(config_, before);
   EXPECT_EQ(l.run_entries, 0);
   EXPECT_EQ(l.cgroups, 0);
   EXPECT_EQ(l.runsc_entries, 0);

@@ -25,7 +25,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "libsandbox/cgroup.h"
 #include "libsandbox/process.h"
+#include "libsandbox/run_dir.h"
 
 namespace libsandbox::testing {
 
@@ -120,6 +122,65 @@ std::vector<pid_t> DescendantsNamed(const std::string& comm) {
     if (p == self) found.push_back(pid);
   }
   return found;
+}
+
+// ---- Leftovers ----
+
+namespace {
+
+int CountEntries(const std::string& dir, bool dirs_only = false) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  int n = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    if (dirs_only && e->d_type != DT_DIR) continue;
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+}  // namespace
+
+SandboxLeftovers CountLeftovers(const Config& config) {
+  SandboxLeftovers l;
+  l.runsc_entries = CountEntries(RunscRoot(config.state_dir()));
+  l.run_entries = CountEntries(config.state_dir() + "/runs");
+  if (auto host = DetectCgroups(); host.ok()) {
+    for (const auto& [c, dir] : host->own_dirs) {
+      l.cgroups += CountEntries(absl::StrCat(dir, "/", kCgroupParent), /*dirs_only=*/true);
+    }
+  }
+  auto ps = RunCommand({"/usr/bin/pgrep", "-f", config.state_dir()});
+  if (ps.ok()) {
+    for (char c : ps->out.data) l.processes += c == '\n';
+  }
+  return l;
+}
+
+std::vector<std::string> RunIds(const Config& config) {
+  std::vector<std::string> ids;
+  DIR* d = ::opendir((config.state_dir() + "/runs").c_str());
+  if (d == nullptr) return ids;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (e->d_type == DT_DIR && name != "." && name != "..") ids.push_back(name);
+  }
+  ::closedir(d);
+  return ids;
+}
+
+int CountCgroupsOf(const std::vector<std::string>& run_ids) {
+  int n = 0;
+  if (auto host = DetectCgroups(); host.ok()) {
+    for (const auto& [c, dir] : host->own_dirs) {
+      for (const std::string& id : run_ids) {
+        struct stat st;
+        n += ::stat(absl::StrCat(dir, "/", kCgroupParent, "/", id).c_str(), &st) == 0;
+      }
+    }
+  }
+  return n;
 }
 
 // ---- Network test hosts ----

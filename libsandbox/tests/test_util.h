@@ -40,6 +40,24 @@ bool WaitProcessGone(pid_t pid, absl::Duration timeout);
 // is `comm`, zombies included: a zombie is a child nobody reaped.
 std::vector<pid_t> DescendantsNamed(const std::string& comm);
 
+// ---- Leftovers ----
+
+// What sandboxes of `config` left behind: runsc state entries, run dirs,
+// sandbox cgroups (of any config) and processes naming the state dir.
+struct SandboxLeftovers {
+  int runsc_entries = 0;
+  int run_entries = 0;
+  int cgroups = 0;
+  int processes = 0;
+};
+SandboxLeftovers CountLeftovers(const Config& config);
+// The ids of the runs of `config` that exist now (their cgroups are named
+// after them).
+std::vector<std::string> RunIds(const Config& config);
+// How many sandbox cgroups named one of `run_ids` exist, in all hierarchies.
+// Unlike CountLeftovers().cgroups, blind to other suites' sandboxes.
+int CountCgroupsOf(const std::vector<std::string>& run_ids);
+
 // ---- Network test hosts ----
 
 // Addresses of the test hosts. All live in network namespaces the suite

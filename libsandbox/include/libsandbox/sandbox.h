@@ -52,9 +52,31 @@ Metrics GetMetrics();
 absl::StatusOr<std::vector<AuditRecord>> QueryAudit(const Config& config, const std::string& user,
                                                     int limit);
 
-// Drains warm pools and releases what Run keeps between runs. Runs may be
-// made again afterwards. Call before exit to leave nothing behind.
+// Drains warm pools, stops sessions (their workspaces stay) and releases
+// what Run keeps between runs. Runs may be made again afterwards. Call
+// before exit to leave nothing behind.
 void Shutdown();
+
+// ---- Persistent sessions: one sandbox and workspace per SessionKey ----
+// The workspace lives under <storage_dir>/sessions/ and survives Stop and
+// host restarts; cwd, files and background processes carry from exec to
+// exec while the session runs. Sessions idle past their idle timeout stop.
+
+// Runs `request` in the session of `key`, creating it with `options` and
+// booting its sandbox if needed. Same statuses as Run; a TIMEOUT stops only
+// this command, INTERRUPTED "memory" means the session's sandbox was
+// stopped and the next exec starts a new one on the same workspace.
+Result SessionExec(const SessionKey& key, const ExecRequest& request,
+                   const SessionOptions& options = SessionOptions(),
+                   const Config& config = Config());
+// Stops the session's sandbox; the workspace is kept.
+absl::Status StopSession(const SessionKey& key, const Config& config = Config());
+// Stops the session and empties its workspace.
+absl::Status ResetSession(const SessionKey& key, const Config& config = Config());
+// The sessions of `config` whose sandbox is running.
+absl::StatusOr<std::vector<SessionInfo>> ListSessions(const Config& config = Config());
+// Stops every session (workspaces are kept).
+void ShutdownSessions();
 
 }  // namespace libsandbox
 
