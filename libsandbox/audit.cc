@@ -187,7 +187,7 @@ absl::Status AuditLog::Append(AuditRecord record) {
   } else if (char last = '\n';
              st.st_size > 0 && ::pread(fd->get(), &last, 1, st.st_size - 1) == 1 && last != '\n') {
     // A line cut by a crash must not swallow this record: start a fresh one.
-    line.insert(0, "\n");
+    line = absl::StrCat("\n", line);
   }
   // One write per record: readers never see half of one unless the disk fills.
   ssize_t n;

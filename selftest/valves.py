@@ -25,23 +25,28 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PIDS": 128,
     "MAX_OUTPUT_BYTES": 1 << 20,
     "MAX_WORKSPACE_MEGABYTES": 256,
+    "WARM_POOL_SIZE": 1,
 }
+# The languages the files keep pre-booted sandboxes for.
+POOL_LANGUAGES = ["python", "bash"]
 
 
 def run_kwargs(valves: Mapping[str, Any], storage_root: str) -> dict[str, Any]:
     """libsandbox.run arguments for `valves` (unset ones take DEFAULTS):
-    {"limits": Limits kwargs, "config": Config kwargs, "network": bool}."""
+    {"limits": Limits kwargs, "config": Config kwargs, "network": bool}.
+    Config's ``pool_limits`` is a dict of Limits kwargs (Config takes it as is)."""
     v = dict(DEFAULTS)
     v.update(valves)
+    limits = {
+        "timeout_s": float(v["MAX_RUNTIME_SECONDS"]),
+        "memory_mb": int(v["MAX_RAM_MEGABYTES"]),
+        "cpus": float(v["MAX_CPUS"]),
+        "max_pids": int(v["MAX_PIDS"]),
+        "max_output_bytes": int(v["MAX_OUTPUT_BYTES"]),
+        "workspace_mb": int(v["MAX_WORKSPACE_MEGABYTES"]),
+    }
     return {
-        "limits": {
-            "timeout_s": float(v["MAX_RUNTIME_SECONDS"]),
-            "memory_mb": int(v["MAX_RAM_MEGABYTES"]),
-            "cpus": float(v["MAX_CPUS"]),
-            "max_pids": int(v["MAX_PIDS"]),
-            "max_output_bytes": int(v["MAX_OUTPUT_BYTES"]),
-            "workspace_mb": int(v["MAX_WORKSPACE_MEGABYTES"]),
-        },
+        "limits": limits,
         "config": {
             "storage_dir": storage_root,
             "allow_unenforced_limits": not _truthy(v["REQUIRE_RESOURCE_LIMITING"]),
@@ -49,6 +54,9 @@ def run_kwargs(valves: Mapping[str, Any], storage_root: str) -> dict[str, Any]:
             "max_files_per_user": int(v["MAX_FILES_PER_USER"]),
             "max_bytes_per_user": int(v["MAX_MEGABYTES_PER_USER"]) << 20,
             "debug": _truthy(v["DEBUG"]),
+            "pool_size": int(v["WARM_POOL_SIZE"]),
+            "pool_languages": list(POOL_LANGUAGES),
+            "pool_limits": dict(limits),
         },
         "network": _truthy(v["NETWORKING_ALLOWED"]),
     }

@@ -20,7 +20,8 @@ from libsandbox._api import (
     shutdown,
 )
 from libsandbox._core import VERSION as _VERSION
-from libsandbox._types import AuditRecord, Check, Config, File, Limits, Result, Status
+from libsandbox._session import Session, list_sessions
+from libsandbox._types import AuditRecord, Check, Config, File, Limits, Result, SessionInfo, Status
 
 __version__: str = _VERSION
 
@@ -32,10 +33,13 @@ __all__ = [
     "File",
     "Limits",
     "Result",
+    "Session",
+    "SessionInfo",
     "Status",
     "__version__",
     "doctor",
     "languages",
+    "list_sessions",
     "metrics",
     "query_audit",
     "run",

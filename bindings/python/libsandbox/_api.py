@@ -311,8 +311,9 @@ def metrics() -> dict[str, Any]:
 
 
 def shutdown() -> None:
-    """Stops pre-booted (pool) sandboxes and releases what runs keep between
-    runs. Later runs work again. Called at interpreter exit."""
+    """Stops pre-booted (pool) sandboxes and sessions (their workspaces are
+    kept) and releases what runs keep between runs. Later runs and execs work
+    again. Called at interpreter exit."""
     _core.shutdown()
 
 

@@ -47,6 +47,21 @@ class _AuditRecordDict(TypedDict):
     code: str | None
     code_truncated: bool
 
+@type_check_only
+class _SessionKeyDict(TypedDict):
+    user: str
+    policy: str
+    chat: str
+
+@type_check_only
+class _SessionInfoDict(TypedDict):
+    key: _SessionKeyDict | None
+    workspace: str
+    execs: int
+    idle_s: float
+    memory_bytes: int
+    running: bool
+
 MAX_AUDIT_QUERY_LIMIT: int
 
 def run(request: dict[str, Any], config: dict[str, Any]) -> _ResultDict: ...
@@ -59,3 +74,12 @@ def languages() -> list[str]: ...
 def status_names() -> list[str]: ...
 def metrics() -> dict[str, Any]: ...
 def shutdown() -> None: ...
+def session_exec(
+    key: dict[str, Any], request: dict[str, Any], options: dict[str, Any], config: dict[str, Any]
+) -> _ResultDict: ...
+def stop_session(key: dict[str, Any], config: dict[str, Any]) -> None: ...
+def reset_session(key: dict[str, Any], config: dict[str, Any]) -> None: ...
+def list_sessions(config: dict[str, Any]) -> list[_SessionInfoDict]: ...
+def session_info(
+    key: dict[str, Any], options: dict[str, Any], config: dict[str, Any]
+) -> _SessionInfoDict: ...

@@ -1,4 +1,5 @@
-"""The typed values of the public API: Status, Limits, Config, File, Result, Check, AuditRecord.
+"""The typed values of the public API: Status, Limits, Config, File, Result, Check, AuditRecord,
+SessionInfo.
 
 Configuration classes validate on construction, so a bad value fails where it
 is written (ValueError for a bad value, TypeError for a wrong type or an unknown
@@ -12,7 +13,7 @@ import ipaddress
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +119,20 @@ class Limits:
         }
 
 
+def _require_limits(owner: str, name: str, value: object) -> Limits | None:
+    if value is None or isinstance(value, Limits):
+        return value
+    # Settings read from JSON or a valve mapping arrive as a dict.
+    if isinstance(value, Mapping):
+        try:
+            return Limits(**value)
+        except TypeError as e:
+            raise TypeError(f"{owner}.{name}: {e}") from None
+        except ValueError as e:
+            raise ValueError(f"{owner}.{name}: {e}") from None
+    raise TypeError(f"{owner}.{name} must be a libsandbox.Limits or None, got {type(value).__name__}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """Where and how sandboxes run. Every field is optional.
@@ -129,7 +144,10 @@ class Config:
     used for one run only; 0: no pool). ``max_concurrent``,
     ``max_concurrent_per_user`` and ``max_queued`` cap the runs at once and
     waiting (0: unlimited); a queued run gives up after ``queue_timeout_s``
-    (0: 60 s).
+    (0: 60 s). ``pool_limits`` are the caps pooled sandboxes boot with (None:
+    the defaults of ``Limits()``); a run takes a pooled sandbox only if its
+    /tmp size matches, its other caps apply when it takes one. A mapping of
+    Limits fields is accepted and kept as a Limits.
 
     ``policy_file`` names the admin's policy set (caps and named policies, as
     .textproto/.txtpb/.pbtxt or .json; re-read when it changes); runs then
@@ -161,6 +179,7 @@ class Config:
     audit: bool = False
     audit_code: bool = False
     audit_path: str = ""
+    pool_limits: Limits | None = None
 
     def __post_init__(self) -> None:
         for name in ("runsc_path", "state_dir", "storage_dir", "policy_file", "audit_path"):
@@ -203,6 +222,7 @@ class Config:
         pool_languages = _require_texts("Config", "pool_languages", self.pool_languages)
         object.__setattr__(self, "pool_languages", pool_languages)
         _require_number("Config", "queue_timeout_s", self.queue_timeout_s)
+        object.__setattr__(self, "pool_limits", _require_limits("Config", "pool_limits", self.pool_limits))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -224,6 +244,7 @@ class Config:
             "audit": self.audit,
             "audit_code": self.audit_code,
             "audit_path": self.audit_path,
+            "pool_limits": None if self.pool_limits is None else self.pool_limits.to_dict(),
             "quota": {
                 "max_files_per_execution": self.max_files_per_execution,
                 "max_files_per_user": self.max_files_per_user,
@@ -333,4 +354,36 @@ class AuditRecord:
             "file_bytes": self.file_bytes,
             "code": self.code,
             "code_truncated": self.code_truncated,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionInfo:
+    """A persistent session: whose it is, where its workspace is, how busy it is.
+
+    ``user``, ``policy`` and ``chat`` are the session's key. ``execs`` counts
+    the execs in the current sandbox, ``idle_s`` the seconds since the last
+    one ended, ``memory_bytes`` what the sandbox uses now (0 when unknown or
+    not running). ``running`` says whether its sandbox is up.
+    """
+
+    user: str
+    policy: str
+    chat: str
+    workspace: str  # host path of the persistent workspace
+    execs: int = 0
+    idle_s: float = 0.0
+    memory_bytes: int = 0
+    running: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "policy": self.policy,
+            "chat": self.chat,
+            "workspace": self.workspace,
+            "execs": self.execs,
+            "idle_s": self.idle_s,
+            "memory_bytes": self.memory_bytes,
+            "running": self.running,
         }

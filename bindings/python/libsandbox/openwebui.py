@@ -184,6 +184,14 @@ class Valves(pydantic.BaseModel):
         description="Size of the sandbox's writable home directory (and of /tmp), in MiB."
         + _override_note("MAX_WORKSPACE_MEGABYTES"),
     )
+    WARM_POOL_SIZE: int = pydantic.Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="Sandboxes kept pre-booted per language (Python and bash) so code starts "
+        "faster; each is used for one run only, then discarded. 0 boots every sandbox on demand."
+        + _override_note("WARM_POOL_SIZE"),
+    )
 
 
 _V = typing.TypeVar("_V", bound=Valves)
@@ -329,16 +337,18 @@ def failure_message(status: str, reason: str, valves: Valves, language: str) -> 
 
 def run_arguments(valves: Valves, root: str) -> dict[str, typing.Any]:
     """How the valves become libsandbox.run arguments: Limits and Config
-    keyword arguments and the network switch."""
+    keyword arguments and the network switch. Pooled sandboxes boot with the
+    run's own limits, so every run can take one."""
+    limits = {
+        "timeout_s": float(valves.MAX_RUNTIME_SECONDS),
+        "memory_mb": valves.MAX_RAM_MEGABYTES,
+        "cpus": float(valves.MAX_CPUS),
+        "max_pids": valves.MAX_PIDS,
+        "max_output_bytes": valves.MAX_OUTPUT_BYTES,
+        "workspace_mb": valves.MAX_WORKSPACE_MEGABYTES,
+    }
     return {
-        "limits": {
-            "timeout_s": float(valves.MAX_RUNTIME_SECONDS),
-            "memory_mb": valves.MAX_RAM_MEGABYTES,
-            "cpus": float(valves.MAX_CPUS),
-            "max_pids": valves.MAX_PIDS,
-            "max_output_bytes": valves.MAX_OUTPUT_BYTES,
-            "workspace_mb": valves.MAX_WORKSPACE_MEGABYTES,
-        },
+        "limits": limits,
         "config": {
             "storage_dir": root,
             "allow_unenforced_limits": not valves.REQUIRE_RESOURCE_LIMITING,
@@ -346,6 +356,9 @@ def run_arguments(valves: Valves, root: str) -> dict[str, typing.Any]:
             "max_files_per_user": valves.MAX_FILES_PER_USER,
             "max_bytes_per_user": valves.MAX_MEGABYTES_PER_USER << 20,
             "debug": valves.DEBUG,
+            "pool_size": valves.WARM_POOL_SIZE,
+            "pool_languages": list(LANGUAGES),
+            "pool_limits": dict(limits),
         },
         "network": valves.NETWORKING_ALLOWED,
     }
@@ -354,13 +367,15 @@ def run_arguments(valves: Valves, root: str) -> dict[str, typing.Any]:
 async def sandbox_run(language: str, code: str, valves: Valves, user: str, root: str) -> RunOutcome:
     """Runs `code` through libsandbox without blocking the event loop."""
     arguments = run_arguments(valves, root)
+    config = dict(arguments["config"])
+    config["pool_limits"] = libsandbox.Limits(**config["pool_limits"])
     result = await libsandbox.run_async(
         code,
         language,
         user=user,
         limits=libsandbox.Limits(**arguments["limits"]),
         network=arguments["network"],
-        config=libsandbox.Config(**arguments["config"]),
+        config=libsandbox.Config(**config),
     )
     status = result.status.name
     truncated = bool(result.stdout_truncated or result.stderr_truncated)
@@ -515,6 +530,8 @@ def main(argv: list[str] | None, kind: str, path: str, valves: type[Valves], run
                 os.path.abspath(path), kind, name_filter=args.self_test_filter, debug=args.debug
             )
         )
+    # One run per process: pre-booting sandboxes for later runs only costs time.
+    os.environ.setdefault(OVERRIDE_PREFIX + "WARM_POOL_SIZE", "0")
     try:
         effective_valves(valves())
     except ValveError as e:

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "bindings/python/src/proto_dict.h"
 #include "libsandbox/audit.h"
 #include "libsandbox/sandbox.h"
+#include "libsandbox/session.h"
 
 namespace py = pybind11;
 
@@ -58,6 +60,12 @@ Config ToConfig(py::handle config) {
   return out;
 }
 
+py::dict ResultDict(const Result& result) {
+  py::dict out = MessageToDict(result);
+  out["status"] = py::str(std::string(StatusName(result.status())));
+  return out;
+}
+
 py::dict RunDicts(py::handle request, py::handle config) {
   RunRequest req;
   RaiseIfBadArgument(DictToMessage(request, &req));
@@ -68,9 +76,7 @@ py::dict RunDicts(py::handle request, py::handle config) {
     py::gil_scoped_release release;
     result = Run(req, cfg);
   }
-  py::dict out = MessageToDict(result);
-  out["status"] = py::str(std::string(StatusName(result.status())));
-  return out;
+  return ResultDict(result);
 }
 
 std::string RunscVersionOf(py::handle config) {
@@ -107,6 +113,89 @@ py::list QueryAuditDicts(py::handle config, const std::string& user, int limit) 
   py::list out;
   for (const AuditRecord& record : *records) out.append(MessageToDict(record));
   return out;
+}
+
+SessionKey ToSessionKey(py::handle key) {
+  SessionKey out;
+  RaiseIfBadArgument(DictToMessage(key, &out));
+  return out;
+}
+
+py::dict SessionExecDicts(py::handle key, py::handle request, py::handle options,
+                          py::handle config) {
+  const SessionKey k = ToSessionKey(key);
+  ExecRequest req;
+  RaiseIfBadArgument(DictToMessage(request, &req));
+  SessionOptions opts;
+  RaiseIfBadArgument(DictToMessage(options, &opts));
+  const Config cfg = ToConfig(config);
+  Result result;
+  {
+    py::gil_scoped_release release;  // may boot the session's sandbox, then waits on the exec
+    result = SessionExec(k, req, opts, cfg);
+  }
+  return ResultDict(result);
+}
+
+// Stop and Reset: a bad key is a ValueError, a host failure (say, the
+// session is held by another process) a RuntimeError.
+void SessionCall(py::handle key, py::handle config,
+                 absl::Status (*call)(const SessionKey&, const Config&)) {
+  const SessionKey k = ToSessionKey(key);
+  const Config cfg = ToConfig(config);
+  absl::Status status;
+  {
+    py::gil_scoped_release release;  // stops a sandbox, may wipe a workspace
+    status = call(k, cfg);
+  }
+  if (!status.ok()) RaiseQueryError(status);
+}
+
+py::dict SessionInfoDict(const SessionInfo& info, bool running) {
+  py::dict out = MessageToDict(info);
+  out["running"] = running;
+  return out;
+}
+
+py::list ListSessionDicts(py::handle config) {
+  const Config cfg = ToConfig(config);
+  absl::StatusOr<std::vector<SessionInfo>> sessions;
+  {
+    py::gil_scoped_release release;
+    sessions = ListSessions(cfg);
+  }
+  if (!sessions.ok()) RaiseQueryError(sessions.status());
+  py::list out;
+  for (const SessionInfo& info : *sessions) out.append(SessionInfoDict(info, true));
+  return out;
+}
+
+// The info of one session, running or not (ListSessions only has running
+// ones). Creates the session's record with `options` if there is none yet,
+// as its first exec would.
+py::dict SessionInfoOf(py::handle key, py::handle options, py::handle config) {
+  const SessionKey k = ToSessionKey(key);
+  SessionOptions opts;
+  RaiseIfBadArgument(DictToMessage(options, &opts));
+  const Config cfg = ToConfig(config);
+  absl::StatusOr<std::shared_ptr<Session>> session;
+  SessionInfo info;
+  bool running = false;
+  {
+    py::gil_scoped_release release;
+    absl::StatusOr<std::shared_ptr<SessionManager>> manager = SessionManager::ForConfig(cfg);
+    if (manager.ok()) {
+      session = (*manager)->Get(k, opts);
+    } else {
+      session = manager.status();
+    }
+    if (session.ok()) {
+      running = (*session)->live();
+      info = (*session)->Info();
+    }
+  }
+  if (!session.ok()) RaiseQueryError(session.status());
+  return SessionInfoDict(info, running);
 }
 
 std::vector<std::string> StatusNames() {
@@ -163,5 +252,25 @@ PYBIND11_MODULE(_core, m) {
         py::gil_scoped_release release;  // stops pre-booted sandboxes
         libsandbox::Shutdown();
       },
-      "Drains warm pools and releases what runs keep between runs.");
+      "Drains warm pools, stops sessions and releases what runs keep between runs.");
+  m.def("session_exec", &lp::SessionExecDicts, py::arg("key"), py::arg("request"),
+        py::arg("options"), py::arg("config"),
+        "Runs an ExecRequest dict in the session of a SessionKey dict; returns a Result dict. "
+        "Releases the GIL.");
+  m.def(
+      "stop_session",
+      [](py::handle key, py::handle config) {
+        lp::SessionCall(key, config, &libsandbox::StopSession);
+      },
+      py::arg("key"), py::arg("config"), "Stops the session's sandbox; its workspace is kept.");
+  m.def(
+      "reset_session",
+      [](py::handle key, py::handle config) {
+        lp::SessionCall(key, config, &libsandbox::ResetSession);
+      },
+      py::arg("key"), py::arg("config"), "Stops the session and empties its workspace.");
+  m.def("list_sessions", &lp::ListSessionDicts, py::arg("config"),
+        "SessionInfo dicts (plus `running`) of the config's running sessions.");
+  m.def("session_info", &lp::SessionInfoOf, py::arg("key"), py::arg("options"), py::arg("config"),
+        "The SessionInfo dict (plus `running`) of one session, running or not.");
 }

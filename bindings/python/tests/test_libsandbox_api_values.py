@@ -98,6 +98,7 @@ def test_config_accepts_every_field_and_paths(tmp_path: Path) -> None:
         audit=True,
         audit_code=True,
         audit_path=str(tmp_path / "audit.log"),
+        pool_limits=libsandbox.Limits(memory_mb=256, tmp_mb=16),
     )
     assert config.state_dir == str(tmp_path)
     assert config.policy_file == str(tmp_path / "policies.textproto")
@@ -113,6 +114,10 @@ def test_config_accepts_every_field_and_paths(tmp_path: Path) -> None:
         True,
     )
     assert resolved["audit_path"] == str(tmp_path / "audit.log")
+    assert resolved["pool_limits"] == libsandbox.Limits(memory_mb=256, tmp_mb=16).to_dict()
+    assert _core.resolved_config(libsandbox.Config().to_dict())["pool_limits"] is None
+    # Settings read from JSON give the limits as a mapping; they become a Limits.
+    assert libsandbox.Config(pool_limits={"memory_mb": 64}).pool_limits == libsandbox.Limits(memory_mb=64)  # type: ignore[arg-type]
 
 
 def test_python_classes_cover_every_field_of_the_core_messages(tmp_path: Path) -> None:
@@ -169,6 +174,9 @@ def test_default_config_resolves_to_real_directories() -> None:
         ({"audit": 1}, TypeError, "audit must be a bool"),
         ({"audit_code": "no"}, TypeError, "audit_code"),
         ({"audit_path": "/var/log/a\0"}, ValueError, "audit_path"),
+        ({"pool_limits": 128}, TypeError, "pool_limits must be a libsandbox.Limits"),
+        ({"pool_limits": {"memory_mb": -1}}, ValueError, "pool_limits: .*memory_mb"),
+        ({"pool_limits": {"memory": 1}}, TypeError, "pool_limits: .*memory"),
     ],
 )
 def test_bad_config_raises_clear_errors(kwargs: dict[str, Any], error: type[Exception], needle: str) -> None:

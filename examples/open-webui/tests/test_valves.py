@@ -33,6 +33,7 @@ NEW_VALVES = {
     "MAX_PIDS": 128,
     "MAX_OUTPUT_BYTES": 1 << 20,
     "MAX_WORKSPACE_MEGABYTES": 256,
+    "WARM_POOL_SIZE": 1,
 }
 
 
@@ -196,3 +197,17 @@ def test_bad_override_stops_the_command_line(path: Any) -> None:
     )
     assert done.returncode == 2
     assert f"{OVERRIDE_PREFIX}MAX_RAM_MEGABYTES='a lot'" in done.stderr
+
+
+def test_warm_pool_valve_boots_sandboxes_with_the_runs_limits(plugin_module: types.ModuleType) -> None:
+    arguments = plugin_module.run_arguments(plugin_module.Valves(WARM_POOL_SIZE=3), "/srv/x")
+    config = arguments["config"]
+    assert (config["pool_size"], config["pool_languages"]) == (3, ["python", "bash"])
+    # Pooled sandboxes boot with the run's own caps, so every run can take one.
+    assert config["pool_limits"] == arguments["limits"]
+    assert (
+        plugin_module.run_arguments(plugin_module.Valves(WARM_POOL_SIZE=0), "/x")["config"]["pool_size"] == 0
+    )
+    for bad in (-1, 17):
+        with pytest.raises(pydantic.ValidationError):
+            plugin_module.Valves(WARM_POOL_SIZE=bad)

@@ -7,3 +7,5 @@ libsandbox.run("print(1)", limits={"timeout_s": 1})
 status: int = libsandbox.run("x").status
 libsandbox.run("x", policy=None)
 libsandbox.query_audit(user=None)
+libsandbox.Session("u").exec("x", timeout_s="5")
+libsandbox.Config(pool_limits={"memory_mb": 1})

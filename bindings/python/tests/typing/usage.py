@@ -42,6 +42,29 @@ def audited(policy_file: str) -> list[dict[str, object]]:
     return [result.to_dict()] + [r.to_dict() for r in failed]
 
 
+def in_session(user: str) -> list[str]:
+    config = libsandbox.Config(pool_limits=libsandbox.Limits(memory_mb=256), pool_size=1)
+    session = libsandbox.Session(
+        user,
+        chat="c1",
+        limits=libsandbox.Limits(workspace_mb=0),
+        env={"A": "b"},
+        idle_timeout_s=60,
+        config=config,
+    )
+    result: libsandbox.Result = session.exec("ls", "bash", stdin=b"", timeout_s=5, max_output_bytes=None)
+    info: libsandbox.SessionInfo = session.info()
+    session.stop()
+    session.reset()
+    running: list[libsandbox.SessionInfo] = libsandbox.list_sessions(config)
+    return [result.stdout, info.workspace] + [i.user for i in running if i.running and i.memory_bytes > 0]
+
+
+async def in_session_async(session: libsandbox.Session) -> float:
+    result = await session.exec_async("print(1)", env={"X": "1"})
+    return result.duration_s
+
+
 def checks() -> list[str]:
     version: str = libsandbox.runsc_version()
     return [version] + [f"{c.name}: {c.ok} {c.detail} {c.remedy}" for c in libsandbox.doctor()]
