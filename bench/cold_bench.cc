@@ -2,7 +2,7 @@
 // bare `runsc run` of an equivalent bundle, N runs at once with the peak host
 // memory of the whole process tree, and (for contrast) a warm-pool run.
 //
-//   cold_bench [--runsc=PATH] [--pss_period_ms=250] [benchmark flags]
+//   cold_bench [--runsc=PATH] [--pss_period_ms=100] [benchmark flags]
 //
 // Needs root (cgroups, tmpfs workspaces), like the library itself. Every run
 // boots a fresh sandbox, except in BM_LibraryPythonHelloWarmPool, which
@@ -39,8 +39,9 @@ constexpr int kConcurrentIterations = 3;
 constexpr absl::Duration kSamplePeriod = absl::Milliseconds(5);
 // PSS (shared pages split between processes) is the truer figure for many
 // sandboxes, but reading it for the whole tree takes tens of milliseconds of
-// CPU, so it is sampled rarely; --pss_period_ms=0 turns it off.
-absl::Duration pss_period = absl::Milliseconds(250);
+// CPU, so it is read only near RSS peaks, at most this often;
+// --pss_period_ms=0 turns it off.
+absl::Duration pss_period = absl::Milliseconds(100);
 constexpr double kMiB = 1 << 20;
 
 struct Snippet {

@@ -127,13 +127,22 @@ TreeMemory PeakTreeMemorySampler::Stop() {
 
 void PeakTreeMemorySampler::Loop() {
   absl::Time next_pss = absl::InfinitePast();
+  int64_t peak_rss = 0;  // only this thread writes peak_
+  int64_t first_rss = -1;
   do {
+    TreeMemory m = tree_.Measure(/*with_pss=*/false);
+    if (first_rss < 0) first_rss = m.rss_bytes;
+    // PSS is read near the RSS peak, once the tree has grown (a fixed clock
+    // can miss a short-lived sandbox entirely), at most once per pss_period_.
     const absl::Time now = absl::Now();
-    const bool with_pss = pss_period_ > absl::ZeroDuration() && now >= next_pss;
-    if (with_pss) next_pss = now + pss_period_;
-    TreeMemory m = tree_.Measure(with_pss);
+    if (pss_period_ > absl::ZeroDuration() && now >= next_pss && m.rss_bytes >= peak_rss * 9 / 10 &&
+        m.rss_bytes > first_rss * 3 / 2) {
+      next_pss = now + pss_period_;
+      m.pss_bytes = tree_.Measure(/*with_pss=*/true).pss_bytes;
+    }
+    peak_rss = std::max(peak_rss, m.rss_bytes);
     absl::MutexLock lock(&mu_);
-    peak_.rss_bytes = std::max(peak_.rss_bytes, m.rss_bytes);
+    peak_.rss_bytes = peak_rss;
     peak_.pss_bytes = std::max(peak_.pss_bytes, m.pss_bytes);
     peak_.processes = std::max(peak_.processes, m.processes);
   } while (!stop_.WaitForNotificationWithTimeout(period_));

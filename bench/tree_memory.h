@@ -39,7 +39,7 @@ class ProcessTree {
 
 // Measures a ProcessTree every `period` on its own thread until Stop().
 // PSS costs far more to read (the kernel walks page tables), so it is read
-// only every `pss_period` (zero: never).
+// only when RSS is near its peak, at most every `pss_period` (zero: never).
 class PeakTreeMemorySampler {
  public:
   PeakTreeMemorySampler(pid_t root, absl::Duration period, absl::Duration pss_period);
