@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "libsandbox/metrics.h"
+#include "libsandbox/outcome.h"
 #include "libsandbox/run_dir.h"
 #include "libsandbox/sandbox.h"
 #include "libsandbox/validate.h"
@@ -41,15 +42,6 @@ std::map<std::string, Registered>& Registry() ABSL_EXCLUSIVE_LOCKS_REQUIRED(regi
     engines_pid = ::getpid();
   }
   return *engines;
-}
-
-Result Fail(Result::Status status, std::string reason, std::string message, absl::Time start) {
-  Result r;
-  r.set_status(status);
-  r.set_reason(std::move(reason));
-  r.set_message(std::move(message));
-  r.set_duration_s(absl::ToDoubleSeconds(absl::Now() - start));
-  return r;
 }
 
 void Count(const Result& r) {
@@ -134,7 +126,8 @@ Result Engine::Run(const RunRequest& request, const Limits& limits, absl::Time s
     if (valid.ok()) {
       result = RunAdmitted(*effective, effective->limits(), start);
     } else {
-      result = Fail(StatusForSetupError(valid), "policy", std::string(valid.message()), start);
+      result =
+          FailedResult(StatusForSetupError(valid), "policy", std::string(valid.message()), start);
       Count(result);
     }
   }
@@ -157,11 +150,11 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
   GlobalMetrics().AddGauge("queued", -1);
   if (!ticket.ok()) {
     GlobalMetrics().Increment("admission_rejected");
-    Result r = Fail(Result::SANDBOX_ERROR, "busy",
-                    absl::StrCat("The run could not start: ", ticket.status().message(),
-                                 ". Try again later, or raise max_concurrent / "
-                                 "max_concurrent_per_user / max_queued / queue_timeout_s."),
-                    start);
+    Result r = FailedResult(Result::SANDBOX_ERROR, "busy",
+                            absl::StrCat("The run could not start: ", ticket.status().message(),
+                                         ". Try again later, or raise max_concurrent / "
+                                         "max_concurrent_per_user / max_queued / queue_timeout_s."),
+                            start);
     Count(r);
     return r;
   }
@@ -201,7 +194,7 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
     }
   }
   if (!setup.ok()) {
-    result = Fail(StatusForSetupError(setup), "", std::string(setup.message()), start);
+    result = FailedResult(StatusForSetupError(setup), "", std::string(setup.message()), start);
   } else {
     const absl::Time code_start = absl::Now();
     GlobalMetrics().Observe("start", code_start - boot_start);

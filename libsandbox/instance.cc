@@ -14,6 +14,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "libsandbox/bundle.h"
 #include "libsandbox/fs_util.h"
+#include "libsandbox/outcome.h"
 #include "libsandbox/proto/executor.pb.h"
 #include "libsandbox/retention.h"
 #include "libsandbox/text.h"
@@ -334,10 +335,7 @@ Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::T
   const bool pids_hit = cgroup_ && cgroup_->PidsLimitHit();
   if (cgroup_) cgroup_->KillAll();
 
-  result.set_stdout(SanitizeUtf8(p->out.data));
-  result.set_stderr(SanitizeUtf8(p->err.data));
-  result.set_stdout_truncated(p->out.truncated);
-  result.set_stderr_truncated(p->err.truncated);
+  SetOutput(*p, &result);
   if (oom) {
     result.set_status(Result::INTERRUPTED);
     result.set_reason("memory");
@@ -363,13 +361,7 @@ Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::T
                                     ". Run the self-check (doctor) for remedies."));
     result.clear_stderr();
   } else {
-    result.set_exit_code(p->exit_code);
-    if (p->exit_code == 0) {
-      result.set_status(Result::OK);
-    } else {
-      result.set_status(Result::ERROR);
-      result.set_message(absl::StrCat("The code exited with status ", p->exit_code, "."));
-    }
+    SetExitStatus(p->exit_code, &result);
   }
 
   // Keep what the code left behind, for every outcome where it ran; inputs

@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/util/json_util.h"
 #include "libsandbox/bundle.h"
+#include "libsandbox/outcome.h"
 #include "libsandbox/process.h"
 #include "libsandbox/retention.h"
 #include "libsandbox/run_dir.h"
@@ -156,15 +157,6 @@ std::map<std::string, std::shared_ptr<SessionManager>>& Registry()
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu) {
   static auto* managers = new std::map<std::string, std::shared_ptr<SessionManager>>();
   return *managers;
-}
-
-Result Fail(Result::Status status, std::string reason, std::string message, absl::Time start) {
-  Result r;
-  r.set_status(status);
-  r.set_reason(std::move(reason));
-  r.set_message(std::move(message));
-  r.set_duration_s(absl::ToDoubleSeconds(absl::Now() - start));
-  return r;
 }
 
 // The sandbox-side argv that runs `code_path` for `language`.
@@ -329,10 +321,10 @@ Result Session::Exec(const ExecRequest& request) {
   const Language* language =
       FindLanguage(request.language().empty() ? "python" : request.language());
   if (language == nullptr) {
-    return Fail(Result::INVALID_INPUT, "",
-                absl::StrCat("language: '", request.language(), "' is not one of ",
-                             absl::StrJoin(LanguageNames(), ", ")),
-                start);
+    return FailedResult(Result::INVALID_INPUT, "",
+                        absl::StrCat("language: '", request.language(), "' is not one of ",
+                                     absl::StrJoin(LanguageNames(), ", ")),
+                        start);
   }
   RunRequest as_run;  // reuses the one-shot checks (sizes, env names)
   as_run.set_code(request.code());
@@ -344,7 +336,7 @@ Result Session::Exec(const ExecRequest& request) {
   if (request.has_timeout_s()) limits.set_timeout_s(request.timeout_s());
   if (request.has_max_output_bytes()) limits.set_max_output_bytes(request.max_output_bytes());
   if (absl::Status s = ValidateRequest(as_run, limits); !s.ok()) {
-    return Fail(Result::INVALID_INPUT, "", std::string(s.message()), start);
+    return FailedResult(Result::INVALID_INPUT, "", std::string(s.message()), start);
   }
 
   absl::MutexLock lock(&mu_);
@@ -357,8 +349,9 @@ Result Session::Exec(const ExecRequest& request) {
   }
   if (instance_ == nullptr) {
     if (absl::Status s = BootLocked(); !s.ok()) {
-      return Fail(StatusForSetupError(s), "",
-                  absl::StrCat("The session's sandbox did not start: ", s.message()), start);
+      return FailedResult(StatusForSetupError(s), "",
+                          absl::StrCat("The session's sandbox did not start: ", s.message()),
+                          start);
     }
   }
 
@@ -411,10 +404,7 @@ Result Session::Exec(const ExecRequest& request) {
     result.set_status(Result::SANDBOX_ERROR);
     result.set_message(absl::StrCat("runsc exec: ", p.status().message()));
   } else {
-    result.set_stdout(SanitizeUtf8(p->out.data));
-    result.set_stderr(SanitizeUtf8(p->err.data));
-    result.set_stdout_truncated(p->out.truncated);
-    result.set_stderr_truncated(p->err.truncated);
+    SetOutput(*p, &result);
     if (oom) {
       result.set_status(Result::INTERRUPTED);
       result.set_reason("memory");
@@ -437,13 +427,7 @@ Result Session::Exec(const ExecRequest& request) {
                                 : std::string("The session's sandbox stopped during the command"),
                        "; the workspace is kept and the next exec starts a new sandbox."));
     } else {
-      result.set_exit_code(p->exit_code);
-      if (p->exit_code == 0) {
-        result.set_status(Result::OK);
-      } else {
-        result.set_status(Result::ERROR);
-        result.set_message(absl::StrCat("The code exited with status ", p->exit_code, "."));
-      }
+      SetExitStatus(p->exit_code, &result);
     }
   }
   if (!message_prefix.empty()) result.set_message(message_prefix + result.message());
@@ -634,13 +618,13 @@ Result SessionExec(const SessionKey& key, const ExecRequest& request, const Sess
   const absl::Time start = absl::Now();
   absl::StatusOr<std::shared_ptr<SessionManager>> manager = SessionManager::ForConfig(config);
   if (!manager.ok()) {
-    return Fail(StatusForSetupError(manager.status()), "", std::string(manager.status().message()),
-                start);
+    return FailedResult(StatusForSetupError(manager.status()), "",
+                        std::string(manager.status().message()), start);
   }
   absl::StatusOr<std::shared_ptr<Session>> session = (*manager)->Get(key, options);
   if (!session.ok()) {
-    return Fail(StatusForSetupError(session.status()), "", std::string(session.status().message()),
-                start);
+    return FailedResult(StatusForSetupError(session.status()), "",
+                        std::string(session.status().message()), start);
   }
   return (*session)->Exec(request);
 }

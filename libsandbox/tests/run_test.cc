@@ -336,18 +336,6 @@ struct Leftovers {
   int runsc_processes = 0;
 };
 
-int CountDir(const std::string& dir, bool dirs_only = false) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return 0;
-  int n = 0;
-  while (struct dirent* e = ::readdir(d)) {
-    if (dirs_only && e->d_type != DT_DIR) continue;
-    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") ++n;
-  }
-  ::closedir(d);
-  return n;
-}
-
 // Sandbox cgroups that exist now, by path; leftovers are counted against a
 // snapshot taken before the test, so older debris on the machine is not ours.
 std::set<std::string> SandboxCgroups() {
@@ -369,8 +357,8 @@ std::set<std::string> SandboxCgroups() {
 
 Leftovers Count(const Config& config, const std::set<std::string>& cgroups_before) {
   Leftovers l;
-  l.runsc_entries = CountDir(RunscRoot(config.state_dir()));
-  l.run_entries = CountDir(config.state_dir() + "/runs");
+  l.runsc_entries = testing::CountEntries(RunscRoot(config.state_dir()));
+  l.run_entries = testing::CountEntries(config.state_dir() + "/runs");
   for (const std::string& path : SandboxCgroups()) l.cgroups += !cgroups_before.contains(path);
   auto ps = RunCommand({"/usr/bin/pgrep", "-f", config.state_dir()});
   if (ps.ok()) {
@@ -406,7 +394,7 @@ TEST_P(RunTest, CrashedHostIsReapedOnNextStart) {
   }
   // Wait until the sandbox is up, then kill the "host" without warning.
   absl::Time give_up = absl::Now() + absl::Seconds(20);
-  while (CountDir(RunscRoot(config_.state_dir())) == 0 && absl::Now() < give_up) {
+  while (testing::CountEntries(RunscRoot(config_.state_dir())) == 0 && absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(50));
   }
   absl::SleepFor(absl::Milliseconds(500));

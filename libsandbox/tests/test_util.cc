@@ -126,9 +126,7 @@ std::vector<pid_t> DescendantsNamed(const std::string& comm) {
 
 // ---- Leftovers ----
 
-namespace {
-
-int CountEntries(const std::string& dir, bool dirs_only = false) {
+int CountEntries(const std::string& dir, bool dirs_only) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return 0;
   int n = 0;
@@ -139,8 +137,6 @@ int CountEntries(const std::string& dir, bool dirs_only = false) {
   ::closedir(d);
   return n;
 }
-
-}  // namespace
 
 SandboxLeftovers CountLeftovers(const Config& config) {
   SandboxLeftovers l;

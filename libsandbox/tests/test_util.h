@@ -44,6 +44,9 @@ std::vector<pid_t> DescendantsNamed(const std::string& comm);
 
 // What sandboxes of `config` left behind: runsc state entries, run dirs,
 // sandbox cgroups (of any config) and processes naming the state dir.
+// Entries of a directory, "." and ".." aside (0 if it does not exist).
+int CountEntries(const std::string& dir, bool dirs_only = false);
+
 struct SandboxLeftovers {
   int runsc_entries = 0;
   int run_entries = 0;
