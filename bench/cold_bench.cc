@@ -1,12 +1,14 @@
-// Cold-start cost of one sandboxed run: the library's Run side by side with a
-// bare `runsc run` of an equivalent bundle, N runs at once with the peak host
-// memory of the whole process tree, and (for contrast) a warm-pool run.
+// Cost of one sandboxed run: the library's Run side by side with bare runsc
+// (`runsc run` of an equivalent bundle, and `runsc exec` into a raw sandbox
+// already running), cold and from the warm pool; N runs at once, cold and
+// warm, with the peak host memory of the whole process tree; and what an
+// idle pooled sandbox costs in memory.
 //
 //   cold_bench [--runsc=PATH] [--pss_period_ms=100] [benchmark flags]
 //
-// Needs root (cgroups, tmpfs workspaces), like the library itself. Every run
-// boots a fresh sandbox, except in BM_LibraryPythonHelloWarmPool, which
-// takes one a warm pool booted ahead of time.
+// Needs root (cgroups, tmpfs workspaces), like the library itself. The
+// serial benchmarks also report p50/p90 latency of single runs (p50_ms,
+// p90_ms), which the mean hides on a noisy machine.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bench/cgroup_memory.h"
 #include "bench/raw_runsc.h"
 #include "bench/tree_memory.h"
 #include "libsandbox/fs_util.h"
@@ -34,6 +37,11 @@ namespace {
 
 constexpr int kSerialIterations = 15;
 constexpr int kConcurrentIterations = 3;
+// Idle pooled sandboxes measured by BM_PoolIdleMemory.
+constexpr int kIdlePoolSize = 4;
+// How long a pool may take to boot what it is asked for; generous because
+// the refill thread boots one at a time and the machine may be busy.
+constexpr absl::Duration kPoolFillTimeout = absl::Seconds(120);
 // Often enough to catch the peak of a sandbox that lives ~0.3 s, rarely
 // enough that reading /proc does not compete with the sandboxes for the CPU.
 constexpr absl::Duration kSamplePeriod = absl::Milliseconds(5);
@@ -48,21 +56,30 @@ struct Snippet {
   const char* language;
   const char* code;
   RawBundleOptions raw;  // the same command, for the bare runsc baseline
+  // The same command for `runsc exec` into a running raw sandbox.
+  std::vector<std::string> exec_argv;
 };
 
-const Snippet kPython = {
-    "python", "print('hello')", {{"/usr/bin/python3"}, "main.py", "print('hello')\n"}};
-const Snippet kBash = {"bash", "echo hello", {{"/bin/bash"}, "main.sh", "echo hello\n"}};
+const Snippet kPython = {"python",
+                         "print('hello')",
+                         {{"/usr/bin/python3"}, "main.py", "print('hello')\n"},
+                         {"/usr/bin/python3", "-c", "print('hello')"}};
+const Snippet kBash = {"bash",
+                       "echo hello",
+                       {{"/bin/bash"}, "main.sh", "echo hello\n"},
+                       {"/bin/bash", "-c", "echo hello"}};
+// The init of the raw sandbox that `runsc exec` goes into: waits forever.
+const RawBundleOptions kRawIdle = {{"/bin/bash"}, "idle.sh", "exec sleep infinity\n"};
 
 // Everything the benchmarks share, created once in main and removed at exit.
 struct BenchEnv {
   TempDir root;
   std::string runsc;
   Config config;         // cold: no pool, every run boots a sandbox
-  Config warm_config;    // the same with a warm pool, for comparison
   std::string raw_root;  // runsc --root of the baseline
   std::string raw_python_bundle;
   std::string raw_bash_bundle;
+  std::string raw_idle_bundle;
 };
 BenchEnv* env = nullptr;
 
@@ -86,6 +103,33 @@ Result RunSnippet(const Snippet& snippet, const Config& config) {
   request.set_code(snippet.code);
   return Run(request, config);  // default limits
 }
+
+// The cold config with a warm pool of `size` sandboxes of `language`.
+Config WarmConfig(const char* language, int size) {
+  Config c = env->config;
+  c.set_pool_size(size);
+  c.add_pool_languages(language);
+  return c;
+}
+
+// Latency of single runs, for percentiles (the benchmark's own figure is a
+// mean, which one slow run on a busy machine drags up).
+class Latencies {
+ public:
+  void Add(absl::Duration d) { ms_.push_back(absl::ToDoubleMilliseconds(d)); }
+  void Report(benchmark::State& state) {
+    if (ms_.empty()) return;
+    std::sort(ms_.begin(), ms_.end());
+    auto at = [&](double q) { return ms_[static_cast<size_t>(q * (ms_.size() - 1) + 0.5)]; };
+    state.counters["p50_ms"] = at(0.5);
+    state.counters["p90_ms"] = at(0.9);
+    state.counters["min_ms"] = ms_.front();
+    state.counters["max_ms"] = ms_.back();
+  }
+
+ private:
+  std::vector<double> ms_;
+};
 
 // Where the library's time goes (its own metrics, per run): host-side
 // preparation until runsc is launched, the sandbox's life, and teardown.
@@ -135,9 +179,6 @@ absl::StatusOr<std::unique_ptr<BenchEnv>> CreateEnv(const std::string& runsc_fla
   e->config.set_runsc_path(e->runsc);
   e->config.set_state_dir(e->root.path() + "/state");
   e->config.set_storage_dir(e->root.path() + "/storage");
-  e->warm_config = e->config;
-  e->warm_config.set_pool_size(1);
-  e->warm_config.add_pool_languages("python");
   e->raw_root = e->root.path() + "/raw-root";
   if (absl::Status s = MakeDirs(e->raw_root, 0700); !s.ok()) return s;
   absl::StatusOr<std::string> py = WriteRawBundle(e->root.path() + "/raw-python", kPython.raw);
@@ -146,6 +187,9 @@ absl::StatusOr<std::unique_ptr<BenchEnv>> CreateEnv(const std::string& runsc_fla
   absl::StatusOr<std::string> sh = WriteRawBundle(e->root.path() + "/raw-bash", kBash.raw);
   if (!sh.ok()) return sh.status();
   e->raw_bash_bundle = *sh;
+  absl::StatusOr<std::string> idle = WriteRawBundle(e->root.path() + "/raw-idle", kRawIdle);
+  if (!idle.ok()) return idle.status();
+  e->raw_idle_bundle = *idle;
   return e;
 }
 
@@ -166,13 +210,18 @@ absl::Status WarmUp() {
 
 void LibraryRun(benchmark::State& state, const Snippet& snippet) {
   PhaseCounters phases;
+  Latencies latencies;
   for (auto _ : state) {
-    if (absl::Status s = CheckHello(RunSnippet(snippet, env->config)); !s.ok()) {
+    const absl::Time t0 = absl::Now();
+    absl::Status s = CheckHello(RunSnippet(snippet, env->config));
+    latencies.Add(absl::Now() - t0);
+    if (!s.ok()) {
       state.SkipWithError(std::string(s.message()).c_str());
       break;
     }
   }
   phases.Report(state);
+  latencies.Report(state);
 }
 
 int64_t PoolIdle() {
@@ -181,38 +230,94 @@ int64_t PoolIdle() {
   return it == m.gauges().end() ? 0 : it->second;
 }
 
+// Waits (the caller pauses timing) until the pools hold `n` idle sandboxes.
+absl::Status WaitForIdle(int64_t n) {
+  const absl::Time give_up = absl::Now() + kPoolFillTimeout;
+  while (PoolIdle() < n) {
+    if (absl::Now() > give_up) {
+      return absl::DeadlineExceededError(absl::StrCat("pool holds ", PoolIdle(),
+                                                      " idle sandboxes, not ", n, ", after ",
+                                                      absl::FormatDuration(kPoolFillTimeout)));
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return absl::OkStatus();
+}
+
 // Not cold: the latency a user sees when a pre-booted sandbox is waiting.
 // Between iterations (untimed) the pool gets time to boot the next one.
-void BM_LibraryPythonHelloWarmPool(benchmark::State& state) {
+void WarmRun(benchmark::State& state, const Snippet& snippet) {
+  const Config config = WarmConfig(snippet.language, 1);
   // The first run creates the pool; it is a miss and is not measured.
-  if (absl::Status s = CheckHello(RunSnippet(kPython, env->warm_config)); !s.ok()) {
+  if (absl::Status s = CheckHello(RunSnippet(snippet, config)); !s.ok()) {
     state.SkipWithError(std::string(s.message()).c_str());
     return;
   }
   PhaseCounters phases;
+  Latencies latencies;
   for (auto _ : state) {
     state.PauseTiming();
-    const absl::Time give_up = absl::Now() + absl::Seconds(30);
-    while (PoolIdle() < 1 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(10));
+    absl::Status s = WaitForIdle(1);
     state.ResumeTiming();
-    if (absl::Status s = CheckHello(RunSnippet(kPython, env->warm_config)); !s.ok()) {
-      state.SkipWithError(std::string(s.message()).c_str());
-      break;
-    }
-  }
-  phases.Report(state);
-  // The idle sandbox and its refill thread would skew what runs next.
-  libsandbox::Shutdown();
-}
-
-void RawRun(benchmark::State& state, const std::string& bundle) {
-  for (auto _ : state) {
-    absl::Status s = CheckHello(RunRawRunsc(env->runsc, env->raw_root, bundle, RawId()));
+    const absl::Time t0 = absl::Now();
+    if (s.ok()) s = CheckHello(RunSnippet(snippet, config));
+    latencies.Add(absl::Now() - t0);
     if (!s.ok()) {
       state.SkipWithError(std::string(s.message()).c_str());
       break;
     }
   }
+  phases.Report(state);
+  latencies.Report(state);
+  // The idle sandbox and its refill thread would skew what runs next.
+  libsandbox::Shutdown();
+}
+
+void BM_LibraryPythonHelloWarmPool(benchmark::State& state) { WarmRun(state, kPython); }
+void BM_LibraryBashEchoWarmPool(benchmark::State& state) { WarmRun(state, kBash); }
+
+// The best bare runsc can do without a pool of its own: `runsc exec` into a
+// raw sandbox booted (untimed) before the first iteration.
+void RawExec(benchmark::State& state, const Snippet& snippet) {
+  absl::StatusOr<RawRunningSandbox> sandbox =
+      RawRunningSandbox::Start(env->runsc, env->raw_root, env->raw_idle_bundle, RawId());
+  if (!sandbox.ok()) {
+    state.SkipWithError(std::string(sandbox.status().message()).c_str());
+    return;
+  }
+  // One exec untimed: proves the path works and pays first-exec costs.
+  if (absl::Status s = CheckHello(sandbox->Exec(snippet.exec_argv)); !s.ok()) {
+    state.SkipWithError(std::string(s.message()).c_str());
+    return;
+  }
+  Latencies latencies;
+  for (auto _ : state) {
+    const absl::Time t0 = absl::Now();
+    absl::Status s = CheckHello(sandbox->Exec(snippet.exec_argv));
+    latencies.Add(absl::Now() - t0);
+    if (!s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      break;
+    }
+  }
+  latencies.Report(state);
+}
+
+void BM_RawRunscExecPython(benchmark::State& state) { RawExec(state, kPython); }
+void BM_RawRunscExecBash(benchmark::State& state) { RawExec(state, kBash); }
+
+void RawRun(benchmark::State& state, const std::string& bundle) {
+  Latencies latencies;
+  for (auto _ : state) {
+    const absl::Time t0 = absl::Now();
+    absl::Status s = CheckHello(RunRawRunsc(env->runsc, env->raw_root, bundle, RawId()));
+    latencies.Add(absl::Now() - t0);
+    if (!s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      break;
+    }
+  }
+  latencies.Report(state);
 }
 
 void BM_LibraryPythonHello(benchmark::State& state) { LibraryRun(state, kPython); }
@@ -221,19 +326,42 @@ void BM_LibraryBashEcho(benchmark::State& state) { LibraryRun(state, kBash); }
 void BM_RawRunscRunBash(benchmark::State& state) { RawRun(state, env->raw_bash_bundle); }
 
 // state.range(0) threads each do one Run of python hello at once; the time
-// is the wall time until the last one is done.
-void BM_LibraryConcurrent(benchmark::State& state) {
+// is the wall time until the last one is done. Warm: with a pool as large as
+// the number of callers, full (waited for untimed) before each round.
+void ConcurrentRuns(benchmark::State& state, bool warm) {
   const int n = static_cast<int>(state.range(0));
+  const Config config = warm ? WarmConfig("python", n) : env->config;
+  if (warm) {
+    // The first run creates the pool (a miss, not measured).
+    if (absl::Status s = CheckHello(RunSnippet(kPython, config)); !s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      return;
+    }
+  }
   TreeMemory base = ProcessTree(getpid()).Measure(/*with_pss=*/true);
   TreeMemory peak;
   double slowest_s = 0, total_s = 0;
   int runs = 0;
+  PhaseCounters phases;
   for (auto _ : state) {
-    PeakTreeMemorySampler sampler(getpid(), kSamplePeriod, pss_period);
+    if (warm) {
+      state.PauseTiming();
+      absl::Status s = WaitForIdle(n);
+      state.ResumeTiming();
+      if (!s.ok()) {
+        state.SkipWithError(std::string(s.message()).c_str());
+        break;
+      }
+    }
+    // Warm, the idle pool is most of the tree from the start, so the
+    // sampler's grow-then-read-PSS rule never fires; reading PSS of the
+    // whole pool would only steal CPU from the runs being timed.
+    PeakTreeMemorySampler sampler(getpid(), kSamplePeriod,
+                                  warm ? absl::ZeroDuration() : pss_period);
     std::vector<Result> results(n);
     std::vector<std::thread> threads;
     for (int i = 0; i < n; ++i) {
-      threads.emplace_back([&results, i] { results[i] = RunSnippet(kPython, env->config); });
+      threads.emplace_back([&results, &config, i] { results[i] = RunSnippet(kPython, config); });
     }
     for (std::thread& t : threads) t.join();
     TreeMemory m = sampler.Stop();
@@ -252,14 +380,65 @@ void BM_LibraryConcurrent(benchmark::State& state) {
       break;
     }
   }
+  phases.Report(state);  // warm: pool_misses > 0 means some runs were cold
   state.counters["peak_rss_MiB"] = static_cast<double>(peak.rss_bytes) / kMiB;
   state.counters["peak_pss_MiB"] = static_cast<double>(peak.pss_bytes) / kMiB;
-  // The benchmark process alone, before any sandbox: subtract for per-run cost.
+  // The benchmark process (and, warm, the idle pool) before the runs.
   state.counters["base_rss_MiB"] = static_cast<double>(base.rss_bytes) / kMiB;
   state.counters["base_pss_MiB"] = static_cast<double>(base.pss_bytes) / kMiB;
   state.counters["peak_procs"] = peak.processes;
   state.counters["slowest_run_s"] = slowest_s;
   state.counters["mean_run_s"] = runs > 0 ? total_s / runs : 0;
+  if (warm) libsandbox::Shutdown();
+}
+
+void BM_LibraryConcurrent(benchmark::State& state) { ConcurrentRuns(state, /*warm=*/false); }
+void BM_LibraryConcurrentWarm(benchmark::State& state) { ConcurrentRuns(state, /*warm=*/true); }
+
+// What a pool of idle python sandboxes costs while it waits: host memory of
+// the process tree (RSS and PSS) against before the pool, and the memory the
+// sandboxes' cgroups are charged, each per idle sandbox. The time is how
+// long the pool took to fill (from the run that creates it).
+void BM_PoolIdleMemory(benchmark::State& state) {
+  libsandbox::Shutdown();  // no pools from earlier benchmarks
+  const Config config = WarmConfig("python", kIdlePoolSize);
+  ProcessTree tree(getpid());
+  absl::SleepFor(absl::Milliseconds(500));  // let earlier teardowns finish
+  const TreeMemory base = tree.Measure(/*with_pss=*/true);
+  TreeMemory idle;
+  CgroupMemory cgroups;
+  for (auto _ : state) {
+    absl::Status s = CheckHello(RunSnippet(kPython, config));
+    if (s.ok()) s = WaitForIdle(kIdlePoolSize);
+    state.PauseTiming();
+    if (s.ok()) {
+      // Settle: the run that created the pool is torn down, boots are done.
+      absl::SleepFor(absl::Seconds(1));
+      idle = tree.Measure(/*with_pss=*/true);
+      absl::StatusOr<CgroupMemory> c = SandboxCgroupMemory(tree.Pids());
+      if (c.ok()) {
+        cgroups = *c;
+      } else {
+        s = c.status();
+      }
+    }
+    libsandbox::Shutdown();
+    state.ResumeTiming();
+    if (!s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      break;
+    }
+  }
+  const double n = kIdlePoolSize;
+  state.counters["idle_sandboxes"] = n;
+  state.counters["rss_MiB_per_idle"] =
+      static_cast<double>(idle.rss_bytes - base.rss_bytes) / kMiB / n;
+  state.counters["pss_MiB_per_idle"] =
+      static_cast<double>(idle.pss_bytes - base.pss_bytes) / kMiB / n;
+  state.counters["cgroup_MiB_per_idle"] = static_cast<double>(cgroups.usage_bytes) / kMiB / n;
+  // Should equal idle_sandboxes: else some sandbox was not found in a cgroup.
+  state.counters["cgroups_seen"] = cgroups.cgroups;
+  state.counters["procs_per_idle"] = (idle.processes - base.processes) / n;
 }
 
 // Each library benchmark sits next to its baseline so that load from
@@ -280,16 +459,37 @@ BENCHMARK(BM_RawRunscRunBash)
     ->Iterations(kSerialIterations)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RawRunscExecPython)
+    ->Iterations(kSerialIterations)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LibraryPythonHelloWarmPool)
+    ->Iterations(kSerialIterations)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RawRunscExecBash)
+    ->Iterations(kSerialIterations)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LibraryBashEchoWarmPool)
     ->Iterations(kSerialIterations)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LibraryConcurrent)
     ->Arg(1)
-    ->Arg(8)
+    ->Arg(4)
+    ->Arg(16)
     ->Iterations(kConcurrentIterations)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LibraryConcurrentWarm)
+    ->Arg(1)
+    ->Arg(4)
+    ->Arg(16)
+    ->Iterations(kConcurrentIterations)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PoolIdleMemory)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace libsandbox::bench

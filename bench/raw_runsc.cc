@@ -1,7 +1,10 @@
 #include "bench/raw_runsc.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
+
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -99,6 +102,74 @@ absl::StatusOr<ProcessResult> RunRawRunsc(const std::string& runsc, const std::s
     (void)RunCommand({runsc, "--root", root, "delete", "--force", id}, absl::Seconds(10));
   }
   return result;
+}
+
+absl::StatusOr<RawRunningSandbox> RawRunningSandbox::Start(const std::string& runsc,
+                                                           const std::string& root,
+                                                           const std::string& bundle,
+                                                           const std::string& id) {
+  RawRunningSandbox sandbox;
+  sandbox.runsc_ = runsc;
+  sandbox.root_ = root;
+  sandbox.id_ = id;
+  SpawnOptions spawn;
+  spawn.argv = {runsc, "--root", root, "--network=none", "run", "--bundle", bundle, id};
+  // Nobody reads the init's output; a pipe nobody drains could block it.
+  spawn.capture_output = false;
+  absl::StatusOr<Subprocess> run = Subprocess::Start(spawn);
+  if (!run.ok()) return run.status();
+  sandbox.run_ = std::move(*run);
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < give_up) {
+    if (sandbox.run_.HasExited()) return absl::InternalError("raw runsc run exited early");
+    absl::StatusOr<ProcessResult> state =
+        RunCommand({runsc, "--root", root, "state", id}, absl::Seconds(10));
+    if (state.ok() && state->exit_code == 0 &&
+        absl::StrContains(state->out.data, R"("status": "running")")) {
+      return sandbox;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError("raw sandbox did not reach running in 30 s");
+}
+
+RawRunningSandbox::RawRunningSandbox(RawRunningSandbox&& o) noexcept
+    : runsc_(std::move(o.runsc_)),
+      root_(std::move(o.root_)),
+      id_(std::exchange(o.id_, "")),
+      run_(std::move(o.run_)) {}
+
+RawRunningSandbox& RawRunningSandbox::operator=(RawRunningSandbox&& o) noexcept {
+  if (this != &o) {
+    Delete();
+    runsc_ = std::move(o.runsc_);
+    root_ = std::move(o.root_);
+    id_ = std::exchange(o.id_, "");
+    run_ = std::move(o.run_);
+  }
+  return *this;
+}
+
+RawRunningSandbox::~RawRunningSandbox() { Delete(); }
+
+void RawRunningSandbox::Delete() {
+  if (id_.empty()) return;
+  (void)RunCommand({runsc_, "--root", root_, "delete", "--force", id_}, absl::Seconds(10));
+  id_.clear();
+  // The foreground runsc run ends with its container; if it lingers, kill it
+  // rather than hang the benchmark.
+  if (!run_.running()) return;
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!run_.HasExited() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(10));
+  if (!run_.HasExited()) run_.KillGroup(SIGKILL);
+  (void)run_.Wait();
+}
+
+absl::StatusOr<ProcessResult> RawRunningSandbox::Exec(const std::vector<std::string>& argv) const {
+  std::vector<std::string> cmd = {runsc_,      "--root", root_,  "exec", "--user",
+                                  "1000:1000", "--cwd",  "/tmp", id_};
+  cmd.insert(cmd.end(), argv.begin(), argv.end());
+  return RunCommand(cmd, absl::Seconds(60));
 }
 
 }  // namespace libsandbox::bench

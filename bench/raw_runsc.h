@@ -28,6 +28,33 @@ absl::StatusOr<std::string> WriteRawBundle(const std::string& dir, const RawBund
 absl::StatusOr<ProcessResult> RunRawRunsc(const std::string& runsc, const std::string& root,
                                           const std::string& bundle, const std::string& id);
 
+// A raw sandbox kept running (its init waits forever) for `runsc exec`
+// into it: the cheapest way bare runsc can serve a run without a boot.
+// Deleted (runsc delete --force) and its runsc run reaped on destruction.
+class RawRunningSandbox {
+ public:
+  // Starts `runsc run` of `bundle` as container `id` and waits until runsc
+  // reports it running.
+  static absl::StatusOr<RawRunningSandbox> Start(const std::string& runsc, const std::string& root,
+                                                 const std::string& bundle, const std::string& id);
+  RawRunningSandbox() = default;
+  RawRunningSandbox(RawRunningSandbox&& o) noexcept;
+  RawRunningSandbox& operator=(RawRunningSandbox&& o) noexcept;
+  RawRunningSandbox(const RawRunningSandbox&) = delete;
+  RawRunningSandbox& operator=(const RawRunningSandbox&) = delete;
+  ~RawRunningSandbox();
+
+  // `runsc exec --user 1000:1000 --cwd /tmp <id> argv...`, to completion.
+  absl::StatusOr<ProcessResult> Exec(const std::vector<std::string>& argv) const;
+
+ private:
+  void Delete();
+  std::string runsc_;
+  std::string root_;
+  std::string id_;
+  Subprocess run_;  // the foreground `runsc run`; exits once deleted
+};
+
 }  // namespace libsandbox::bench
 
 #endif  // LIBSANDBOX_BENCH_RAW_RUNSC_H_

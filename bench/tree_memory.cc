@@ -83,7 +83,7 @@ bool ProcessTree::InTree(pid_t pid, int depth) {
   return in;
 }
 
-TreeMemory ProcessTree::Measure(bool with_pss) {
+std::vector<pid_t> ProcessTree::Refresh() {
   std::vector<pid_t> live = LivePids();
   absl::flat_hash_set<pid_t> live_set(live.begin(), live.end());
   // Forget the exited, so that a reused pid is looked at afresh.
@@ -98,6 +98,19 @@ TreeMemory ProcessTree::Measure(bool with_pss) {
   for (pid_t pid : live) {
     if (!parent_.contains(pid)) parent_[pid] = ParentOf(pid);
   }
+  return live;
+}
+
+absl::flat_hash_set<pid_t> ProcessTree::Pids() {
+  absl::flat_hash_set<pid_t> pids;
+  for (pid_t pid : Refresh()) {
+    if (InTree(pid, 0)) pids.insert(pid);
+  }
+  return pids;
+}
+
+TreeMemory ProcessTree::Measure(bool with_pss) {
+  std::vector<pid_t> live = Refresh();
   TreeMemory m;
   for (pid_t pid : live) {
     if (!InTree(pid, 0)) continue;

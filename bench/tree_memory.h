@@ -7,8 +7,10 @@
 
 #include <cstdint>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -28,8 +30,13 @@ class ProcessTree {
  public:
   explicit ProcessTree(pid_t root) : root_(root) {}
   TreeMemory Measure(bool with_pss);
+  // The live processes of the tree (root included).
+  absl::flat_hash_set<pid_t> Pids();
 
  private:
+  // Rereads /proc: forgets exited processes, learns new ones' parents.
+  // Returns the live pids.
+  std::vector<pid_t> Refresh();
   bool InTree(pid_t pid, int depth);
 
   const pid_t root_;

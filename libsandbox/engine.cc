@@ -3,8 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
+#include <thread>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -42,6 +45,65 @@ std::map<std::string, Registered>& Registry() ABSL_EXCLUSIVE_LOCKS_REQUIRED(regi
     engines_pid = ::getpid();
   }
   return *engines;
+}
+
+// Runs teardown jobs on one long-lived thread, in order.
+class TeardownQueue {
+ public:
+  TeardownQueue() {
+    std::thread([this] { Work(); }).detach();
+  }
+
+  void Add(absl::AnyInvocable<void()> job) {
+    absl::MutexLock lock(&mu_);
+    jobs_.push_back(std::move(job));
+  }
+
+  // Returns once every job added so far has run.
+  void Drain() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](TeardownQueue* q)
+             ABSL_NO_THREAD_SAFETY_ANALYSIS { return q->jobs_.empty() && !q->busy_; },
+        this));
+  }
+
+ private:
+  void Work() {
+    while (true) {
+      absl::AnyInvocable<void()> job;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](std::deque<absl::AnyInvocable<void()>>* jobs) { return !jobs->empty(); }, &jobs_));
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+        busy_ = true;
+      }
+      job();
+      job = nullptr;  // destroys what the job held, off the lock
+      absl::MutexLock lock(&mu_);
+      busy_ = false;
+    }
+  }
+
+  absl::Mutex mu_;
+  std::deque<absl::AnyInvocable<void()>> jobs_ ABSL_GUARDED_BY(mu_);
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// One queue per process; a forked child gets its own (its parent's thread
+// does not exist there).
+TeardownQueue& Teardowns() {
+  static absl::Mutex mu(absl::kConstInit);
+  static TeardownQueue* queue = nullptr;
+  static pid_t queue_pid = 0;
+  absl::MutexLock lock(&mu);
+  if (queue == nullptr || queue_pid != ::getpid()) {
+    queue = new TeardownQueue();
+    queue_pid = ::getpid();
+  }
+  return *queue;
 }
 
 void Count(const Result& r) {
@@ -89,6 +151,7 @@ void Engine::ShutdownAll() {
     absl::MutexLock lock(&registry_mu);
     engines.swap(Registry());
   }
+  Teardowns().Drain();
   // Destroyed outside the lock: draining a pool takes a while.
 }
 
@@ -201,10 +264,17 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
     result = instance->Finish(request, limits, code_start);
     GlobalMetrics().Observe("run", absl::Now() - code_start);
   }
-  const absl::Time teardown_start = absl::Now();
-  instance.reset();
-  GlobalMetrics().Observe("teardown", absl::Now() - teardown_start);
-  GlobalMetrics().AddGauge("running", -1);
+  // Teardown (killing what is left, removing the cgroup, unmounting) takes
+  // tens of ms: it happens after the caller has its result, and the run's
+  // admission slot is freed only when it is done.
+  Teardowns().Add([engine = shared_from_this(), instance = std::move(instance),
+                   ticket = std::make_shared<Admission::Ticket>(*std::move(ticket))]() mutable {
+    const absl::Time teardown_start = absl::Now();
+    instance.reset();
+    ticket.reset();
+    GlobalMetrics().Observe("teardown", absl::Now() - teardown_start);
+    GlobalMetrics().AddGauge("running", -1);
+  });
   if (!notes.empty()) absl::StrAppend(result.mutable_message(), "\nNot enforced: ", notes);
   result.set_duration_s(absl::ToDoubleSeconds(absl::Now() - start));
   Count(result);

@@ -14,11 +14,12 @@
 
 namespace libsandbox {
 
-class Engine {
+class Engine : public std::enable_shared_from_this<Engine> {
  public:
   // The engine for `config` (resolved), created on first use.
   static absl::StatusOr<std::shared_ptr<Engine>> ForConfig(const Config& config);
-  // Drains every pool and forgets all engines (runs in flight finish).
+  // Drains every pool, finishes pending teardowns and forgets all engines
+  // (runs in flight finish).
   static void ShutdownAll();
 
   explicit Engine(std::shared_ptr<const Environment> env);
