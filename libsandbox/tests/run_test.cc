@@ -338,10 +338,13 @@ struct Leftovers {
 
 // Sandbox cgroups that exist now, by path; leftovers are counted against a
 // snapshot taken before the test, so older debris on the machine is not ours.
+// Only the memory hierarchy: every sandbox has a memory cgroup, and there it
+// sits below this process's own cgroup, away from unrelated processes'
+// sandboxes (cpu and pids may be shared at the root).
 std::set<std::string> SandboxCgroups() {
   std::set<std::string> paths;
-  if (auto host = DetectCgroups(); host.ok()) {
-    for (const auto& [c, dir] : host->own_dirs) {
+  if (auto host = DetectCgroups(); host.ok() && host->Has("memory")) {
+    for (const std::string& dir : {host->own_dirs.at("memory")}) {
       std::string parent = absl::StrCat(dir, "/", kCgroupParent);
       DIR* d = ::opendir(parent.c_str());
       if (d == nullptr) continue;
