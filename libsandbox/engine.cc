@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <thread>
@@ -102,6 +103,9 @@ TeardownQueue& Teardowns() {
   if (queue == nullptr || queue_pid != ::getpid()) {
     queue = new TeardownQueue();
     queue_pid = ::getpid();
+    // Finish pending teardowns before exit destroys what they use.
+    static const bool registered = [] { return std::atexit([] { Teardowns().Drain(); }) == 0; }();
+    (void)registered;
   }
   return *queue;
 }

@@ -490,9 +490,11 @@ TEST_F(PolicyTest, ReadersSeeWholeSetsDuringReplace) {
       }
     });
   }
-  for (int i = 0; i < 300; ++i) ASSERT_TRUE(store.Replace(i % 2 ? a : b).ok());
+  // Ends on b, so the readers below are bound to see it.
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE(store.Replace(i % 2 ? b : a).ok());
   // Let the readers observe the last set too.
-  while (reads.load() < 1000) std::this_thread::yield();
+  const int base = reads.load();
+  while (reads.load() < base + 1000) std::this_thread::yield();
   stop = true;
   for (std::thread& t : readers) t.join();
   EXPECT_EQ(mixed.load(), 0);
