@@ -443,38 +443,19 @@ void BM_PoolIdleMemory(benchmark::State& state) {
 
 // Each library benchmark sits next to its baseline so that load from
 // elsewhere on the machine hits both alike.
-BENCHMARK(BM_LibraryPythonHello)
-    ->Iterations(kSerialIterations)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_RawRunscRunPython)
-    ->Iterations(kSerialIterations)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_LibraryBashEcho)
-    ->Iterations(kSerialIterations)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_RawRunscRunBash)
-    ->Iterations(kSerialIterations)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_RawRunscExecPython)
-    ->Iterations(kSerialIterations)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_LibraryPythonHelloWarmPool)
-    ->Iterations(kSerialIterations)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_RawRunscExecBash)
-    ->Iterations(kSerialIterations)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_LibraryBashEchoWarmPool)
-    ->Iterations(kSerialIterations)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+// The serial benchmarks: a fixed count of wall-clock timed runs, in ms.
+void SerialRuns(benchmark::internal::Benchmark* b) {
+  b->Iterations(kSerialIterations)->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+BENCHMARK(BM_LibraryPythonHello)->Apply(SerialRuns);
+BENCHMARK(BM_RawRunscRunPython)->Apply(SerialRuns);
+BENCHMARK(BM_LibraryBashEcho)->Apply(SerialRuns);
+BENCHMARK(BM_RawRunscRunBash)->Apply(SerialRuns);
+BENCHMARK(BM_RawRunscExecPython)->Apply(SerialRuns);
+BENCHMARK(BM_LibraryPythonHelloWarmPool)->Apply(SerialRuns);
+BENCHMARK(BM_RawRunscExecBash)->Apply(SerialRuns);
+BENCHMARK(BM_LibraryBashEchoWarmPool)->Apply(SerialRuns);
 BENCHMARK(BM_LibraryConcurrent)
     ->Arg(1)
     ->Arg(4)
