@@ -140,6 +140,12 @@ AuditRecord MakeAuditRecord(const RunRequest& request, const Result& result,
   int64_t file_bytes = 0;
   for (const File& f : result.files()) file_bytes += f.size();
   r.set_file_bytes(file_bytes);
+  if (result.has_egress()) {
+    r.set_egress_allowed(result.egress().allowed());
+    r.set_egress_denied(result.egress().denied());
+    // Already escaped and cut by the proxy.
+    for (const std::string& d : result.egress().denials()) r.add_egress_denials(SanitizeUtf8(d));
+  }
   if (with_code) {
     const std::string& code = request.code();
     r.set_code(SanitizeUtf8(absl::string_view(code).substr(0, kMaxAuditCodeBytes)));

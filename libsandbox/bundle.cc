@@ -1,7 +1,14 @@
 #include "libsandbox/bundle.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -21,6 +28,12 @@ constexpr const char* kSystemDirs[] = {"/usr",   "/bin",    "/lib", "/lib32",
 // Host files under /etc that programs need and that hold no secrets.
 constexpr const char* kEtcShared[] = {"/etc/ssl/certs", "/etc/mime.types", "/etc/alternatives",
                                       "/etc/ld.so.cache", "/etc/ca-certificates"};
+
+// Top-level names of a rootfs image that the bundle mounts itself.
+constexpr const char* kImageSkipped[] = {"proc", "dev", "sys", "tmp", "home", ".libsandbox"};
+// Generated /etc files shown over an image's own.
+constexpr const char* kEtcGenerated[] = {"passwd",   "group",         "hosts",
+                                         "hostname", "nsswitch.conf", "resolv.conf"};
 
 bool Exists(const std::string& path) {
   struct stat st;
@@ -73,7 +86,100 @@ absl::Status WriteEtc(const std::string& etc, const BundleOptions& o) {
   return absl::OkStatus();
 }
 
+// The image's top-level entries as (name, lstat mode), sorted by name.
+absl::StatusOr<std::vector<std::pair<std::string, mode_t>>> ImageEntries(const std::string& image) {
+  DIR* d = ::opendir(image.c_str());
+  if (d == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read the rootfs image ", image, ": ", std::strerror(errno)));
+  }
+  std::vector<std::pair<std::string, mode_t>> out;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    bool skipped = false;
+    for (const char* s : kImageSkipped) skipped = skipped || name == s;
+    struct stat st;
+    if (skipped || ::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    out.emplace_back(std::move(name), st.st_mode);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Mounts the image's directories and files read-only at the top of the
+// sandbox's tree (its symlinks are recreated in the bundle's rootfs by
+// LinkImageSymlinks), then the generated /etc files over the image's own.
+absl::Status AddImageMounts(oci::Spec& spec, const std::string& run_dir, const std::string& image) {
+  absl::StatusOr<std::vector<std::pair<std::string, mode_t>>> entries = ImageEntries(image);
+  if (!entries.ok()) return entries.status();
+  bool has_etc = false;
+  for (const auto& [name, mode] : *entries) {
+    if (!S_ISDIR(mode) && !S_ISREG(mode)) continue;
+    AddMount(spec, "/" + name, "bind", absl::StrCat(image, "/", name),
+             {"rbind", "ro", "nosuid", "nodev"});
+    has_etc = has_etc || (name == "etc" && S_ISDIR(mode));
+  }
+  if (!has_etc) {
+    AddMount(spec, "/etc", "bind", run_dir + "/etc", {"rbind", "ro", "nosuid", "nodev"});
+    return absl::OkStatus();
+  }
+  // Only over regular files: a mount needs its mount point to exist, and
+  // runsc would otherwise create it in the admin's image.
+  for (const char* name : kEtcGenerated) {
+    struct stat st;
+    const std::string in_image = absl::StrCat(image, "/etc/", name);
+    if (::lstat(in_image.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    AddMount(spec, absl::StrCat("/etc/", name), "bind", absl::StrCat(run_dir, "/etc/", name),
+             {"bind", "ro", "nosuid", "nodev"});
+  }
+  return absl::OkStatus();
+}
+
+// The image's top-level symlinks (e.g. bin -> usr/bin), as they are: they
+// resolve inside the sandbox, never on the host.
+absl::Status LinkImageSymlinks(const std::string& rootfs_dir, const std::string& image) {
+  absl::StatusOr<std::vector<std::pair<std::string, mode_t>>> entries = ImageEntries(image);
+  if (!entries.ok()) return entries.status();
+  for (const auto& [name, mode] : *entries) {
+    if (!S_ISLNK(mode)) continue;
+    char target[4096];
+    const std::string from = absl::StrCat(image, "/", name);
+    ssize_t n = ::readlink(from.c_str(), target, sizeof(target) - 1);
+    if (n < 0) return ErrnoStatus("readlink " + from, errno);
+    target[n] = '\0';
+    if (::symlink(target, absl::StrCat(rootfs_dir, "/", name).c_str()) != 0) {
+      return ErrnoStatus("symlink " + name, errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status CheckRootfsProgram(const std::string& rootfs, const std::string& path) {
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open the rootfs image ", rootfs, ": ", std::strerror(errno)));
+  }
+  struct open_how how;
+  std::memset(&how, 0, sizeof(how));
+  how.flags = O_PATH | O_CLOEXEC;
+  // As the sandbox will see it: ".." and absolute symlinks stay in the image.
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  UniqueFd file(
+      static_cast<int>(::syscall(SYS_openat2, root.get(), path.c_str(), &how, sizeof(how))));
+  struct stat st;
+  if (!file.valid() || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      (st.st_mode & 0111) == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the rootfs image ", rootfs, " has no program ", path,
+                     "; add it to the image, or run under a policy without rootfs"));
+  }
+  return absl::OkStatus();
+}
 
 std::map<std::string, std::string> SandboxEnvironment(
     const std::map<std::string, std::string>& caller_env) {
@@ -126,6 +232,8 @@ absl::StatusOr<oci::Spec> BuildSpec(const std::string& run_dir, const BundleOpti
   spec.set_oci_version("1.0.2");
   spec.set_hostname("sandbox");
   oci::Root* root = spec.mutable_root();
+  // Always the bundle's own empty dir: runsc creates mount points in the
+  // root, and an image is shared by many runs, so it is mounted piecewise.
   root->set_path(run_dir + "/rootfs");
   root->set_readonly(true);
 
@@ -137,6 +245,12 @@ absl::StatusOr<oci::Spec> BuildSpec(const std::string& run_dir, const BundleOpti
   } else {
     args.assign(o.language->argv.begin(), o.language->argv.end());
     args.push_back(SandboxCodePath(*o.language));
+  }
+  if (!o.rootfs.empty()) {
+    if (absl::Status s = CheckRootfsProgram(o.rootfs, args[0]); !s.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(s.message(), " (language ", o.language->name, " needs it)"));
+    }
   }
   *spec.mutable_process() = SandboxProcess(std::move(args), o.env, o.max_pids);
 
@@ -150,12 +264,18 @@ absl::StatusOr<oci::Spec> BuildSpec(const std::string& run_dir, const BundleOpti
   AddMount(spec, "/dev/shm", "tmpfs", "shm", tmp_opts);
   AddMount(spec, "/tmp", "tmpfs", "tmpfs", tmp_opts);
   AddMount(spec, "/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"});
-  for (const char* dir : kSystemDirs) {
-    if (Exists(dir)) AddMount(spec, dir, "bind", dir, {"rbind", "ro", "nosuid", "nodev"});
-  }
-  AddMount(spec, "/etc", "bind", run_dir + "/etc", {"rbind", "ro", "nosuid", "nodev"});
-  for (const char* shared : kEtcShared) {
-    if (Exists(shared)) AddMount(spec, shared, "bind", shared, {"rbind", "ro", "nosuid", "nodev"});
+  if (o.rootfs.empty()) {
+    for (const char* dir : kSystemDirs) {
+      if (Exists(dir)) AddMount(spec, dir, "bind", dir, {"rbind", "ro", "nosuid", "nodev"});
+    }
+    AddMount(spec, "/etc", "bind", run_dir + "/etc", {"rbind", "ro", "nosuid", "nodev"});
+    for (const char* shared : kEtcShared) {
+      if (Exists(shared)) {
+        AddMount(spec, shared, "bind", shared, {"rbind", "ro", "nosuid", "nodev"});
+      }
+    }
+  } else if (absl::Status s = AddImageMounts(spec, run_dir, o.rootfs); !s.ok()) {
+    return s;
   }
   AddMount(spec, kSandboxHome, "bind", o.workspace_dir, {"rbind", "rw", "nosuid", "nodev"});
   AddMount(spec, kSandboxCodeDir, "bind", run_dir + "/code",
@@ -188,6 +308,9 @@ absl::StatusOr<std::string> WriteBundle(const std::string& run_dir, const Bundle
     if (auto s = MakeDirs(dir, 0755); !s.ok()) return s;
   }
   if (auto s = WriteEtc(run_dir + "/etc", o); !s.ok()) return s;
+  if (!o.rootfs.empty()) {
+    if (auto s = LinkImageSymlinks(run_dir + "/rootfs", o.rootfs); !s.ok()) return s;
+  }
   // Readable by the sandbox user through the read-only bind. A session's
   // init brings no code: each exec writes its own file later.
   if (o.init_argv.empty()) {

@@ -1,5 +1,6 @@
 // The OCI bundle of one run: config.json from the typed spec, an empty
-// read-only rootfs, a generated minimal /etc and the code file.
+// read-only rootfs (the host's system directories or an image's top-level
+// entries mounted in it), a generated minimal /etc and the code file.
 #ifndef LIBSANDBOX_BUNDLE_H_
 #define LIBSANDBOX_BUNDLE_H_
 
@@ -52,7 +53,17 @@ struct BundleOptions {
   std::string resolv_conf;                   // content of /etc/resolv.conf
   int64_t max_pids = 0;                      // RLIMIT_NPROC inside; 0: none
   std::vector<std::string> extra_ro_mounts;  // "HOST[:SANDBOX]"
+  // Non-empty: an image directory whose top-level entries form the root
+  // file system (read-only) instead of the host's system directories. Its
+  // /etc is used, with the generated passwd, group, hosts, hostname,
+  // nsswitch.conf and resolv.conf over the ones it has.
+  std::string rootfs;
 };
+
+// FailedPrecondition unless `path` (absolute, as the sandbox sees it)
+// resolves inside `rootfs` (its symlinks followed within it) to an
+// executable regular file.
+absl::Status CheckRootfsProgram(const std::string& rootfs, const std::string& path);
 
 // Writes <run_dir>/{bundle/config.json, rootfs/, etc/, code/} and returns
 // the bundle directory.

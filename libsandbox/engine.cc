@@ -183,7 +183,8 @@ Engine::Engine(std::shared_ptr<const Environment> env)
 Result Engine::Run(const RunRequest& request, const Limits& limits, absl::Time start) {
   std::string policy_name;
   Result result;
-  if (env_->config.policy_file().empty() && request.policy().empty()) {
+  // A request's own rootfs goes through RequestUnderPolicy, which refuses it.
+  if (env_->config.policy_file().empty() && request.policy().empty() && request.rootfs().empty()) {
     result = RunAdmitted(request, limits, start);
   } else {
     absl::StatusOr<RunRequest> effective =
@@ -232,7 +233,8 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
       FindLanguage(request.language().empty() ? "python" : request.language());
   const absl::Time boot_start = absl::Now();
   std::unique_ptr<Instance> instance;
-  if (pool_ != nullptr) {
+  // Pooled sandboxes boot on the host's system directories.
+  if (pool_ != nullptr && request.rootfs().empty()) {
     instance = pool_->Take(language, limits, request.network());
     GlobalMetrics().Increment(instance ? "pool_hits" : "pool_misses");
   }
@@ -248,6 +250,8 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
     spec.env.insert(request.env().begin(), request.env().end());
     spec.limits = limits;
     spec.network = request.network();
+    if (request.egress().domains_size() > 0) spec.egress = request.egress();
+    spec.rootfs = request.rootfs();
     absl::StatusOr<std::unique_ptr<Instance>> in = Instance::Prepare(env_, spec, &notes);
     setup = in.status();
     if (in.ok()) {
@@ -266,6 +270,11 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
     const absl::Time code_start = absl::Now();
     GlobalMetrics().Observe("start", code_start - boot_start);
     result = instance->Finish(request, limits, code_start);
+    if (const EgressProxy* proxy = instance->egress_proxy()) {
+      *result.mutable_egress() = proxy->Report();
+      GlobalMetrics().Increment("egress_allowed", result.egress().allowed());
+      GlobalMetrics().Increment("egress_denied", result.egress().denied());
+    }
     GlobalMetrics().Observe("run", absl::Now() - code_start);
   }
   // Teardown (killing what is left, removing the cgroup, unmounting) takes

@@ -181,12 +181,25 @@ absl::StatusOr<std::unique_ptr<Instance>> Instance::Prepare(std::shared_ptr<cons
   if (spec.network) {
     NetworkOptions net_options;
     net_options.allowed_cidrs.assign(config.allowed_cidrs().begin(), config.allowed_cidrs().end());
+    if (spec.egress) {
+      net_options.egress = spec.egress;
+      absl::StatusOr<DnsServer> dns = ParseDnsServer(config.egress_dns_server());
+      if (!dns.ok()) return absl::FailedPreconditionError(dns.status().message());
+      net_options.egress_dns = *dns;
+    }
     absl::StatusOr<std::unique_ptr<SandboxNetwork>> net = SandboxNetwork::Create(net_options);
     if (!net.ok()) {
       return absl::Status(net.status().code(), absl::StrCat("cannot set up the sandbox network: ",
                                                             net.status().message()));
     }
     in->network_ = std::move(*net);
+    std::optional<std::string> nsenter = FindInPath("nsenter");
+    if (!nsenter) {
+      return absl::FailedPreconditionError(
+          "network needs nsenter, which is not installed: install the Debian package "
+          "'util-linux' (apt-get install util-linux)");
+    }
+    in->nsenter_path_ = *nsenter;
   }
 
   BundleOptions bundle;
@@ -197,11 +210,13 @@ absl::StatusOr<std::unique_ptr<Instance>> Instance::Prepare(std::shared_ptr<cons
   bundle.workspace_dir = workspace;
   bundle.tmp_mb = limits.tmp_mb() > 0 ? limits.tmp_mb() : limits.workspace_mb();
   bundle.env = spec.env;
+  if (in->network_) bundle.env.merge(in->network_->ProxyEnv());
   bundle.cgroups_path = in->cgroup_ ? in->cgroup_->relative_path() : "";
   bundle.own_network_namespace = in->network_ == nullptr;
   bundle.resolv_conf = in->network_ ? in->network_->ResolvConf() : "";
   bundle.max_pids = limits.max_pids();
   bundle.extra_ro_mounts.assign(config.extra_ro_mounts().begin(), config.extra_ro_mounts().end());
+  bundle.rootfs = spec.rootfs;
   if (absl::StatusOr<std::string> dir = WriteBundle(in->run_->path(), bundle); !dir.ok()) {
     return dir.status();
   }
@@ -304,7 +319,16 @@ std::string Instance::ExecutorRequest(const RunRequest& request) const {
 }
 
 std::vector<std::string> Instance::RunscCommand(const std::vector<std::string>& args) const {
-  std::vector<std::string> argv = {env_->runsc_path, "--root", RunscRoot(env_->config.state_dir())};
+  std::vector<std::string> argv;
+  if (network_) {
+    // The sandbox's control socket is an abstract unix socket, which only
+    // its own network namespace can reach: a runsc exec/kill/delete from
+    // anywhere else finds the sandbox "stopped".
+    argv = {nsenter_path_, absl::StrCat("--net=/proc/", ::getpid(), "/fd/", network_->netns_fd()),
+            "--"};
+  }
+  argv.insert(argv.end(), {env_->runsc_path, "--root", RunscRoot(env_->config.state_dir()),
+                           network_ ? "--network=host" : "--network=none"});
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
 }
@@ -312,9 +336,7 @@ std::vector<std::string> Instance::RunscCommand(const std::vector<std::string>& 
 void Instance::Kill() {
   // Killing the cgroup takes the sentry, gofer and every task down at once.
   if (cgroup_) cgroup_->KillAll();
-  (void)RunCommand({env_->runsc_path, "--root", RunscRoot(env_->config.state_dir()), "kill",
-                    "--all", container_, "KILL"},
-                   absl::Seconds(5));
+  (void)RunCommand(RunscCommand({"kill", "--all", container_, "KILL"}), absl::Seconds(5));
 }
 
 Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::Time start) {
@@ -404,9 +426,7 @@ Instance::~Instance() {
   child_ = Subprocess();  // reaps runsc
   if (env_ && !container_.empty() &&
       RunscStateLeft(RunscRoot(env_->config.state_dir()), container_)) {
-    (void)RunCommand({env_->runsc_path, "--root", RunscRoot(env_->config.state_dir()), "delete",
-                      "--force", container_},
-                     absl::Seconds(10));
+    (void)RunCommand(RunscCommand({"delete", "--force", container_}), absl::Seconds(10));
   }
   network_.reset();
   cgroup_.reset();

@@ -43,12 +43,17 @@ struct InstanceSpec {
   std::map<std::string, std::string> env;  // cold only; the executor gets it per request
   Limits limits;                           // caps at boot
   bool network = false;
+  // With network: only these names, through the egress proxy.
+  std::optional<EgressAllowlist> egress;
   // Non-empty: the sandbox runs this long-lived init instead (a session),
   // which prints one ready byte; work comes later through `runsc exec`.
   std::vector<std::string> init_argv;
   // Non-empty: this host directory (owned by the sandbox user, kept by the
   // caller) is the workspace instead of a fresh tmpfs in the run dir.
   std::string workspace_dir;
+  // Non-empty: an image directory (a policy's rootfs) as the root file
+  // system instead of the host's system directories.
+  std::string rootfs;
 };
 
 class Instance {
@@ -92,6 +97,12 @@ class Instance {
   // Host-only dir of the run (never visible inside the sandbox).
   const std::string& run_path() const { return run_->path(); }
   bool OomKilled() const { return cgroup_ && cgroup_->OomKilled(); }
+  // Allowlist sandboxes only; null otherwise.
+  const EgressProxy* egress_proxy() const { return network_ ? network_->egress_proxy() : nullptr; }
+  // Variables pointing the sandbox's tools at its egress proxy, if any.
+  std::map<std::string, std::string> ProxyEnv() const {
+    return network_ ? network_->ProxyEnv() : std::map<std::string, std::string>();
+  }
   bool PidsLimitHit() const { return cgroup_ && cgroup_->PidsLimitHit(); }
   // Stops the sandbox now (every process in it); the destructor cleans up.
   void Kill();
@@ -108,6 +119,7 @@ class Instance {
   bool workspace_mounted_ = false;
   std::unique_ptr<SandboxCgroup> cgroup_;
   std::unique_ptr<SandboxNetwork> network_;
+  std::string nsenter_path_;  // with network_: runsc commands run through it
   Subprocess child_;
   std::string container_;
   std::map<std::string, std::string> inputs_;  // rel path -> content

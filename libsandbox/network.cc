@@ -369,6 +369,17 @@ absl::Status CheckNetworkTools() { return FindTools().status(); }
 absl::StatusOr<std::unique_ptr<SandboxNetwork>> SandboxNetwork::Create(
     const NetworkOptions& options) {
   const absl::Time deadline = absl::Now() + options.setup_timeout;
+  if (options.egress) {
+    absl::StatusOr<UniqueFd> ns = NewNamespace();
+    if (!ns.ok()) return ns.status();
+    auto net = std::unique_ptr<SandboxNetwork>(new SandboxNetwork());
+    net->netns_ = *std::move(ns);
+    absl::StatusOr<std::unique_ptr<EgressProxy>> proxy =
+        EgressProxy::Start(net->netns_.get(), *options.egress, options.egress_dns);
+    if (!proxy.ok()) return proxy.status();
+    net->proxy_ = *std::move(proxy);
+    return net;
+  }
   if (options.allowed_cidrs.size() > kMaxAllowedCidrs) {
     return absl::InvalidArgumentError(absl::StrCat("too many allowed CIDRs (",
                                                    options.allowed_cidrs.size(), ", at most ",
@@ -445,7 +456,19 @@ absl::StatusOr<std::unique_ptr<SandboxNetwork>> SandboxNetwork::Create(
 SandboxNetwork::~SandboxNetwork() = default;
 
 std::string SandboxNetwork::ResolvConf() const {
+  // Allowlist sandboxes resolve nothing themselves (the proxy does): nothing
+  // answers on their loopback, so lookups fail at once.
+  if (proxy_) return "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
   return absl::StrCat("nameserver ", kSandboxDnsAddress, "\n");
+}
+
+std::map<std::string, std::string> SandboxNetwork::ProxyEnv() const {
+  if (!proxy_) return {};
+  std::map<std::string, std::string> env;
+  for (const char* name : {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}) {
+    env[name] = kEgressProxyUrl;
+  }
+  return env;
 }
 
 }  // namespace libsandbox

@@ -11,12 +11,18 @@
 // The runner starts runsc inside the namespace (SpawnOptions::netns_fd) with
 // --network=host and no network namespace in the OCI spec, so the sandbox's
 // sockets are sockets of this namespace and pass through its filter.
+//
+// Allowlist sandboxes get a namespace with loopback only, no slirp4netns and
+// no route anywhere: the egress proxy (egress_proxy.h) listening on its
+// loopback is their only way out.
 #ifndef LIBSANDBOX_NETWORK_H_
 #define LIBSANDBOX_NETWORK_H_
 
 #include <sys/types.h>
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,8 +30,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libsandbox/dns_client.h"
+#include "libsandbox/egress_proxy.h"
 #include "libsandbox/fs_util.h"
 #include "libsandbox/process.h"
+#include "libsandbox/proto/config.pb.h"
 
 namespace libsandbox {
 
@@ -39,6 +48,9 @@ struct NetworkOptions {
   // Loopback, link-local, multicast, reserved space and the host's own
   // addresses stay blocked even when covered by an entry.
   std::vector<std::string> allowed_cidrs;
+  // Set: only these names, through the egress proxy (allowed_cidrs unused).
+  std::optional<EgressAllowlist> egress;
+  DnsServer egress_dns;  // where the proxy resolves names
   // Bound on the whole setup (ruleset load, slirp4netns start).
   absl::Duration setup_timeout = absl::Seconds(10);
 };
@@ -60,6 +72,10 @@ class SandboxNetwork {
   pid_t slirp_pid() const { return slirp_.pid(); }
   // /etc/resolv.conf content for the sandbox.
   std::string ResolvConf() const;
+  // Variables that point the sandbox's tools at the proxy (allowlist only).
+  std::map<std::string, std::string> ProxyEnv() const;
+  // Allowlist sandboxes only; null otherwise.
+  const EgressProxy* egress_proxy() const { return proxy_.get(); }
 
  private:
   SandboxNetwork() = default;
@@ -68,6 +84,7 @@ class SandboxNetwork {
   // Only we hold the write end; slirp4netns exits when it closes.
   UniqueFd slirp_exit_fd_;
   Subprocess slirp_;
+  std::unique_ptr<EgressProxy> proxy_;
 };
 
 // Checks that `cidr` is "a.b.c.d/len" (0 <= len <= 32, no host bits set) or a

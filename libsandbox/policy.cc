@@ -517,7 +517,18 @@ absl::Status ApplyPolicy(const ResolvedPolicy& policy, RunRequest& request) {
   }
   // A named policy decides the network; without one the request does,
   // within the caps.
-  if (!policy.name.empty()) request.set_network(policy.network != NetworkMode::kOff);
+  if (!policy.name.empty()) {
+    if (request.egress().domains_size() > 0 || request.egress().ports_size() > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "egress: policy \"", policy.name, "\" decides the network; the request may not set it"));
+    }
+    request.set_network(policy.network != NetworkMode::kOff);
+    request.clear_egress();
+    if (policy.network == NetworkMode::kAllowlist) {
+      for (const std::string& d : policy.domains) request.mutable_egress()->add_domains(d);
+      for (int p : policy.ports) request.mutable_egress()->add_ports(p);
+    }
+  }
   *request.mutable_limits() = policy.limits;
   for (const auto& [k, v] : policy.env) (*request.mutable_env())[k] = v;
   return absl::OkStatus();
@@ -692,6 +703,12 @@ absl::StatusOr<ResolvedPolicy> PolicyStore::Resolve(const std::string& name,
 absl::StatusOr<RunRequest> RequestUnderPolicy(PolicyStore& store, const Config& config,
                                               const RunRequest& request, std::string* policy_name) {
   policy_name->clear();
+  // Only the admin picks a root file system (a policy's rootfs, from
+  // caps.allowed_rootfs).
+  if (!request.rootfs().empty()) {
+    return absl::InvalidArgumentError(
+        "rootfs: only a policy's rootfs sets the root file system; the request may not set it");
+  }
   if (config.policy_file().empty()) {
     if (!request.policy().empty()) {
       return absl::InvalidArgumentError(absl::StrCat("policy: the request names policy ",
@@ -714,21 +731,10 @@ absl::StatusOr<RunRequest> RequestUnderPolicy(PolicyStore& store, const Config& 
   absl::StatusOr<ResolvedPolicy> resolved =
       store.Resolve(request.policy(), request.has_limits() ? &request.limits() : nullptr);
   if (!resolved.ok()) return absl::InvalidArgumentError(resolved.status().message());
-  // Refuse rather than run wider or on a different root than the admin set.
-  if (resolved->network == NetworkMode::kAllowlist) {
-    return absl::UnimplementedError(
-        absl::StrCat("policy \"", resolved->name,
-                     "\" uses network.mode \"allowlist\", which this build does not enforce yet; "
-                     "use mode \"on\" or \"off\""));
-  }
-  if (!resolved->rootfs.empty()) {
-    return absl::UnimplementedError(
-        absl::StrCat("policy \"", resolved->name,
-                     "\" sets a rootfs image, which this build does not support yet"));
-  }
   *policy_name = resolved->name;
   RunRequest out = request;
   if (absl::Status s = ApplyPolicy(*resolved, out); !s.ok()) return s;
+  out.set_rootfs(resolved->rootfs);
   return out;
 }
 

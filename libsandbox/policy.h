@@ -134,7 +134,8 @@ class PolicyStore {
 // request passes unchanged, unless it names a policy (InvalidArgument).
 // InvalidArgument: the request's fault; FailedPrecondition: the policy file
 // is unreadable or invalid; Unimplemented: the policy needs what this build
-// cannot enforce yet (domain allowlists, rootfs images).
+// cannot enforce yet (domain allowlists). A policy's rootfs is set in the
+// returned request; a request that sets rootfs itself is InvalidArgument.
 absl::StatusOr<RunRequest> RequestUnderPolicy(PolicyStore& store, const Config& config,
                                               const RunRequest& request, std::string* policy_name);
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -22,8 +23,11 @@
 #include "libsandbox/retention.h"
 #include "libsandbox/run_dir.h"
 #include "libsandbox/sandbox.h"
+#include "libsandbox/session_process.h"
 #include "libsandbox/text.h"
+#include "libsandbox/units.h"
 #include "libsandbox/validate.h"
+#include "libsandbox/workspace_volume.h"
 
 namespace libsandbox {
 
@@ -84,6 +88,7 @@ constexpr absl::Duration kKillTimeout = absl::Seconds(5);
 // Background processes of an exec keep its output pipes open; once the exec
 // itself has ended, wait only this long for the rest of its output.
 constexpr absl::Duration kExecDrainGrace = absl::Milliseconds(200);
+constexpr absl::Duration kFileOpTimeout = absl::Seconds(60);
 constexpr absl::Duration kMinReapInterval = absl::Milliseconds(100);
 constexpr absl::Duration kMaxReapInterval = absl::Seconds(10);
 
@@ -151,6 +156,21 @@ constexpr char kPythonWrapper[] =
     "sys.argv = sys.argv[1:]\n"
     "runpy.run_path(sys.argv[0], run_name='__main__')\n";
 
+// A background process restores the cwd like an exec but never records
+// its own: the wrappers without their recording part.
+std::vector<std::string> BackgroundWrapperArgv(const Language& language,
+                                               const std::string& code_path) {
+  if (language.in_process_python) {
+    std::string script = kPythonWrapper;
+    const std::string record = "atexit.register(_libsandbox_save)\n";
+    script.erase(script.find(record), record.size());
+    return {kExecutorPython, "-c", script, code_path};
+  }
+  std::string script = kShellWrapper;
+  script = script.substr(0, script.find("trap ")) + ". \"$1\"\n";
+  return {language.argv[0], "-c", script, "libsandbox-exec", code_path};
+}
+
 absl::Mutex registry_mu(absl::kConstInit);
 
 std::map<std::string, std::shared_ptr<SessionManager>>& Registry()
@@ -204,6 +224,62 @@ Limits DefaultSessionLimits() {
   return l;
 }
 
+// The max_sessions cap of one SessionManager: a slot per running sandbox.
+class SessionSlots {
+ public:
+  explicit SessionSlots(int max) : max_(max) {}
+
+  void Add(std::weak_ptr<Session> session) {
+    absl::MutexLock lock(&mu_);
+    std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+    sessions_.push_back(std::move(session));
+  }
+
+  // A slot for `self` (whose mu_ the caller holds). When all are taken,
+  // stops the least recently used idle session first.
+  absl::Status Acquire(const Session* self) {
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      std::vector<std::shared_ptr<Session>> others;  // released outside mu_
+      {
+        absl::MutexLock lock(&mu_);
+        if (used_ < max_) {
+          ++used_;
+          return absl::OkStatus();
+        }
+        for (const auto& w : sessions_) {
+          if (auto s = w.lock(); s && s.get() != self) others.push_back(std::move(s));
+        }
+      }
+      std::shared_ptr<Session> victim;
+      absl::Time oldest = absl::InfiniteFuture();
+      for (const auto& s : others) {
+        std::optional<absl::Time> since = s->IdleSince();
+        if (since && *since < oldest) {
+          oldest = *since;
+          victim = s;
+        }
+      }
+      if (victim == nullptr) break;
+      victim->StopIfStillIdle();  // frees its slot; then try again
+    }
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "all ", max_,
+        " session sandboxes are busy (Config.max_sessions); try again when one is idle, or "
+        "raise max_sessions"));
+  }
+
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    if (used_ > 0) --used_;
+  }
+
+ private:
+  const int max_;
+  absl::Mutex mu_;
+  int used_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+};
+
 // ---- Session ----
 
 Session::~Session() {
@@ -247,12 +323,23 @@ absl::Status Session::LockWorkspace() {
 absl::Status Session::BootLocked() {
   if (auto s = LockWorkspace(); !s.ok()) return s;
   if (auto s = PrepareWorkspaceDir(workspace_); !s.ok()) return s;
+  if (volume_mb_ > 0 && volume_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<WorkspaceVolume>> volume =
+        WorkspaceVolume::Mount(dir_ + "/workspace.img", workspace_, volume_mb_);
+    if (!volume.ok()) {
+      lock_.Reset();
+      return volume.status();
+    }
+    volume_ = *std::move(volume);
+  }
   InstanceSpec spec;
   spec.language = FindLanguage("python");
   spec.init_argv = {kExecutorPython, "-c", kInitScript};
   spec.limits = limits_;
   spec.network = network_;
+  spec.egress = egress_;
   spec.workspace_dir = workspace_;
+  spec.rootfs = rootfs_;
   absl::StatusOr<std::unique_ptr<Instance>> in = absl::InternalError("not started");
   std::string notes;
   launcher_->Run([&] {
@@ -263,6 +350,7 @@ absl::Status Session::BootLocked() {
     }
   });
   if (!in.ok()) {
+    volume_.reset();  // unmounted before the lock goes
     lock_.Reset();
     return in.status();
   }
@@ -274,8 +362,14 @@ absl::Status Session::BootLocked() {
 }
 
 void Session::StopLocked() {
+  StopProcesses();    // no runsc exec outlives the sandbox's run dir
   instance_.reset();  // kills the sandbox and every process in it
+  volume_.reset();    // unmounts the workspace before the lock goes
   lock_.Reset();
+  if (holds_slot_) {
+    slots_->Release();
+    holds_slot_ = false;
+  }
 }
 
 absl::Status Session::Stop() {
@@ -289,23 +383,29 @@ absl::Status Session::Reset() {
   StopLocked();
   // Hold the lock while wiping: no other host process may be using it.
   if (auto s = LockWorkspace(); !s.ok()) return s;
+  // A dead host process's volume may still be mounted there.
+  absl::Status s = DetachStaleMounts(workspace_);
   // The tree was written by sandboxed code: never follow its symlinks.
-  absl::Status s = RemoveTree(workspace_);
+  if (s.ok()) s = RemoveTree(workspace_);
   if (s.ok()) s = PrepareWorkspaceDir(workspace_);
+  // A volume's files are in its image: a new one is made on the next boot.
+  if (s.ok() && ::unlink((dir_ + "/workspace.img").c_str()) != 0 && errno != ENOENT) {
+    s = ErrnoStatus("remove the workspace image", errno);
+  }
   lock_.Reset();
   return s;
 }
 
 bool Session::StopIfIdle(absl::Time now) {
   if (!mu_.TryLock()) return false;  // an exec is running: not idle
-  bool stop = instance_ != nullptr && now - last_used_ > idle_timeout_;
+  bool stop = instance_ != nullptr && now - LastActivityLocked() > idle_timeout_;
   if (stop) StopLocked();
   mu_.Unlock();
   return stop;
 }
 
 void Session::KillExec(const std::string& pid_file) {
-  absl::StatusOr<std::string> text = ReadFile(pid_file, 32);
+  absl::StatusOr<std::string> text = libsandbox::ReadFile(pid_file, 32);
   int pid = 0;
   if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &pid) || pid <= 1) return;
   // The exec leads its own process group inside the sandbox: kill the
@@ -348,7 +448,7 @@ Result Session::Exec(const ExecRequest& request) {
     StopLocked();
   }
   if (instance_ == nullptr) {
-    if (absl::Status s = BootLocked(); !s.ok()) {
+    if (absl::Status s = AdmitAndBootLocked(); !s.ok()) {
       return FailedResult(StatusForSetupError(s), "",
                           absl::StrCat("The session's sandbox did not start: ", s.message()),
                           start);
@@ -362,8 +462,11 @@ Result Session::Exec(const ExecRequest& request) {
   const std::string base = absl::StrCat(instance_->run_path(), "/exec-", next_exec_);
   const std::string process_file = base + ".json";
   const std::string pid_file = base + ".pid";
-  std::map<std::string, std::string> env = env_vars_;
+  std::map<std::string, std::string> env = instance_->ProxyEnv();
+  for (const auto& [k, v] : env_vars_) env[k] = v;
   for (const auto& [k, v] : request.env()) env[k] = v;
+  const EgressProxy* proxy = instance_->egress_proxy();
+  const EgressReport egress_before = proxy ? proxy->Report() : EgressReport();
   std::string json;
   google::protobuf::util::JsonPrintOptions print;
   print.add_whitespace = false;
@@ -371,9 +474,9 @@ Result Session::Exec(const ExecRequest& request) {
       SandboxProcess(WrapperArgv(*language, absl::StrCat(kSandboxCodeDir, "/", name)), env,
                      limits_.max_pids()),
       &json, print);
-  absl::Status written = json_status.ok() ? WriteFile(code_file, request.code(), 0644)
+  absl::Status written = json_status.ok() ? libsandbox::WriteFile(code_file, request.code(), 0644)
                                           : absl::InternalError(std::string(json_status.message()));
-  if (written.ok()) written = WriteFile(process_file, json, 0600);
+  if (written.ok()) written = libsandbox::WriteFile(process_file, json, 0600);
   absl::StatusOr<ProcessResult> p = absl::InternalError("not run");
   if (!written.ok()) {
     p = written;
@@ -397,6 +500,7 @@ Result Session::Exec(const ExecRequest& request) {
   for (const std::string* f : {&code_file, &process_file, &pid_file}) ::unlink(f->c_str());
 
   Result result;
+  if (proxy) *result.mutable_egress() = proxy->ReportSince(egress_before);
   const bool oom = instance_->OomKilled();
   const bool pids_hit = instance_->PidsLimitHit();
   const bool died = !instance_->alive();
@@ -442,6 +546,314 @@ Result Session::Exec(const ExecRequest& request) {
   return result;
 }
 
+// ---- Admission, background processes and files ----
+
+absl::Status Session::AdmitAndBootLocked() {
+  if (!holds_slot_) {
+    if (absl::Status s = slots_->Acquire(this); !s.ok()) return s;
+    holds_slot_ = true;
+  }
+  absl::Status s = BootLocked();
+  if (!s.ok()) {
+    slots_->Release();
+    holds_slot_ = false;
+  }
+  return s;
+}
+
+absl::Status Session::EnsureBootedLocked(bool* replaced) {
+  *replaced = false;
+  if (instance_ != nullptr && !instance_->alive()) {
+    *replaced = true;
+    StopLocked();
+  }
+  if (instance_ != nullptr) return absl::OkStatus();
+  if (absl::Status s = AdmitAndBootLocked(); !s.ok()) {
+    return absl::Status(s.code(),
+                        absl::StrCat("the session's sandbox did not start: ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Time Session::LastActivityLocked() const {
+  absl::MutexLock lock(&procs_mu_);
+  return std::max(last_used_, last_touched_);
+}
+
+void Session::Touch() {
+  absl::MutexLock lock(&procs_mu_);
+  last_touched_ = absl::Now();
+}
+
+void Session::StopProcesses() {
+  std::map<int64_t, std::shared_ptr<BackgroundProcess>> procs;
+  {
+    absl::MutexLock lock(&procs_mu_);
+    procs.swap(procs_);
+  }
+  // Destroyed here: each joins its pump thread.
+}
+
+std::optional<absl::Time> Session::IdleSince() const {
+  if (!mu_.TryLock()) return std::nullopt;  // an exec runs
+  std::optional<absl::Time> since;
+  if (instance_ != nullptr) {
+    absl::MutexLock lock(&procs_mu_);
+    bool busy = false;
+    for (const auto& [n, p] : procs_) busy = busy || p->running();
+    if (!busy) since = std::max(last_used_, last_touched_);
+  }
+  mu_.Unlock();
+  return since;
+}
+
+bool Session::StopIfStillIdle() {
+  if (!mu_.TryLock()) return false;
+  bool busy = instance_ == nullptr;
+  if (!busy) {
+    absl::MutexLock lock(&procs_mu_);
+    for (const auto& [n, p] : procs_) busy = busy || p->running();
+  }
+  if (!busy) StopLocked();
+  mu_.Unlock();
+  return !busy;
+}
+
+absl::StatusOr<Session::ExecFiles> Session::PrepareBackgroundLocked(const Language& language,
+                                                                    const ExecRequest& request) {
+  const std::string name = absl::StrCat("bg-", ++next_exec_, "-", language.file_name);
+  const std::string base = absl::StrCat(instance_->run_path(), "/bg-", next_exec_);
+  ExecFiles f;
+  f.code_file = absl::StrCat(instance_->code_dir(), "/", name);
+  f.process_file = base + ".json";
+  f.pid_file = base + ".pid";
+  std::map<std::string, std::string> env = instance_->ProxyEnv();
+  for (const auto& [k, v] : env_vars_) env[k] = v;
+  for (const auto& [k, v] : request.env()) env[k] = v;
+  std::string json;
+  google::protobuf::util::JsonPrintOptions print;
+  print.add_whitespace = false;
+  auto json_status = google::protobuf::util::MessageToJsonString(
+      SandboxProcess(BackgroundWrapperArgv(language, absl::StrCat(kSandboxCodeDir, "/", name)), env,
+                     limits_.max_pids()),
+      &json, print);
+  if (!json_status.ok()) return absl::InternalError(std::string(json_status.message()));
+  if (auto s = libsandbox::WriteFile(f.code_file, request.code(), 0644); !s.ok()) return s;
+  if (auto s = libsandbox::WriteFile(f.process_file, json, 0600); !s.ok()) {
+    ::unlink(f.code_file.c_str());
+    return s;
+  }
+  f.argv = instance_->RunscCommand({"exec", "--process", f.process_file, "--internal-pid-file",
+                                    f.pid_file, instance_->container()});
+  return f;
+}
+
+absl::StatusOr<std::string> Session::Start(const ExecRequest& request) {
+  const Language* language =
+      FindLanguage(request.language().empty() ? "python" : request.language());
+  if (language == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("language: '", request.language(),
+                                                   "' is not one of ",
+                                                   absl::StrJoin(LanguageNames(), ", ")));
+  }
+  RunRequest as_run;  // the one-shot checks (sizes, env names)
+  as_run.set_code(request.code());
+  as_run.set_language(language->name);
+  as_run.set_user(key_.user());
+  *as_run.mutable_env() = request.env();
+  if (request.has_stdin()) as_run.set_stdin(request.stdin());
+  Limits limits = limits_;
+  limits.set_timeout_s(request.has_timeout_s() ? request.timeout_s() : 0);
+  if (request.has_max_output_bytes()) limits.set_max_output_bytes(request.max_output_bytes());
+  if (absl::Status s = ValidateRequest(as_run, limits); !s.ok()) return s;
+  int64_t buffer =
+      limits.max_output_bytes() > 0 ? limits.max_output_bytes() : kDefaultProcessBuffer;
+  buffer = std::min(buffer, kMaxProcessBuffer);
+
+  absl::MutexLock lock(&mu_);
+  {
+    absl::MutexLock procs(&procs_mu_);
+    int running = 0;
+    for (const auto& [n, p] : procs_) running += p->running() ? 1 : 0;
+    if (running >= kMaxBackgroundProcesses) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the session already runs ", running, " background processes (at most ",
+                       kMaxBackgroundProcesses, "); kill one or wait for one to end"));
+    }
+  }
+  bool replaced = false;
+  if (absl::Status s = EnsureBootedLocked(&replaced); !s.ok()) return s;
+  absl::StatusOr<ExecFiles> files = PrepareBackgroundLocked(*language, request);
+  if (!files.ok()) return files.status();
+
+  BackgroundSpec spec;
+  int64_t n = 0;
+  {
+    absl::MutexLock procs(&procs_mu_);
+    n = ++next_proc_;
+  }
+  spec.id = absl::StrCat("p", n);
+  spec.command = request.code();
+  spec.language = language->name;
+  spec.argv = files->argv;
+  spec.kill_argv =
+      instance_->RunscCommand({"exec", "--user", "1000:1000", instance_->container(), "/bin/kill"});
+  spec.pid_file = files->pid_file;
+  spec.files = {files->code_file, files->process_file, files->pid_file};
+  spec.max_buffered = static_cast<size_t>(buffer);
+  if (limits.timeout_s() > 0) spec.deadline = absl::Now() + absl::Seconds(limits.timeout_s());
+  if (request.has_stdin()) spec.stdin_data = request.stdin();
+  absl::StatusOr<std::unique_ptr<BackgroundProcess>> proc = absl::InternalError("not started");
+  // On the launcher thread: the runsc exec must outlive this caller's thread.
+  launcher_->Run([&] { proc = BackgroundProcess::Start(spec); });
+  if (!proc.ok()) {
+    for (const std::string& f : spec.files) ::unlink(f.c_str());
+    return proc.status();
+  }
+  last_used_ = absl::Now();
+  absl::MutexLock procs(&procs_mu_);
+  procs_[n] = std::shared_ptr<BackgroundProcess>(std::move(*proc));
+  // Forget the oldest ended processes beyond the number kept.
+  int ended = 0;
+  for (auto it = procs_.rbegin(); it != procs_.rend(); ++it) ended += it->second->running() ? 0 : 1;
+  for (auto it = procs_.begin(); it != procs_.end() && ended > kMaxEndedProcesses;) {
+    if (!it->second->running()) {
+      it = procs_.erase(it);
+      --ended;
+    } else {
+      ++it;
+    }
+  }
+  return spec.id;
+}
+
+absl::StatusOr<std::shared_ptr<BackgroundProcess>> Session::FindProcess(const std::string& id) {
+  int64_t n = 0;
+  absl::MutexLock lock(&procs_mu_);
+  last_touched_ = absl::Now();
+  if (absl::StartsWith(id, "p") && absl::SimpleAtoi(id.substr(1), &n)) {
+    if (auto it = procs_.find(n); it != procs_.end()) return it->second;
+  }
+  return absl::NotFoundError(
+      absl::StrCat("no process ", QuoteForMessage(id),
+                   " in this session (an ended process is forgotten once polled to its end; all "
+                   "stop with the session's sandbox)"));
+}
+
+absl::StatusOr<ProcessOutput> Session::Poll(const std::string& id, int64_t stdout_offset,
+                                            int64_t stderr_offset) {
+  absl::StatusOr<std::shared_ptr<BackgroundProcess>> p = FindProcess(id);
+  if (!p.ok()) return p.status();
+  absl::StatusOr<ProcessOutput> out = (*p)->Poll(stdout_offset, stderr_offset);
+  // Ended without a reason of its own while the sandbox is gone (out of
+  // memory, the pids cap): say so. An exec holding mu_ means it runs.
+  if (out.ok() && !out->info().running() && out->info().reason().empty() && mu_.TryLock()) {
+    const bool stopped = instance_ == nullptr || !instance_->alive();
+    mu_.Unlock();
+    if (stopped) out->mutable_info()->set_reason("sandbox");
+  }
+  if (out.ok() && (*p)->drained()) {
+    absl::MutexLock lock(&procs_mu_);
+    int64_t n = 0;
+    if (absl::SimpleAtoi(id.substr(1), &n)) {
+      if (auto it = procs_.find(n); it != procs_.end() && it->second == *p) procs_.erase(it);
+    }
+  }
+  return out;
+}
+
+absl::Status Session::WriteInput(const std::string& id, const std::string& data) {
+  absl::StatusOr<std::shared_ptr<BackgroundProcess>> p = FindProcess(id);
+  if (!p.ok()) return p.status();
+  return (*p)->WriteInput(data);
+}
+
+absl::Status Session::CloseInput(const std::string& id) {
+  absl::StatusOr<std::shared_ptr<BackgroundProcess>> p = FindProcess(id);
+  if (!p.ok()) return p.status();
+  return (*p)->CloseInput();
+}
+
+absl::Status Session::Kill(const std::string& id, int signal) {
+  absl::StatusOr<std::shared_ptr<BackgroundProcess>> p = FindProcess(id);
+  if (!p.ok()) return p.status();
+  return (*p)->Signal(signal);
+}
+
+std::vector<ProcessInfo> Session::Processes() const {
+  std::vector<ProcessInfo> out;
+  absl::MutexLock lock(&procs_mu_);
+  for (const auto& [n, p] : procs_) out.push_back(p->Info());
+  return out;
+}
+
+absl::StatusOr<ProcessResult> Session::RunFileHelper(FileOp op, const std::string& path,
+                                                     int64_t limit,
+                                                     std::optional<std::string> input) {
+  if (absl::Status s = CheckSandboxPath(path); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  bool replaced = false;
+  if (absl::Status s = EnsureBootedLocked(&replaced); !s.ok()) return s;
+  // Like an exec's: the spec (uid 1000, no capabilities, rlimits) in the
+  // host-only run dir; the path goes in it, never on the host's argv.
+  const std::string process_file =
+      absl::StrCat(instance_->run_path(), "/file-", ++next_exec_, ".json");
+  std::string json;
+  google::protobuf::util::JsonPrintOptions print;
+  print.add_whitespace = false;
+  auto json_status = google::protobuf::util::MessageToJsonString(
+      SandboxProcess(FileHelperArgv(op, path, limit), {}, limits_.max_pids()), &json, print);
+  if (!json_status.ok()) return absl::InternalError(std::string(json_status.message()));
+  if (auto s = libsandbox::WriteFile(process_file, json, 0600); !s.ok()) return s;
+  SpawnOptions spawn;
+  spawn.argv = instance_->RunscCommand({"exec", "--process", process_file, instance_->container()});
+  spawn.stdin_data = input.value_or("");
+  spawn.exit_drain_grace = kExecDrainGrace;
+  absl::StatusOr<ProcessResult> r = absl::InternalError("not run");
+  absl::StatusOr<Subprocess> child = Subprocess::Start(spawn);
+  if (child.ok()) {
+    r = child->Communicate(FileHelperOutputCap(op, limit), absl::Now() + kFileOpTimeout);
+  } else {
+    r = child.status();
+  }
+  ::unlink(process_file.c_str());
+  last_used_ = absl::Now();
+  return r;
+}
+
+absl::StatusOr<std::string> Session::ReadFile(const std::string& path, int64_t max_bytes) {
+  if (max_bytes <= 0 || max_bytes > kMaxFileOpBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_bytes: must be between 1 and ", kMaxFileOpBytes));
+  }
+  absl::StatusOr<ProcessResult> r = RunFileHelper(FileOp::kRead, path, max_bytes, std::nullopt);
+  if (!r.ok()) return r.status();
+  if (absl::Status s = FileHelperStatus(*r, "read_file", path); !s.ok()) return s;
+  if (static_cast<int64_t>(r->out.data.size()) > max_bytes) {  // never trust the helper
+    return absl::OutOfRangeError(
+        absl::StrCat("read_file '", SanitizeUtf8(path), "': larger than ", max_bytes, " bytes"));
+  }
+  return std::move(r->out.data);
+}
+
+absl::Status Session::WriteFile(const std::string& path, const std::string& data) {
+  if (static_cast<int64_t>(data.size()) > kMaxFileOpBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("write_file: ", data.size(), " bytes, more than ", kMaxFileOpBytes));
+  }
+  absl::StatusOr<ProcessResult> r = RunFileHelper(FileOp::kWrite, path, 0, data);
+  if (!r.ok()) return r.status();
+  return FileHelperStatus(*r, "write_file", path);
+}
+
+absl::StatusOr<DirListing> Session::ListDir(const std::string& path) {
+  absl::StatusOr<ProcessResult> r =
+      RunFileHelper(FileOp::kList, path, kMaxListEntries, std::nullopt);
+  if (!r.ok()) return r.status();
+  if (absl::Status s = FileHelperStatus(*r, "list_dir", path); !s.ok()) return s;
+  return ParseListing(r->out.data, kMaxListEntries);
+}
+
 // ---- SessionManager ----
 
 absl::StatusOr<std::shared_ptr<SessionManager>> SessionManager::ForConfig(const Config& config) {
@@ -458,6 +870,11 @@ absl::StatusOr<std::shared_ptr<SessionManager>> SessionManager::ForConfig(const 
 }
 
 absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(const Config& config) {
+  if (config.max_sessions() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("max_sessions: ", config.max_sessions(),
+                                                   " is negative; use 0 for the default of ",
+                                                   kDefaultMaxSessions));
+  }
   absl::StatusOr<std::shared_ptr<const Environment>> env = MakeEnvironment(ResolvedConfig(config));
   if (!env.ok()) return env.status();
   // Sandboxes of a host process that died are reaped like any run's; their
@@ -476,7 +893,10 @@ void SessionManager::ShutdownAll() {
 }
 
 SessionManager::SessionManager(std::shared_ptr<const Environment> env)
-    : env_(std::move(env)), launcher_(std::make_shared<SessionLauncher>()) {
+    : env_(std::move(env)),
+      launcher_(std::make_shared<SessionLauncher>()),
+      slots_(std::make_shared<SessionSlots>(
+          env_->config.max_sessions() > 0 ? env_->config.max_sessions() : kDefaultMaxSessions)) {
   reaper_ = std::thread([this] { ReapLoop(); });
 }
 
@@ -510,6 +930,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const SessionKey& k
   as_run.set_user(key.user());
   as_run.set_policy(key.policy());
   as_run.set_network(options.network());
+  *as_run.mutable_egress() = options.egress();
   *as_run.mutable_env() = options.env();
   *as_run.mutable_limits() = options.has_limits() ? options.limits() : DefaultSessionLimits();
   std::string policy_name;
@@ -530,18 +951,45 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const SessionKey& k
   session->key_ = key;
   session->limits_ = effective->limits();
   session->network_ = effective->network();
+  if (effective->egress().domains_size() > 0) session->egress_ = effective->egress();
   session->env_vars_.insert(effective->env().begin(), effective->env().end());
-  if (options.idle_timeout_s() > 0) {
-    session->idle_timeout_ = absl::Seconds(options.idle_timeout_s());
+  // The policy's idle_timeout applies; the options may ask for less.
+  std::optional<absl::Duration> policy_idle;
+  if (!config.policy_file().empty()) {
+    absl::StatusOr<ResolvedPolicy> policy = policies_.Resolve(key.policy(), nullptr);
+    if (!policy.ok()) return absl::InvalidArgumentError(policy.status().message());
+    policy_idle = policy->idle_timeout;
   }
-  if (session->limits_.workspace_mb() > 0) {
-    // A persistent directory has no size cap of its own yet.
-    if (!config.allow_unenforced_limits()) {
-      return absl::InvalidArgumentError(
-          "workspace_mb: session workspaces are persistent directories whose size cannot be "
-          "capped yet; set workspace_mb=0 (or allow_unenforced_limits)");
+  if (policy_idle) session->idle_timeout_ = *policy_idle;
+  if (options.idle_timeout_s() > 0) {
+    const absl::Duration asked = absl::Seconds(options.idle_timeout_s());
+    if (policy_idle && asked > *policy_idle) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "idle_timeout_s: ", options.idle_timeout_s(), " is over the idle_timeout of policy \"",
+          policy_name, "\" (", absl::FormatDuration(*policy_idle), "); ask for less or 0"));
     }
-    session->notes_ = "workspace size (session workspaces are not size-capped)\n";
+    session->idle_timeout_ = asked;
+  }
+  session->slots_ = slots_;
+  if (session->limits_.workspace_mb() > 0) {
+    // The persistent workspace is capped as a volume (workspace_volume.h).
+    if (absl::Status s = WorkspaceVolumeSupported(); s.ok()) {
+      session->volume_mb_ = session->limits_.workspace_mb();
+    } else if (!config.allow_unenforced_limits()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("workspace_mb: ", s.message(), " (or set allow_unenforced_limits)"));
+    } else {
+      session->notes_ = absl::StrCat("workspace size: ", s.message(), "\n");
+    }
+  }
+  session->rootfs_ = effective->rootfs();
+  if (!session->rootfs_.empty()) {
+    // The session's init is Python, and a timeout kills its exec with kill.
+    for (const char* program : {kExecutorPython, "/bin/kill"}) {
+      if (absl::Status s = CheckRootfsProgram(session->rootfs_, program); !s.ok()) {
+        return absl::FailedPreconditionError(absl::StrCat(s.message(), " (sessions need it)"));
+      }
+    }
   }
   session->dir_ = absl::StrCat(config.storage_dir(), "/sessions/", *dir_name);
   session->workspace_ = session->dir_ + "/workspace";
@@ -550,8 +998,11 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const SessionKey& k
 
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = sessions_.emplace(id, session);
-  if (inserted) ++added_;  // its idle timeout may be shorter than the reaper's wait
-  return it->second;       // a concurrent Get may have won; use its session
+  if (inserted) {
+    ++added_;  // its idle timeout may be shorter than the reaper's wait
+    slots_->Add(session);
+  }
+  return it->second;  // a concurrent Get may have won; use its session
 }
 
 std::vector<SessionInfo> SessionManager::List() const {

@@ -10,15 +10,21 @@
 // that dies (e.g. out of memory) is replaced on the next exec, on the same
 // workspace.
 //
-// Extension points for an interactive terminal server, not built yet:
-// background commands with incremental output and a PTY would be further
-// `runsc exec` modes beside Session::Exec (sharing Boot and the exec
-// plumbing); file operations would act on workspace() under the session lock.
+// For an interactive terminal server (one Session per user), beside Exec:
+// background processes (Start, then Poll for output from stream offsets,
+// WriteInput/CloseInput, Kill) whose output the host keeps in capped
+// buffers, and file operations (ReadFile, WriteFile, ListDir) that a fixed
+// helper performs inside the sandbox, so the sandbox's own view decides what
+// a path reaches. A server maps its routes onto these one to one.
+//
+// A SessionManager lets at most Config.max_sessions sandboxes run; booting
+// one more first stops the least recently used idle session.
 #ifndef LIBSANDBOX_SESSION_H_
 #define LIBSANDBOX_SESSION_H_
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,10 +37,20 @@
 #include "libsandbox/instance.h"
 #include "libsandbox/policy.h"
 #include "libsandbox/proto/config.pb.h"
+#include "libsandbox/session_files.h"
+#include "libsandbox/workspace_volume.h"
 
 namespace libsandbox {
 
 inline constexpr absl::Duration kDefaultSessionIdleTimeout = absl::Minutes(30);
+inline constexpr int kDefaultMaxSessions = 64;
+// Background processes running at once in one session.
+inline constexpr int kMaxBackgroundProcesses = 16;
+// Ended processes kept for a final poll; the oldest are forgotten first.
+inline constexpr int kMaxEndedProcesses = 16;
+// Per stream, when neither the request nor the session caps output.
+inline constexpr int64_t kDefaultProcessBuffer = 1 << 20;
+inline constexpr int64_t kMaxProcessBuffer = 64 << 20;
 
 // The directory of a session below <storage_dir>/sessions: the UserKey of
 // user, policy and chat as nested directories, so distinct keys never share
@@ -45,6 +61,8 @@ absl::StatusOr<std::string> SessionDirName(const SessionKey& key);
 Limits DefaultSessionLimits();
 
 class SessionLauncher;  // session.cc: the thread that starts sandboxes
+class SessionSlots;     // session.cc: the max_sessions cap
+class BackgroundProcess;
 
 class Session {
  public:
@@ -60,15 +78,79 @@ class Session {
   // Stops the sandbox and empties the workspace.
   absl::Status Reset();
 
+  // ---- Background processes ----
+  // Starts `request` (code and language as for Exec, with the cwd of the
+  // last exec) without waiting, booting the sandbox if needed; returns its
+  // id. Its stdin stays open for WriteInput (request.stdin comes first). No
+  // timeout unless request.timeout_s is set. Output is buffered per stream
+  // up to request.max_output_bytes, else the session's, else 1 MiB (never
+  // more than 64 MiB); the newest is kept when a poll comes late.
+  // ResourceExhausted when kMaxBackgroundProcesses run already.
+  absl::StatusOr<std::string> Start(const ExecRequest& request);
+  // Output after the given stream offsets (0, 0 the first time; then the
+  // offsets of the last answer), and whether it still runs. Once it has
+  // ended and a poll returned its last output, the process is forgotten
+  // (NotFound after that). Never waits for an Exec.
+  absl::StatusOr<ProcessOutput> Poll(const std::string& id, int64_t stdout_offset,
+                                     int64_t stderr_offset);
+  absl::Status WriteInput(const std::string& id, const std::string& data);
+  absl::Status CloseInput(const std::string& id);
+  // Sends `signal` (1..31) to the process and its children inside the
+  // sandbox.
+  absl::Status Kill(const std::string& id, int signal);
+  // Running and not yet forgotten processes, by start order.
+  std::vector<ProcessInfo> Processes() const;
+
+  // ---- Files, done inside the sandbox (booted if needed) ----
+  // A relative path is relative to /home/user. NotFound, InvalidArgument
+  // (a directory, not a regular file, a bad path), PermissionDenied,
+  // OutOfRange (larger than max_bytes, at most kMaxFileOpBytes).
+  absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                       int64_t max_bytes = kDefaultReadBytes);
+  // Creates or replaces a regular file (and missing parent directories).
+  absl::Status WriteFile(const std::string& path, const std::string& data);
+  // At most kMaxListEntries entries.
+  absl::StatusOr<DirListing> ListDir(const std::string& path);
+
   // Never wait for a running exec (which counts as live and busy).
   SessionInfo Info() const;
   bool live() const;
   const SessionKey& key() const { return key_; }
+  // Host path of the workspace. A size-capped one (workspace_mb > 0) is a
+  // volume whose files show there only while the sandbox runs.
   const std::string& workspace() const { return workspace_; }
 
  private:
   friend class SessionManager;
+  friend class SessionSlots;
   Session() = default;
+  // Boots the sandbox unless it runs, replacing one that died (then
+  // `replaced` is set); takes a max_sessions slot first.
+  absl::Status EnsureBootedLocked(bool* replaced) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // BootLocked after taking a max_sessions slot (given back if it fails).
+  absl::Status AdmitAndBootLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the code file and process spec of a background process; returns
+  // them and the host command that runs it.
+  struct ExecFiles {
+    std::string code_file, process_file, pid_file;
+    std::vector<std::string> argv;
+  };
+  absl::StatusOr<ExecFiles> PrepareBackgroundLocked(const Language& language,
+                                                    const ExecRequest& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs the file helper in the sandbox.
+  absl::StatusOr<ProcessResult> RunFileHelper(FileOp op, const std::string& path, int64_t limit,
+                                              std::optional<std::string> input);
+  absl::StatusOr<std::shared_ptr<BackgroundProcess>> FindProcess(const std::string& id);
+  // When the session was last used: by an exec, or by a call on its
+  // processes or files.
+  absl::Time LastActivityLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Touch();
+  void StopProcesses();
+  // For the max_sessions cap: when it was last used if its sandbox runs and
+  // nothing runs in it (no exec, no background process); else nullopt.
+  std::optional<absl::Time> IdleSince() const;
+  bool StopIfStillIdle();
   absl::Status BootLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status LockWorkspace() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -84,20 +166,34 @@ class Session {
   SessionKey key_;
   Limits limits_;  // after the policy
   bool network_ = false;
+  std::optional<EgressAllowlist> egress_;  // network through the allowlist proxy
   std::map<std::string, std::string> env_vars_;
   absl::Duration idle_timeout_ = kDefaultSessionIdleTimeout;
+  std::shared_ptr<SessionSlots> slots_;
   std::string notes_;  // caps that run unenforced (config allows it)
   std::string dir_;    // <storage_dir>/sessions/<key>
   std::string workspace_;
+  std::string rootfs_;     // a policy's image; empty: the host's directories
+  int64_t volume_mb_ = 0;  // > 0: the workspace is a volume of this size
 
   mutable absl::Mutex mu_;
   std::unique_ptr<Instance> instance_ ABSL_GUARDED_BY(mu_);
+  // Mounted on workspace_ while a sandbox runs (volume_mb_ > 0).
+  std::unique_ptr<WorkspaceVolume> volume_ ABSL_GUARDED_BY(mu_);
   // Held while a sandbox uses the workspace, so two host processes never
   // run one session at once.
   UniqueFd lock_ ABSL_GUARDED_BY(mu_);
   int64_t execs_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t next_exec_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time last_used_ ABSL_GUARDED_BY(mu_);
+  bool holds_slot_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Background processes: a lock of their own, so polls never wait for an
+  // exec. Taken after mu_ when both are needed.
+  mutable absl::Mutex procs_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::map<int64_t, std::shared_ptr<BackgroundProcess>> procs_ ABSL_GUARDED_BY(procs_mu_);
+  int64_t next_proc_ ABSL_GUARDED_BY(procs_mu_) = 0;
+  absl::Time last_touched_ ABSL_GUARDED_BY(procs_mu_) = absl::InfinitePast();
 };
 
 // The sessions of one Config. Thread-safe; sessions of different keys run
@@ -135,6 +231,7 @@ class SessionManager {
 
   const std::shared_ptr<const Environment> env_;
   const std::shared_ptr<SessionLauncher> launcher_;
+  const std::shared_ptr<SessionSlots> slots_;
   PolicyStore policies_;
 
   mutable absl::Mutex mu_;

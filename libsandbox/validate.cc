@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "libsandbox/egress_proxy.h"
 #include "libsandbox/languages.h"
 
 namespace libsandbox {
@@ -114,6 +115,10 @@ absl::Status ValidateRequest(const RunRequest& r, const Limits& limits) {
   }
   if (limits.workspace_mb() > 0 && file_bytes > limits.workspace_mb() * (int64_t{1} << 20)) {
     return Invalid("files", "do not fit in the workspace (raise workspace_mb)");
+  }
+  if (r.egress().domains_size() > 0 || r.egress().ports_size() > 0) {
+    if (!r.network()) return Invalid("egress", "an allowlist needs network on");
+    if (auto s = ValidateEgressAllowlist(r.egress()); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

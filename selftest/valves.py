@@ -26,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_OUTPUT_BYTES": 1 << 20,
     "MAX_WORKSPACE_MEGABYTES": 256,
     "WARM_POOL_SIZE": 1,
+    "SESSION_MODE": "off",
+    "SESSION_IDLE_TIMEOUT_MINUTES": 30,
+    "POLICY": "",
+    "POLICY_FILE": "",
+    "MAX_ATTACHMENT_MEGABYTES": 32,
 }
 # The languages the files keep pre-booted sandboxes for.
 POOL_LANGUAGES = ["python", "bash"]
@@ -33,8 +38,9 @@ POOL_LANGUAGES = ["python", "bash"]
 
 def run_kwargs(valves: Mapping[str, Any], storage_root: str) -> dict[str, Any]:
     """libsandbox.run arguments for `valves` (unset ones take DEFAULTS):
-    {"limits": Limits kwargs, "config": Config kwargs, "network": bool}.
-    Config's ``pool_limits`` is a dict of Limits kwargs (Config takes it as is)."""
+    {"limits": Limits kwargs, "config": Config kwargs, "network": bool,
+    "policy": str}. Config's ``pool_limits`` is a dict of Limits kwargs (Config
+    takes it as is). A named policy decides limits (None) and network."""
     v = dict(DEFAULTS)
     v.update(valves)
     limits = {
@@ -45,8 +51,8 @@ def run_kwargs(valves: Mapping[str, Any], storage_root: str) -> dict[str, Any]:
         "max_output_bytes": int(v["MAX_OUTPUT_BYTES"]),
         "workspace_mb": int(v["MAX_WORKSPACE_MEGABYTES"]),
     }
+    policy = str(v["POLICY"])
     return {
-        "limits": limits,
         "config": {
             "storage_dir": storage_root,
             "allow_unenforced_limits": not _truthy(v["REQUIRE_RESOURCE_LIMITING"]),
@@ -57,8 +63,11 @@ def run_kwargs(valves: Mapping[str, Any], storage_root: str) -> dict[str, Any]:
             "pool_size": int(v["WARM_POOL_SIZE"]),
             "pool_languages": list(POOL_LANGUAGES),
             "pool_limits": dict(limits),
+            "policy_file": str(v["POLICY_FILE"]),
         },
-        "network": _truthy(v["NETWORKING_ALLOWED"]),
+        "limits": None if policy else limits,
+        "network": _truthy(v["NETWORKING_ALLOWED"]) and not policy,
+        "policy": policy,
     }
 
 

@@ -18,6 +18,7 @@
 #include "libsandbox/fs_util.h"
 #include "libsandbox/network.h"
 #include "libsandbox/sandbox.h"
+#include "libsandbox/session.h"
 #include "libsandbox/tests/test_util.h"
 
 namespace libsandbox {
@@ -114,6 +115,28 @@ TEST_F(RunNetworkTest, NetworkOnIsOutboundToPublicAddressesOnly) {
   // The host's loopback (directly and through slirp), metadata, private
   // ranges and the host's own addresses stay closed.
   ExpectUnreachable(r, {"priv", "metalink", "meta", "hostlo", "hostany", "gateway", "dnsport"});
+}
+
+// A session with network on gets the same filter, across several execs
+// (each a runsc exec that must find the sandbox through its namespace).
+TEST_F(RunNetworkTest, SessionWithNetworkOnIsFilteredLikeARun) {
+  absl::StatusOr<std::unique_ptr<SessionManager>> m = SessionManager::Create(config_);
+  ASSERT_TRUE(m.ok()) << m.status();
+  SessionKey key;
+  key.set_user("alice");
+  SessionOptions options;
+  options.set_network(true);
+  absl::StatusOr<std::shared_ptr<Session>> s = (*m)->Get(key, options);
+  ASSERT_TRUE(s.ok()) << s.status();
+  for (int i = 0; i < 2; ++i) {
+    ExecRequest exec;
+    exec.set_code(testing::ProbeCode(AllChecks()));
+    Result r = (*s)->Exec(exec);
+    ASSERT_EQ(r.status(), Result::OK) << r.message() << "\n" << r.stderr();
+    ProbeResults p = testing::ParseProbeOutput(r.stdout());
+    EXPECT_EQ(p["pub"], "OK pub") << i;
+    ExpectUnreachable(p, {"priv", "metalink", "meta", "hostlo", "hostany", "gateway"});
+  }
 }
 
 TEST_F(RunNetworkTest, AllowListedPrivateCidrBecomesReachable) {

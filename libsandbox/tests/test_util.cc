@@ -503,6 +503,8 @@ absl::StatusOr<ProbeResults> ProbeFromNamespace(int netns_fd,
   return ParseProbeOutput(r->out.data);
 }
 
+absl::Status IpCommand(const std::vector<std::string>& args) { return Ip(args); }
+
 NetworkTestHosts* NetworkHostsTest::hosts_ = nullptr;
 absl::Status* NetworkHostsTest::setup_status_ = new absl::Status();
 

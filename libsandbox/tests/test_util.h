@@ -104,6 +104,11 @@ class NetworkTestHosts {
   // The test hosts' namespaces are still mounted under /run/netns.
   absl::Status CheckStillMounted() const;
 
+  // Roles: "priv" (10.231.7.2), "meta" (10.231.8.2 and 169.254.169.254),
+  // "pub" (203.0.113.2). The host's end of a role's link is in our namespace.
+  std::string netns_name(const std::string& role) const { return NsName(role); }
+  std::string link_name(const std::string& role) const { return LinkName(role); }
+
  private:
   struct Server {
     UniqueFd fd;
@@ -126,6 +131,9 @@ class NetworkTestHosts {
   UniqueFd stop_;
   std::thread server_;
 };
+
+// Runs `ip ARGS...`; an error carries its stderr.
+absl::Status IpCommand(const std::vector<std::string>& args);
 
 // ---- Connectivity probes ----
 

@@ -20,7 +20,7 @@ from libsandbox._api import (
     shutdown,
 )
 from libsandbox._core import VERSION as _VERSION
-from libsandbox._session import Session, list_sessions
+from libsandbox._session import DirEntry, DirListing, ProcessInfo, ProcessOutput, Session, list_sessions
 from libsandbox._types import AuditRecord, Check, Config, File, Limits, Result, SessionInfo, Status
 
 __version__: str = _VERSION
@@ -30,8 +30,12 @@ __all__ = [
     "AuditRecord",
     "Check",
     "Config",
+    "DirEntry",
+    "DirListing",
     "File",
     "Limits",
+    "ProcessInfo",
+    "ProcessOutput",
     "Result",
     "Session",
     "SessionInfo",

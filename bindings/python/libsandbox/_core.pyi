@@ -62,6 +62,39 @@ class _SessionInfoDict(TypedDict):
     memory_bytes: int
     running: bool
 
+@type_check_only
+class _ProcessInfoDict(TypedDict):
+    id: str
+    command: str
+    language: str
+    running: bool
+    exit_code: int | None
+    reason: str
+    stdout_bytes: int
+    stderr_bytes: int
+    duration_s: float
+
+@type_check_only
+class _ProcessOutputDict(TypedDict):
+    stdout: bytes
+    stderr: bytes
+    stdout_offset: int
+    stderr_offset: int
+    stdout_truncated: bool
+    stderr_truncated: bool
+    info: _ProcessInfoDict
+
+@type_check_only
+class _DirEntryDict(TypedDict):
+    name: str
+    type: str
+    size: int
+
+@type_check_only
+class _DirListingDict(TypedDict):
+    entries: list[_DirEntryDict]
+    truncated: bool
+
 MAX_AUDIT_QUERY_LIMIT: int
 
 def run(request: dict[str, Any], config: dict[str, Any]) -> _ResultDict: ...
@@ -83,3 +116,38 @@ def list_sessions(config: dict[str, Any]) -> list[_SessionInfoDict]: ...
 def session_info(
     key: dict[str, Any], options: dict[str, Any], config: dict[str, Any]
 ) -> _SessionInfoDict: ...
+
+# Session calls take (key, options, config, ...); failures raise
+# FileNotFoundError, PermissionError, ValueError, TimeoutError or RuntimeError.
+def session_start(
+    key: dict[str, Any], options: dict[str, Any], config: dict[str, Any], request: dict[str, Any]
+) -> str: ...
+def session_poll(
+    key: dict[str, Any],
+    options: dict[str, Any],
+    config: dict[str, Any],
+    id: str,
+    stdout_offset: int,
+    stderr_offset: int,
+) -> _ProcessOutputDict: ...
+def session_write_input(
+    key: dict[str, Any], options: dict[str, Any], config: dict[str, Any], id: str, data: bytes
+) -> None: ...
+def session_close_input(
+    key: dict[str, Any], options: dict[str, Any], config: dict[str, Any], id: str
+) -> None: ...
+def session_kill(
+    key: dict[str, Any], options: dict[str, Any], config: dict[str, Any], id: str, signal: int
+) -> None: ...
+def session_processes(
+    key: dict[str, Any], options: dict[str, Any], config: dict[str, Any]
+) -> list[_ProcessInfoDict]: ...
+def session_read_file(
+    key: dict[str, Any], options: dict[str, Any], config: dict[str, Any], path: str, max_bytes: int
+) -> bytes: ...
+def session_write_file(
+    key: dict[str, Any], options: dict[str, Any], config: dict[str, Any], path: str, data: bytes
+) -> None: ...
+def session_list_dir(
+    key: dict[str, Any], options: dict[str, Any], config: dict[str, Any], path: str
+) -> _DirListingDict: ...

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import signal as _signal
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from libsandbox import _core
@@ -34,6 +36,91 @@ def _session_info(raw: Mapping[str, Any]) -> SessionInfo:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProcessInfo:
+    """A background process of a session (``Session.start``).
+
+    ``exit_code`` is set once it has ended (the code, or 128 + signal);
+    ``reason`` is ``"timeout"`` or ``"killed"`` when that ended it.
+    ``stdout_bytes``/``stderr_bytes`` count everything it wrote, kept or not.
+    """
+
+    id: str
+    command: str  # the code, cut at 256 bytes
+    language: str
+    running: bool
+    exit_code: int | None = None
+    reason: str = ""
+    stdout_bytes: int = 0
+    stderr_bytes: int = 0
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessOutput:
+    """Output of a background process since the offsets a poll asked for.
+
+    Pass ``stdout_offset``/``stderr_offset`` to the next poll. ``*_truncated``:
+    output between the asked offset and this was dropped (more was written
+    than the buffer holds before it was polled; the newest is kept).
+    """
+
+    stdout: bytes
+    stderr: bytes
+    stdout_offset: int
+    stderr_offset: int
+    stdout_truncated: bool
+    stderr_truncated: bool
+    info: ProcessInfo
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirEntry:
+    """One entry of ``Session.list_dir``; ``type`` is "file", "directory",
+    "symlink" or "other"."""
+
+    name: str
+    type: str
+    size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirListing:
+    """A directory's entries, sorted by name; ``truncated`` when it has more
+    than were listed (at most 10000)."""
+
+    entries: list[DirEntry]
+    truncated: bool = False
+
+
+def _process_info(raw: Mapping[str, Any]) -> ProcessInfo:
+    return ProcessInfo(
+        id=raw["id"],
+        command=raw["command"],
+        language=raw["language"],
+        running=raw["running"],
+        exit_code=raw["exit_code"],
+        reason=raw["reason"],
+        stdout_bytes=raw["stdout_bytes"],
+        stderr_bytes=raw["stderr_bytes"],
+        duration_s=raw["duration_s"],
+    )
+
+
+def _process_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"process_id must be a str, got {type(value).__name__}")
+    return value
+
+
+def _offset(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not 0 <= value < 2**63:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
 class Session:
     """The persistent session of ``user`` (and ``policy``, ``chat``).
 
@@ -52,6 +139,16 @@ class Session:
 
     Execs never raise for what the code does: that is in the Result. Bad
     argument types raise TypeError/ValueError.
+
+    For a terminal server: ``start`` runs a command in the background and
+    returns its id; ``poll`` returns its output since given offsets;
+    ``write_input``/``close_input`` feed its stdin; ``kill`` signals it;
+    ``processes`` lists them. ``read_file``/``write_file``/``list_dir`` act
+    inside the sandbox as its user (relative paths from /home/user), so
+    only the sandbox's own files are reachable. These block with the GIL
+    released and raise on failure: FileNotFoundError (no such file or
+    process), PermissionError, ValueError (bad argument, file too large),
+    RuntimeError (e.g. too many processes or sessions).
     """
 
     def __init__(
@@ -164,6 +261,119 @@ class Session:
             max_output_bytes=max_output_bytes,
         )
         return await asyncio.get_running_loop().run_in_executor(_get_executor(), call)
+
+    def _call(self, name: str, *args: Any) -> Any:
+        return getattr(_core, name)(self._key, self._options, self._config, *args)
+
+    def start(
+        self,
+        code: str,
+        language: str = "python",
+        *,
+        stdin: str | bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+        max_output_bytes: int | None = None,
+    ) -> str:
+        """Starts ``code`` in the background (in the cwd of the last exec)
+        and returns its process id at once, booting the sandbox if needed.
+
+        Its stdin stays open for ``write_input`` (``stdin`` comes first). No
+        timeout unless ``timeout_s`` is given. ``max_output_bytes`` (None:
+        the session's; 0: 1 MiB) bounds the output buffered per stream
+        until polled. At most 16 run at once per session (RuntimeError).
+        """
+        if timeout_s is not None:
+            _require_number("start", "timeout_s", timeout_s)
+        if max_output_bytes is not None:
+            _offset("max_output_bytes", max_output_bytes)
+        try:
+            request: dict[str, Any] = {
+                "code": _text("code", code),
+                "language": _text("language", language),
+                "stdin": None if stdin is None else _content("stdin", stdin),
+                "env": _env("env", env),
+                "timeout_s": None if timeout_s is None else float(timeout_s),
+                "max_output_bytes": max_output_bytes,
+            }
+        except _BadText as e:
+            raise ValueError(str(e)) from None
+        return str(self._call("session_start", request))
+
+    def poll(self, process_id: str, stdout_offset: int = 0, stderr_offset: int = 0) -> ProcessOutput:
+        """Output of a background process after the given offsets (those of
+        the last answer; output before them is freed). Once it has ended and
+        a poll returned its last output, the process is forgotten."""
+        raw = self._call(
+            "session_poll",
+            _process_id(process_id),
+            _offset("stdout_offset", stdout_offset),
+            _offset("stderr_offset", stderr_offset),
+        )
+        return ProcessOutput(
+            stdout=raw["stdout"],
+            stderr=raw["stderr"],
+            stdout_offset=raw["stdout_offset"],
+            stderr_offset=raw["stderr_offset"],
+            stdout_truncated=raw["stdout_truncated"],
+            stderr_truncated=raw["stderr_truncated"],
+            info=_process_info(raw["info"]),
+        )
+
+    def write_input(self, process_id: str, data: str | bytes) -> None:
+        """Queues ``data`` for the process's stdin (str as UTF-8)."""
+        try:
+            content = _content("data", data)
+        except _BadText as e:
+            raise ValueError(str(e)) from None
+        self._call("session_write_input", _process_id(process_id), content)
+
+    def close_input(self, process_id: str) -> None:
+        """Closes the process's stdin once queued input is written."""
+        self._call("session_close_input", _process_id(process_id))
+
+    def kill(self, process_id: str, signal: int = _signal.SIGKILL) -> None:
+        """Sends ``signal`` (1..31) to the process and its children."""
+        if isinstance(signal, bool) or not isinstance(signal, int):
+            raise TypeError(f"signal must be an int, got {type(signal).__name__}")
+        if not 1 <= signal <= 31:
+            raise ValueError(f"signal must be between 1 and 31, got {signal}")
+        self._call("session_kill", _process_id(process_id), int(signal))
+
+    def processes(self) -> list[ProcessInfo]:
+        """Running and not yet forgotten background processes."""
+        return [_process_info(raw) for raw in self._call("session_processes")]
+
+    def read_file(self, path: str, max_bytes: int = 1 << 20) -> bytes:
+        """A regular file's bytes, read inside the sandbox; ValueError when
+        it is larger than ``max_bytes`` (at most 64 MiB)."""
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int):
+            raise TypeError(f"max_bytes must be an int, got {type(max_bytes).__name__}")
+        if not 1 <= max_bytes <= 64 << 20:
+            raise ValueError(f"max_bytes must be between 1 and {64 << 20}, got {max_bytes}")
+        return bytes(self._call("session_read_file", self._path(path), max_bytes))
+
+    def write_file(self, path: str, data: str | bytes) -> None:
+        """Creates or replaces a regular file (and missing parent
+        directories) inside the sandbox; str is written as UTF-8."""
+        try:
+            content = _content("data", data)
+        except _BadText as e:
+            raise ValueError(str(e)) from None
+        self._call("session_write_file", self._path(path), content)
+
+    def list_dir(self, path: str = ".") -> DirListing:
+        """A directory's entries, listed inside the sandbox."""
+        raw = self._call("session_list_dir", self._path(path))
+        entries = [DirEntry(name=e["name"], type=e["type"], size=e["size"]) for e in raw["entries"]]
+        return DirListing(entries=entries, truncated=raw["truncated"])
+
+    @staticmethod
+    def _path(path: object) -> str:
+        try:
+            return _text("path", path)
+        except _BadText as e:
+            raise ValueError(str(e)) from None
 
     def stop(self) -> None:
         """Stops the sandbox (background processes end); the workspace stays.

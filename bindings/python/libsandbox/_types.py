@@ -155,6 +155,10 @@ class Config:
     appends a record to ``audit_path`` (empty: ``<state_dir>/audit.log``),
     readable with ``query_audit()``; the code itself is logged only with
     ``audit_code``.
+
+    ``max_sessions`` caps the session sandboxes running at once (0: 64);
+    booting one more first stops the least recently used idle session, and
+    with none idle the session call fails naming ``max_sessions``.
     """
 
     runsc_path: str = ""
@@ -180,6 +184,7 @@ class Config:
     audit_code: bool = False
     audit_path: str = ""
     pool_limits: Limits | None = None
+    max_sessions: int = 0
 
     def __post_init__(self) -> None:
         for name in ("runsc_path", "state_dir", "storage_dir", "policy_file", "audit_path"):
@@ -222,6 +227,7 @@ class Config:
         pool_languages = _require_texts("Config", "pool_languages", self.pool_languages)
         object.__setattr__(self, "pool_languages", pool_languages)
         _require_number("Config", "queue_timeout_s", self.queue_timeout_s)
+        _require_int("Config", "max_sessions", self.max_sessions, _INT32_MAX, zero="64")
         object.__setattr__(self, "pool_limits", _require_limits("Config", "pool_limits", self.pool_limits))
 
     def to_dict(self) -> dict[str, Any]:
@@ -245,6 +251,7 @@ class Config:
             "audit_code": self.audit_code,
             "audit_path": self.audit_path,
             "pool_limits": None if self.pool_limits is None else self.pool_limits.to_dict(),
+            "max_sessions": self.max_sessions,
             "quota": {
                 "max_files_per_execution": self.max_files_per_execution,
                 "max_files_per_user": self.max_files_per_user,

@@ -151,6 +151,146 @@ void SessionCall(py::handle key, py::handle config,
   if (!status.ok()) RaiseQueryError(status);
 }
 
+// ---- Background processes and files of a session (a terminal server's
+// calls) ----
+
+// A session call's failure as the Python exception that fits it.
+[[noreturn]] void RaiseSessionError(const absl::Status& status) {
+  const std::string message(status.message());
+  PyObject* type = PyExc_RuntimeError;
+  switch (status.code()) {
+    case absl::StatusCode::kNotFound:
+      type = PyExc_FileNotFoundError;
+      break;
+    case absl::StatusCode::kPermissionDenied:
+      type = PyExc_PermissionError;
+      break;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      type = PyExc_ValueError;
+      break;
+    case absl::StatusCode::kDeadlineExceeded:
+      type = PyExc_TimeoutError;
+      break;
+    default:
+      break;
+  }
+  PyErr_SetString(type, message.c_str());
+  throw py::error_already_set();
+}
+
+// Runs `call` on the session of key/options/config with the GIL released.
+template <typename T, typename Fn>
+T OnSession(py::handle key, py::handle options, py::handle config, Fn call) {
+  const SessionKey k = ToSessionKey(key);
+  SessionOptions opts;
+  RaiseIfBadArgument(DictToMessage(options, &opts));
+  const Config cfg = ToConfig(config);
+  absl::StatusOr<T> out = absl::InternalError("not run");
+  {
+    py::gil_scoped_release release;  // may boot the sandbox, runs runsc exec
+    absl::StatusOr<std::shared_ptr<SessionManager>> manager = SessionManager::ForConfig(cfg);
+    absl::StatusOr<std::shared_ptr<Session>> session =
+        manager.ok() ? (*manager)->Get(k, opts) : manager.status();
+    out = session.ok() ? call(**session) : absl::StatusOr<T>(session.status());
+  }
+  if (!out.ok()) RaiseSessionError(out.status());
+  return *std::move(out);
+}
+
+void RegisterSessionCalls(py::module_& m) {
+  m.def(
+      "session_start",
+      [](py::handle key, py::handle options, py::handle config, py::handle request) {
+        ExecRequest req;
+        RaiseIfBadArgument(DictToMessage(request, &req));
+        return OnSession<std::string>(key, options, config,
+                                      [&](Session& s) { return s.Start(req); });
+      },
+      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("request"),
+      "Starts an ExecRequest dict in the background; returns the process id.");
+  m.def(
+      "session_poll",
+      [](py::handle key, py::handle options, py::handle config, const std::string& id,
+         int64_t stdout_offset, int64_t stderr_offset) {
+        ProcessOutput out = OnSession<ProcessOutput>(key, options, config, [&](Session& s) {
+          return s.Poll(id, stdout_offset, stderr_offset);
+        });
+        return MessageToDict(out);
+      },
+      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("id"),
+      py::arg("stdout_offset"), py::arg("stderr_offset"),
+      "A ProcessOutput dict: output since the offsets, and the process's info.");
+  m.def(
+      "session_write_input",
+      [](py::handle key, py::handle options, py::handle config, const std::string& id,
+         const py::bytes& data) {
+        std::string bytes = data;
+        OnSession<bool>(key, options, config, [&](Session& s) -> absl::StatusOr<bool> {
+          if (absl::Status st = s.WriteInput(id, bytes); !st.ok()) return st;
+          return true;
+        });
+      },
+      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("id"), py::arg("data"));
+  m.def(
+      "session_close_input",
+      [](py::handle key, py::handle options, py::handle config, const std::string& id) {
+        OnSession<bool>(key, options, config, [&](Session& s) -> absl::StatusOr<bool> {
+          if (absl::Status st = s.CloseInput(id); !st.ok()) return st;
+          return true;
+        });
+      },
+      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("id"));
+  m.def(
+      "session_kill",
+      [](py::handle key, py::handle options, py::handle config, const std::string& id,
+         int signal) {
+        OnSession<bool>(key, options, config, [&](Session& s) -> absl::StatusOr<bool> {
+          if (absl::Status st = s.Kill(id, signal); !st.ok()) return st;
+          return true;
+        });
+      },
+      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("id"), py::arg("signal"));
+  m.def(
+      "session_processes",
+      [](py::handle key, py::handle options, py::handle config) {
+        std::vector<ProcessInfo> infos = OnSession<std::vector<ProcessInfo>>(
+            key, options, config,
+            [&](Session& s) -> absl::StatusOr<std::vector<ProcessInfo>> { return s.Processes(); });
+        py::list out;
+        for (const ProcessInfo& info : infos) out.append(MessageToDict(info));
+        return out;
+      },
+      py::arg("key"), py::arg("options"), py::arg("config"));
+  m.def(
+      "session_read_file",
+      [](py::handle key, py::handle options, py::handle config, const std::string& path,
+         int64_t max_bytes) {
+        return py::bytes(OnSession<std::string>(
+            key, options, config, [&](Session& s) { return s.ReadFile(path, max_bytes); }));
+      },
+      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("path"),
+      py::arg("max_bytes"));
+  m.def(
+      "session_write_file",
+      [](py::handle key, py::handle options, py::handle config, const std::string& path,
+         const py::bytes& data) {
+        std::string bytes = data;
+        OnSession<bool>(key, options, config, [&](Session& s) -> absl::StatusOr<bool> {
+          if (absl::Status st = s.WriteFile(path, bytes); !st.ok()) return st;
+          return true;
+        });
+      },
+      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("path"), py::arg("data"));
+  m.def(
+      "session_list_dir",
+      [](py::handle key, py::handle options, py::handle config, const std::string& path) {
+        return MessageToDict(OnSession<DirListing>(key, options, config,
+                                                   [&](Session& s) { return s.ListDir(path); }));
+      },
+      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("path"));
+}
+
 py::dict SessionInfoDict(const SessionInfo& info, bool running) {
   py::dict out = MessageToDict(info);
   out["running"] = running;
@@ -271,6 +411,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("key"), py::arg("config"), "Stops the session and empties its workspace.");
   m.def("list_sessions", &lp::ListSessionDicts, py::arg("config"),
         "SessionInfo dicts (plus `running`) of the config's running sessions.");
+  lp::RegisterSessionCalls(m);
   m.def("session_info", &lp::SessionInfoOf, py::arg("key"), py::arg("options"), py::arg("config"),
         "The SessionInfo dict (plus `running`) of one session, running or not.");
 }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,3 +154,115 @@ def test_bad_arguments(session_config: libsandbox.Config) -> None:
     with pytest.raises(ValueError, match="at most"):
         too_long.info()
     assert too_long.exec("print(1)").status is Status.INVALID_INPUT
+
+
+# ---- Background processes and files (what a terminal server calls) ----
+
+
+def _poll_to_end(
+    session: libsandbox.Session, pid: str, out_off: int = 0, err_off: int = 0
+) -> tuple[bytes, bytes, libsandbox.ProcessOutput]:
+    out, err = b"", b""
+    deadline = time.monotonic() + 20
+    while True:
+        o = session.poll(pid, out_off, err_off)
+        out += o.stdout
+        err += o.stderr
+        out_off, err_off = o.stdout_offset, o.stderr_offset
+        if not o.info.running or time.monotonic() > deadline:
+            return out, err, o
+        time.sleep(0.05)
+
+
+def test_background_output_arrives_across_polls(session_config: libsandbox.Config) -> None:
+    session = libsandbox.Session("bg", config=session_config)
+    pid = session.start("for i in 1 2 3; do echo $i; sleep 0.4; done; echo oops >&2; exit 5", "bash")
+    seen, off = b"", 0
+    deadline = time.monotonic() + 10
+    while b"1\n" not in seen and time.monotonic() < deadline:
+        o = session.poll(pid, off)
+        seen += o.stdout
+        off = o.stdout_offset
+        time.sleep(0.02)
+    assert seen == b"1\n" and o.info.running  # partial output while it runs
+    assert [p.id for p in session.processes()] == [pid]
+    out, err, last = _poll_to_end(session, pid, off)
+    assert seen + out == b"1\n2\n3\n"
+    assert err == b"oops\n"
+    assert last.info.exit_code == 5 and not last.info.running
+    with pytest.raises(FileNotFoundError):  # polled to its end: forgotten
+        session.poll(pid)
+
+
+def test_input_kill_and_process_limit(session_config: libsandbox.Config) -> None:
+    # Each process costs host tasks in the sandbox's pids cgroup: room for 16.
+    limits = libsandbox.Limits(workspace_mb=0, max_pids=1024)
+    session = libsandbox.Session("bg-input", limits=limits, config=session_config)
+    cat = session.start("cat", "bash", stdin="first\n")
+    session.write_input(cat, b"\x00\xffbin\n")
+    session.close_input(cat)
+    out, _, last = _poll_to_end(session, cat)
+    assert out == b"first\n\x00\xffbin\n"
+    assert last.info.exit_code == 0
+
+    sleeper = session.start("sleep 1000 & sleep 1001; wait", "bash")
+    session.kill(sleeper, signal.SIGKILL)
+    _, _, last = _poll_to_end(session, sleeper)
+    assert last.info.reason == "killed" and last.info.exit_code == 128 + signal.SIGKILL
+    assert "sleep 100" not in session.exec("ps -eo args", "bash").stdout
+
+    ids = [session.start("sleep 1000", "bash") for _ in range(16)]
+    time.sleep(0.3)
+    assert all(p.running for p in session.processes())
+    with pytest.raises(RuntimeError, match="background processes"):
+        session.start("sleep 1000", "bash")
+    assert {p.id for p in session.processes() if p.running} == set(ids)
+    with pytest.raises(ValueError):
+        session.kill(ids[0], 0)
+    session.stop()  # everything stops with the session
+    assert session.processes() == []
+
+
+def test_background_output_is_capped(session_config: libsandbox.Config) -> None:
+    session = libsandbox.Session("bg-cap", config=session_config)
+    pid = session.start("head -c 300000 /dev/zero | tr '\\0' a; echo END", "bash", max_output_bytes=4096)
+    deadline = time.monotonic() + 15
+    while any(p.running for p in session.processes()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    o = session.poll(pid)
+    assert len(o.stdout) <= 4096 and o.stdout.endswith(b"aEND\n")
+    assert o.stdout_truncated and o.stdout_offset == 300004
+    assert not o.info.running
+
+
+def test_files_roundtrip_inside_the_sandbox(session_config: libsandbox.Config) -> None:
+    session = libsandbox.Session("files", config=session_config)
+    data = bytes(range(256)) * 300
+    session.write_file("d/sub/blob.bin", data)
+    assert session.read_file("d/sub/blob.bin") == data
+    session.write_file("/home/user/d/note.txt", "héllo")
+    assert session.read_file("d/note.txt") == "héllo".encode()
+    assert session.exec("wc -c < d/sub/blob.bin", "bash").stdout == f"{len(data)}\n"
+    listing = session.list_dir("d")
+    assert [(e.name, e.type) for e in listing.entries] == [("note.txt", "file"), ("sub", "directory")]
+    assert listing.entries[0].size == len("héllo".encode()) and not listing.truncated
+    with pytest.raises(FileNotFoundError):
+        session.read_file("nope")
+    with pytest.raises(ValueError):
+        session.read_file("d")  # a directory
+    with pytest.raises(ValueError):
+        session.read_file("d/sub/blob.bin", max_bytes=10)
+    with pytest.raises(PermissionError):
+        session.write_file("/usr/evil", b"x")
+    # Escapes reach only the sandbox's own files, never the host's.
+    passwd = session.read_file("../../etc/passwd")
+    assert passwd != Path("/etc/passwd").read_bytes()
+    with pytest.raises(FileNotFoundError):
+        session.read_file(str(Path(session_config.storage_dir).resolve()))
+    assert "root" not in {e.name for e in session.list_dir("/").entries}
+
+
+def test_max_sessions_config_is_checked() -> None:
+    with pytest.raises(ValueError, match="max_sessions"):
+        libsandbox.Config(max_sessions=-1)
+    assert libsandbox.Config(max_sessions=3).to_dict()["max_sessions"] == 3

@@ -294,6 +294,9 @@ class Action(openwebui.Plugin[Valves]):
         __user__: dict[str, typing.Any] | None = None,
         __event_emitter__: openwebui.EventEmitter = None,
         __id__: str | None = None,
+        __chat_id__: str | None = None,
+        __metadata__: dict[str, typing.Any] | None = None,
+        __files__: list[typing.Any] | None = None,
     ) -> str:
         debug = bool(self.valves.DEBUG)
 
@@ -316,7 +319,15 @@ class Action(openwebui.Plugin[Valves]):
         language, code = picked
         code = code.strip()
         run = openwebui.CodeRun(f"{language.title()} code block", language, code, __event_emitter__, debug)
-        outcome = await run.execute(self.valves, __user__)
+        # The chat's attached files: wherever this Open WebUI version puts them.
+        attachments = openwebui.attachment_sources(
+            __files__,
+            body.get("files"),
+            __metadata__.get("files") if isinstance(__metadata__, dict) else None,
+            [m.get("files") for m in messages if isinstance(m, dict)],
+        )
+        chat_id = openwebui.chat_id(__chat_id__, __metadata__, body)
+        outcome = await run.execute(self.valves, __user__, chat_id, attachments)
 
         rendered = sorted(
             (f["path"], render_file(f["path"], f["size"], host, f["url"]))
@@ -329,6 +340,7 @@ class Action(openwebui.Plugin[Valves]):
         chat = _chat_message(
             language, outcome.status, outcome.output, [md for _, md in rendered], outcome.message
         )
+        chat += "".join(f"\n\n_{note}_" for note in outcome.notes)
         await run.finish(outcome, chat)
         return json.dumps(reply, ensure_ascii=False)
 

@@ -34,6 +34,13 @@ NEW_VALVES = {
     "MAX_OUTPUT_BYTES": 1 << 20,
     "MAX_WORKSPACE_MEGABYTES": 256,
     "WARM_POOL_SIZE": 1,
+    "SESSION_MODE": "off",
+    "SESSION_IDLE_TIMEOUT_MINUTES": 30,
+    "SESSION_DIRECTORY_PATH": "$DATA_DIR/libsandbox",
+    "POLICY": "",
+    "POLICY_FILE": "",
+    "MAX_ATTACHMENT_MEGABYTES": 32,
+    "ATTACHMENT_DIRECTORY_PATH": "$DATA_DIR/uploads",
 }
 
 
@@ -96,9 +103,22 @@ def test_library_runner_maps_valves_like_the_files(
     plugin_defaults = plugin_module.Valves().model_dump()
     for name, default in valves_module.DEFAULTS.items():
         assert plugin_defaults[name] == default, name
-    custom = {"MAX_RUNTIME_SECONDS": 7, "MAX_RAM_MEGABYTES": 0, "NETWORKING_ALLOWED": True, "MAX_CPUS": 0.5}
+    custom: dict[str, Any] = {
+        "MAX_RUNTIME_SECONDS": 7,
+        "MAX_RAM_MEGABYTES": 0,
+        "NETWORKING_ALLOWED": True,
+        "MAX_CPUS": 0.5,
+        "POLICY_FILE": "/srv/policies.textproto",
+    }
     valves = plugin_module.Valves(**custom)
     assert plugin_module.run_arguments(valves, "/srv/x") == valves_module.run_kwargs(custom, "/srv/x")
+    # A named policy decides limits and network.
+    custom["POLICY"] = "small"
+    valves = plugin_module.Valves(**custom)
+    mapped = plugin_module.run_arguments(valves, "/srv/x")
+    assert mapped == valves_module.run_kwargs(custom, "/srv/x")
+    assert (mapped["limits"], mapped["network"], mapped["policy"]) == (None, False, "small")
+    assert mapped["config"]["policy_file"] == "/srv/policies.textproto"
 
 
 def test_front_matter(plugin_module: types.ModuleType) -> None:
@@ -121,6 +141,9 @@ def test_front_matter(plugin_module: types.ModuleType) -> None:
         ("DEBUG", "False", False),
         ("MAX_CPUS", "0.5", 0.5),
         ("WEB_ACCESSIBLE_DIRECTORY_URL", "https://files.example/x", "https://files.example/x"),
+        ("SESSION_MODE", "chat", "chat"),
+        ("POLICY", "small", "small"),
+        ("POLICY_FILE", "/srv/p.json", "/srv/p.json"),
     ],
 )
 def test_environment_override_applies(
@@ -149,6 +172,12 @@ def test_environment_override_beats_the_admin_setting(
         ("MAX_OUTPUT_BYTES", "100", "greater than or equal to 1024"),
         ("MAX_FILES_PER_USER", "0", "greater than or equal to 1"),
         ("MAX_CPUS", "2000", "less than or equal to 1024"),
+        ("SESSION_MODE", "forever", "'off', 'chat' or 'user'"),
+        ("SESSION_IDLE_TIMEOUT_MINUTES", "0", "greater than or equal to 1"),
+        ("POLICY", "../x", "should match pattern"),
+        ("POLICY_FILE", "policies.textproto", "should match pattern"),
+        ("POLICY_FILE", "/etc/policies.yaml", "should match pattern"),
+        ("MAX_ATTACHMENT_MEGABYTES", "-1", "greater than or equal to 0"),
     ],
 )
 def test_environment_override_outside_bounds_is_a_clear_error(

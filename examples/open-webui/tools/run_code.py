@@ -58,6 +58,8 @@ async def _run_tool(
     code: str,
     user: dict[str, typing.Any] | None,
     emitter: openwebui.EventEmitter,
+    chat: str = "",
+    files: object = None,
 ) -> str:
     # Not a method: Open WebUI offers every public or _private method of
     # Tools to the model, which must never choose `user` itself.
@@ -66,7 +68,7 @@ async def _run_tool(
     run = openwebui.CodeRun(
         f"{language.title()} tool execution", language, code, emitter, bool(configured.DEBUG)
     )
-    outcome = await run.execute(configured, user)
+    outcome = await run.execute(configured, user, chat, openwebui.attachment_sources(files))
     reply: dict[str, typing.Any] = {code_field: code, "status": outcome.status, "output": outcome.output}
     reply.update(openwebui.reply_fields(outcome))
     await run.finish(outcome)
@@ -82,10 +84,15 @@ class Tools(openwebui.Plugin[Valves]):
         __user__: dict[str, typing.Any] | None = None,
         __event_emitter__: openwebui.EventEmitter = None,
         __id__: str | None = None,
+        __chat_id__: str | None = None,
+        __metadata__: dict[str, typing.Any] | None = None,
+        __files__: list[typing.Any] | None = None,
     ) -> str:
         """
         Run Python code safely in a gVisor sandbox. Files written to the current
-        directory are kept and returned as download links.
+        directory are kept and returned as download links. Files the user attached
+        are in the current directory. When the reply has "session", files and
+        variables holding data or modules persist to the next call.
 
         :param python_code: Python code to run.
 
@@ -93,7 +100,15 @@ class Tools(openwebui.Plugin[Valves]):
             `status` is "OK", the user is interested in `output`; otherwise report
             `status` and `message` first.
         """
-        return await _run_tool(self.valves, "python", python_code, __user__, __event_emitter__)
+        return await _run_tool(
+            self.valves,
+            "python",
+            python_code,
+            __user__,
+            __event_emitter__,
+            openwebui.chat_id(__chat_id__, __metadata__),
+            __files__,
+        )
 
     async def run_bash_command(
         self,
@@ -101,10 +116,15 @@ class Tools(openwebui.Plugin[Valves]):
         __user__: dict[str, typing.Any] | None = None,
         __event_emitter__: openwebui.EventEmitter = None,
         __id__: str | None = None,
+        __chat_id__: str | None = None,
+        __metadata__: dict[str, typing.Any] | None = None,
+        __files__: list[typing.Any] | None = None,
     ) -> str:
         """
         Run a bash command line or script safely in a gVisor sandbox. Files
         written to the current directory are kept and returned as download links.
+        Files the user attached are in the home directory. When the reply has
+        "session", files and the current directory persist to the next call.
 
         :param bash_command: Bash command or script to run.
 
@@ -112,7 +132,15 @@ class Tools(openwebui.Plugin[Valves]):
             `status` is "OK", the user is interested in `output`; otherwise report
             `status` and `message` first.
         """
-        return await _run_tool(self.valves, "bash", bash_command, __user__, __event_emitter__)
+        return await _run_tool(
+            self.valves,
+            "bash",
+            bash_command,
+            __user__,
+            __event_emitter__,
+            openwebui.chat_id(__chat_id__, __metadata__),
+            __files__,
+        )
 
 
 async def _run_once(

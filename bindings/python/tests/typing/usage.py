@@ -54,6 +54,18 @@ def in_session(user: str) -> list[str]:
     )
     result: libsandbox.Result = session.exec("ls", "bash", stdin=b"", timeout_s=5, max_output_bytes=None)
     info: libsandbox.SessionInfo = session.info()
+    pid: str = session.start("cat", "bash", stdin="x", timeout_s=10, max_output_bytes=4096)
+    session.write_input(pid, b"more")
+    session.close_input(pid)
+    out: libsandbox.ProcessOutput = session.poll(pid, 0, 0)
+    polled: bytes = out.stdout + out.stderr
+    session.kill(pid, 15)
+    procs: list[libsandbox.ProcessInfo] = session.processes()
+    session.write_file("a.txt", "text")
+    data: bytes = session.read_file("a.txt", max_bytes=100)
+    listing: libsandbox.DirListing = session.list_dir(".")
+    entries: list[libsandbox.DirEntry] = listing.entries
+    _ = (polled, procs, data, [e.name for e in entries if e.type == "file" and e.size > 0])
     session.stop()
     session.reset()
     running: list[libsandbox.SessionInfo] = libsandbox.list_sessions(config)
