@@ -441,7 +441,7 @@ Result Session::Exec(const ExecRequest& request) {
 
   absl::MutexLock lock(&mu_);
   std::string message_prefix;
-  if (instance_ != nullptr && !instance_->alive()) {
+  if (instance_ != nullptr && (!instance_->alive() || instance_->OomKilled())) {
     message_prefix =
         "The session's sandbox had stopped; a new one was started on the same "
         "workspace (background processes are gone). ";
@@ -563,7 +563,8 @@ absl::Status Session::AdmitAndBootLocked() {
 
 absl::Status Session::EnsureBootedLocked(bool* replaced) {
   *replaced = false;
-  if (instance_ != nullptr && !instance_->alive()) {
+  // Out of memory, the sandbox is on its way down even if runsc still runs.
+  if (instance_ != nullptr && (!instance_->alive() || instance_->OomKilled())) {
     *replaced = true;
     StopLocked();
   }
@@ -748,7 +749,7 @@ absl::StatusOr<ProcessOutput> Session::Poll(const std::string& id, int64_t stdou
   // Ended without a reason of its own while the sandbox is gone (out of
   // memory, the pids cap): say so. An exec holding mu_ means it runs.
   if (out.ok() && !out->info().running() && out->info().reason().empty() && mu_.TryLock()) {
-    const bool stopped = instance_ == nullptr || !instance_->alive();
+    const bool stopped = instance_ == nullptr || !instance_->alive() || instance_->OomKilled();
     mu_.Unlock();
     if (stopped) out->mutable_info()->set_reason("sandbox");
   }

@@ -317,8 +317,10 @@ TEST_F(RunEgressTest, OnlyAllowedNamesOnAllowedPortsGetThrough) {
 
   RunRequest req;
   req.set_code(code);
+  req.set_user("mallory");
   req.set_network(true);
   *req.mutable_egress() = TestAllowlist();
+  config_.set_audit(true);
   Result r = libsandbox::Run(req, config_);
   ASSERT_EQ(r.status(), Result::OK) << r.message() << "\n" << r.stderr();
   std::map<std::string, std::string> o = Outcomes(r.stdout());
@@ -354,6 +356,14 @@ TEST_F(RunEgressTest, OnlyAllowedNamesOnAllowedPortsGetThrough) {
   EXPECT_THAT(denials, HasSubstr("TLS server name \"evil.test\" does not match"));
   EXPECT_THAT(denials, HasSubstr("Host header \"evil.test\" does not match"));
   EXPECT_THAT(denials, HasSubstr("only CONNECT"));
+
+  // The audit log has the same count, per user.
+  absl::StatusOr<std::vector<AuditRecord>> audit = QueryAudit(config_, "mallory", 10);
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  ASSERT_EQ(audit->size(), 1u);
+  EXPECT_EQ((*audit)[0].egress_allowed(), 4);
+  EXPECT_EQ((*audit)[0].egress_denied(), 16);
+  EXPECT_EQ((*audit)[0].egress_denials_size(), 16);
 }
 
 // The same hosts, controlled from the host namespace: each allowed path
