@@ -21,7 +21,18 @@ from libsandbox._api import (
 )
 from libsandbox._core import VERSION as _VERSION
 from libsandbox._session import DirEntry, DirListing, ProcessInfo, ProcessOutput, Session, list_sessions
-from libsandbox._types import AuditRecord, Check, Config, File, Limits, Result, SessionInfo, Status
+from libsandbox._types import (
+    AuditRecord,
+    Check,
+    Config,
+    Egress,
+    EgressAllowlist,
+    File,
+    Limits,
+    Result,
+    SessionInfo,
+    Status,
+)
 
 __version__: str = _VERSION
 
@@ -32,6 +43,8 @@ __all__ = [
     "Config",
     "DirEntry",
     "DirListing",
+    "Egress",
+    "EgressAllowlist",
     "File",
     "Limits",
     "ProcessInfo",

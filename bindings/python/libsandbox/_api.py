@@ -12,7 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeAlias
 
 from libsandbox import _core
-from libsandbox._types import AuditRecord, Check, Config, File, Limits, Result, Status
+from libsandbox._types import (
+    AuditRecord,
+    Check,
+    Config,
+    Egress,
+    EgressAllowlist,
+    File,
+    Limits,
+    Result,
+    Status,
+)
 
 FileContent: TypeAlias = bytes | bytearray | memoryview | str
 # Sequence, not Iterable: a dict is an Iterable too, which defeats type inference.
@@ -98,11 +108,14 @@ def _request(
     env: object,
     stdin: object,
     policy: object,
+    egress: object = None,
 ) -> dict[str, Any]:
     if limits is not None and not isinstance(limits, Limits):
         raise TypeError(f"limits must be a libsandbox.Limits or None, got {type(limits).__name__}")
     if not isinstance(network, bool):
         raise TypeError(f"network must be a bool, got {type(network).__name__}")
+    if egress is not None and not isinstance(egress, EgressAllowlist):
+        raise TypeError(f"egress must be a libsandbox.EgressAllowlist or None, got {type(egress).__name__}")
     env_map: dict[str, str] = {}
     if env is not None:
         if not isinstance(env, Mapping):
@@ -119,6 +132,7 @@ def _request(
         "env": env_map,
         "stdin": None if stdin is None else _content("stdin", stdin),
         "policy": _text("policy", policy),
+        "egress": None if egress is None else egress.to_dict(),
     }
 
 
@@ -156,7 +170,14 @@ def _result(raw: Mapping[str, Any]) -> Result:
         duration_s=raw["duration_s"],
         files=[File(path=f["path"], size=f["size"], host_path=f["host_path"]) for f in raw["files"]],
         message=message,
+        egress=_egress(raw.get("egress")),
     )
+
+
+def _egress(raw: Mapping[str, Any] | None) -> Egress | None:
+    if raw is None:
+        return None
+    return Egress(allowed=raw["allowed"], denied=raw["denied"], denials=list(raw["denials"]))
 
 
 def run(
@@ -171,6 +192,7 @@ def run(
     stdin: str | bytes | None = None,
     config: Config | None = None,
     policy: str = "",
+    egress: EgressAllowlist | None = None,
 ) -> Result:
     """Runs ``code`` in a fresh gVisor sandbox and returns what happened.
 
@@ -189,10 +211,15 @@ def run(
     value, and must be within it; mind that the defaults of ``Limits()``
     count as asked for), else the run is INVALID_INPUT naming the cap.
     Naming a policy without a policy file is INVALID_INPUT too.
+
+    ``egress`` (with ``network=True``) limits the network to the names of an
+    EgressAllowlist, through the host's filtering proxy; ``Result.egress``
+    then counts what it let through and refused. A policy with network mode
+    "allowlist" does the same (and then the request may not set ``egress``).
     """
     config_dict = _config(config)
     try:
-        request = _request(code, language, user, limits, network, files, env, stdin, policy)
+        request = _request(code, language, user, limits, network, files, env, stdin, policy, egress)
     except _BadText as e:
         return Result(status=Status.INVALID_INPUT, message=f"{e}; pass valid Unicode text.")
     return _result(_core.run(request, config_dict))
@@ -210,6 +237,7 @@ async def run_async(
     stdin: str | bytes | None = None,
     config: Config | None = None,
     policy: str = "",
+    egress: EgressAllowlist | None = None,
 ) -> Result:
     """run() without blocking the event loop: the run waits in a worker thread.
 
@@ -228,6 +256,7 @@ async def run_async(
         stdin=stdin,
         config=config,
         policy=policy,
+        egress=egress,
     )
     return await asyncio.get_running_loop().run_in_executor(_get_executor(), call)
 
@@ -292,6 +321,9 @@ def _audit_record(raw: Mapping[str, Any]) -> AuditRecord:
         file_bytes=raw["file_bytes"],
         code=raw["code"],
         code_truncated=raw["code_truncated"],
+        egress_allowed=raw.get("egress_allowed", 0),
+        egress_denied=raw.get("egress_denied", 0),
+        egress_denials=list(raw.get("egress_denials", [])),
     )
 
 

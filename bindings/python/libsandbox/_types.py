@@ -156,6 +156,9 @@ class Config:
     readable with ``query_audit()``; the code itself is logged only with
     ``audit_code``.
 
+    ``egress_dns_server`` ("IP" or "IP:PORT") is where the egress proxy of
+    allowlist runs resolves names (empty: the host's /etc/resolv.conf).
+
     ``max_sessions`` caps the session sandboxes running at once (0: 64);
     booting one more first stops the least recently used idle session, and
     with none idle the session call fails naming ``max_sessions``.
@@ -185,9 +188,11 @@ class Config:
     audit_path: str = ""
     pool_limits: Limits | None = None
     max_sessions: int = 0
+    egress_dns_server: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("runsc_path", "state_dir", "storage_dir", "policy_file", "audit_path"):
+        paths = ("runsc_path", "state_dir", "storage_dir", "policy_file", "audit_path", "egress_dns_server")
+        for name in paths:
             object.__setattr__(self, name, _require_text("Config", name, getattr(self, name)))
         _require_bool("Config", "allow_unenforced_limits", self.allow_unenforced_limits)
         _require_bool("Config", "debug", self.debug)
@@ -252,6 +257,7 @@ class Config:
             "audit_path": self.audit_path,
             "pool_limits": None if self.pool_limits is None else self.pool_limits.to_dict(),
             "max_sessions": self.max_sessions,
+            "egress_dns_server": self.egress_dns_server,
             "quota": {
                 "max_files_per_execution": self.max_files_per_execution,
                 "max_files_per_user": self.max_files_per_user,
@@ -274,6 +280,44 @@ class File:
 
 
 @dataclass(frozen=True)
+class EgressAllowlist:
+    """The only names (and ports) an allowlist run may reach, through the
+    host's filtering proxy. ``"*.x.org"`` matches subdomains only; ports
+    default to 443. Needs ``network=True``."""
+
+    domains: Sequence[str]
+    ports: Sequence[int] = ()
+
+    def __post_init__(self) -> None:
+        domains = _require_texts("EgressAllowlist", "domains", self.domains)
+        if not domains:
+            raise ValueError("EgressAllowlist.domains must name at least one domain")
+        object.__setattr__(self, "domains", domains)
+        ports = tuple(self.ports)
+        for port in ports:
+            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                raise ValueError(f"EgressAllowlist.ports: {port!r} is not a port (1..65535)")
+        object.__setattr__(self, "ports", ports)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"domains": list(self.domains), "ports": list(self.ports)}
+
+
+@dataclass(frozen=True)
+class Egress:
+    """What an allowlist run's proxy let through and refused: ``denials``
+    holds the first refusals as ``"HOST:PORT: reason"`` (escaped, cut short;
+    the host part comes from the sandboxed code)."""
+
+    allowed: int = 0
+    denied: int = 0
+    denials: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"allowed": self.allowed, "denied": self.denied, "denials": list(self.denials)}
+
+
+@dataclass(frozen=True)
 class Result:
     """What happened in one run. Runs never raise: failures are a status here."""
 
@@ -287,6 +331,7 @@ class Result:
     duration_s: float = 0.0
     files: list[File] = field(default_factory=list)
     message: str = ""  # what happened and what to change, for non-OK results
+    egress: Egress | None = None  # allowlist runs only
 
     @property
     def ok(self) -> bool:
@@ -305,6 +350,7 @@ class Result:
             "duration_s": self.duration_s,
             "files": [f.to_dict() for f in self.files],
             "message": self.message,
+            "egress": None if self.egress is None else self.egress.to_dict(),
         }
 
 
@@ -343,6 +389,9 @@ class AuditRecord:
     file_bytes: int = 0
     code: str | None = None  # only when the config has audit_code; cut at 64 KiB
     code_truncated: bool = False
+    egress_allowed: int = 0  # allowlist runs: connections let through
+    egress_denied: int = 0  # and attempts refused
+    egress_denials: list[str] = field(default_factory=list)  # the first refusals
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``status`` is its name."""
@@ -361,6 +410,9 @@ class AuditRecord:
             "file_bytes": self.file_bytes,
             "code": self.code,
             "code_truncated": self.code_truncated,
+            "egress_allowed": self.egress_allowed,
+            "egress_denied": self.egress_denied,
+            "egress_denials": list(self.egress_denials),
         }
 
 
