@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bench/bench_util.h"
 #include "bench/cgroup_memory.h"
 #include "bench/raw_runsc.h"
 #include "bench/tree_memory.h"
@@ -83,20 +84,6 @@ struct BenchEnv {
 };
 BenchEnv* env = nullptr;
 
-absl::Status CheckHello(const Result& r) {
-  if (r.status() == Result::OK && r.stdout() == "hello\n") return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("library run: ", std::string(StatusName(r.status())), " ",
-                                          r.message(), " stdout=", r.stdout(),
-                                          " stderr=", r.stderr()));
-}
-
-absl::Status CheckHello(const absl::StatusOr<ProcessResult>& p) {
-  if (!p.ok()) return p.status();
-  if (p->exit_code == 0 && p->out.data == "hello\n") return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("raw runsc: exit ", p->exit_code, " stdout=", p->out.data,
-                                          " stderr=", p->err.data));
-}
-
 Result RunSnippet(const Snippet& snippet, const Config& config) {
   RunRequest request;
   request.set_language(snippet.language);
@@ -111,25 +98,6 @@ Config WarmConfig(const char* language, int size) {
   c.add_pool_languages(language);
   return c;
 }
-
-// Latency of single runs, for percentiles (the benchmark's own figure is a
-// mean, which one slow run on a busy machine drags up).
-class Latencies {
- public:
-  void Add(absl::Duration d) { ms_.push_back(absl::ToDoubleMilliseconds(d)); }
-  void Report(benchmark::State& state) {
-    if (ms_.empty()) return;
-    std::sort(ms_.begin(), ms_.end());
-    auto at = [&](double q) { return ms_[static_cast<size_t>(q * (ms_.size() - 1) + 0.5)]; };
-    state.counters["p50_ms"] = at(0.5);
-    state.counters["p90_ms"] = at(0.9);
-    state.counters["min_ms"] = ms_.front();
-    state.counters["max_ms"] = ms_.back();
-  }
-
- private:
-  std::vector<double> ms_;
-};
 
 // Where the library's time goes (its own metrics, per run): host-side
 // preparation until runsc is launched, the sandbox's life, and teardown.
