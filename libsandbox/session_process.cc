@@ -132,15 +132,21 @@ void BackgroundProcess::Wake() {
   (void)!::write(wake_fd_, &one, sizeof(one));
 }
 
+void BackgroundProcess::Trim(Stream& s, size_t keep) {
+  if (s.data.size() <= keep) return;
+  // Keep the newest output, like a terminal's scrollback.
+  const size_t drop = s.data.size() - keep;
+  s.data.erase(0, drop);
+  s.base += static_cast<int64_t>(drop);
+}
+
 void BackgroundProcess::Append(Stream& s, const char* buf, size_t n) {
   s.data.append(buf, n);
-  if (s.data.size() > spec_.max_buffered) {
-    // Keep the newest output, like a terminal's scrollback.
-    const size_t drop = s.data.size() - spec_.max_buffered;
-    s.data.erase(0, drop);
-    s.base += static_cast<int64_t>(drop);
-    s.dropped = true;
-  }
+  // Trimmed only past half a buffer of slack: a flood costs amortized
+  // constant work per byte, not a move of the whole buffer per read. Polls
+  // trim to the cap itself.
+  const size_t cap = spec_.max_buffered;
+  if (s.data.size() > cap + std::max(cap / 2, kReadChunk)) Trim(s, cap);
 }
 
 void BackgroundProcess::Pump() {
@@ -239,7 +245,9 @@ absl::StatusOr<ProcessOutput> BackgroundProcess::Poll(int64_t stdout_offset,
   ProcessOutput out;
   {
     absl::MutexLock lock(&mu_);
-    auto take = [](Stream& s, int64_t offset, std::string* data, int64_t* next, bool* truncated) {
+    const size_t cap = spec_.max_buffered;
+    auto take = [&](Stream& s, int64_t offset, std::string* data, int64_t* next, bool* truncated) {
+      Trim(s, cap);
       const int64_t end = s.base + static_cast<int64_t>(s.data.size());
       offset = std::min(offset, end);
       if (offset < s.base) {

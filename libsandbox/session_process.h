@@ -76,12 +76,12 @@ class BackgroundProcess {
   absl::Status SignalInside(int sig);
 
   struct Stream {
-    std::string data;      // bytes [base, base + data.size()) of the stream
-    int64_t base = 0;      // stream offset of data[0]
-    bool dropped = false;  // bytes before `base` were never polled
+    std::string data;  // bytes [base, base + data.size()) of the stream
+    int64_t base = 0;  // stream offset of data[0]
     int fd = -1;
   };
   void Append(Stream& s, const char* buf, size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static void Trim(Stream& s, size_t keep);
 
   const BackgroundSpec spec_;
   pid_t pid_ = -1;

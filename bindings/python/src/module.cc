@@ -243,8 +243,7 @@ void RegisterSessionCalls(py::module_& m) {
       py::arg("key"), py::arg("options"), py::arg("config"), py::arg("id"));
   m.def(
       "session_kill",
-      [](py::handle key, py::handle options, py::handle config, const std::string& id,
-         int signal) {
+      [](py::handle key, py::handle options, py::handle config, const std::string& id, int signal) {
         OnSession<bool>(key, options, config, [&](Session& s) -> absl::StatusOr<bool> {
           if (absl::Status st = s.Kill(id, signal); !st.ok()) return st;
           return true;
@@ -269,8 +268,7 @@ void RegisterSessionCalls(py::module_& m) {
         return py::bytes(OnSession<std::string>(
             key, options, config, [&](Session& s) { return s.ReadFile(path, max_bytes); }));
       },
-      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("path"),
-      py::arg("max_bytes"));
+      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("path"), py::arg("max_bytes"));
   m.def(
       "session_write_file",
       [](py::handle key, py::handle options, py::handle config, const std::string& path,
