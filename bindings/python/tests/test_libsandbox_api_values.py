@@ -246,6 +246,16 @@ def test_result_to_dict_is_json_ready() -> None:
         "duration_s",
         "files",
         "message",
+        "egress",
+    }
+    assert data["egress"] is None
+    with_egress = libsandbox.Result(
+        status=libsandbox.Status.OK, egress=libsandbox.Egress(allowed=1, denied=2, denials=["a:443: x"])
+    )
+    assert json.loads(json.dumps(with_egress.to_dict()))["egress"] == {
+        "allowed": 1,
+        "denied": 2,
+        "denials": ["a:443: x"],
     }
 
 
