@@ -15,6 +15,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "libsandbox/executor_script.h"
 #include "libsandbox/fs_util.h"
+#include "libsandbox/statx_shim.h"
 #include "libsandbox/validate.h"
 
 namespace libsandbox {
@@ -280,6 +281,9 @@ absl::StatusOr<oci::Spec> BuildSpec(const std::string& run_dir, const BundleOpti
   AddMount(spec, kSandboxHome, "bind", o.workspace_dir, {"rbind", "rw", "nosuid", "nodev"});
   AddMount(spec, kSandboxCodeDir, "bind", run_dir + "/code",
            {"rbind", "ro", "nosuid", "nodev", "noexec"});
+  if (!o.compat_dir.empty()) {
+    AddMount(spec, kSandboxCompatDir, "bind", o.compat_dir, {"rbind", "ro", "nosuid", "nodev"});
+  }
   for (const std::string& m : o.extra_ro_mounts) {
     std::vector<std::string> parts = absl::StrSplit(m, absl::MaxSplits(':', 1));
     std::string dest = parts.size() == 2 ? parts[1] : parts[0];

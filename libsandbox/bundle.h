@@ -58,6 +58,9 @@ struct BundleOptions {
   // /etc is used, with the generated passwd, group, hosts, hostname,
   // nsswitch.conf and resolv.conf over the ones it has.
   std::string rootfs;
+  // Non-empty: this host directory is shown read-only (not noexec) at
+  // kSandboxCompatDir (statx_shim.h).
+  std::string compat_dir;
 };
 
 // FailedPrecondition unless `path` (absolute, as the sandbox sees it)

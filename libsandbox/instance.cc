@@ -17,6 +17,7 @@
 #include "libsandbox/outcome.h"
 #include "libsandbox/proto/executor.pb.h"
 #include "libsandbox/retention.h"
+#include "libsandbox/statx_shim.h"
 #include "libsandbox/text.h"
 
 namespace libsandbox {
@@ -115,6 +116,16 @@ absl::StatusOr<std::shared_ptr<const Environment>> MakeEnvironment(const Config&
   absl::StatusOr<std::string> platform = ChoosePlatform(**info, config.platform());
   if (!platform.ok()) return platform.status();
   env->platform = *platform;
+  if (NeedsStatxShim(**info)) {
+    absl::StatusOr<std::string> dir = InstallStatxShim(config.state_dir());
+    if (!dir.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("this runsc build needs a statx shim, which could not be written: ",
+                       dir.status().message(),
+                       "; check that state_dir is writable, or use a runsc from 2023 or later"));
+    }
+    env->statx_shim_dir = *dir;
+  }
   for (const std::string& cidr : config.allowed_cidrs()) {
     if (absl::Status s = ValidateCidr(cidr); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("allowed_cidrs: ", s.message()));
@@ -210,13 +221,14 @@ absl::StatusOr<std::unique_ptr<Instance>> Instance::Prepare(std::shared_ptr<cons
   bundle.workspace_dir = workspace;
   bundle.tmp_mb = limits.tmp_mb() > 0 ? limits.tmp_mb() : limits.workspace_mb();
   bundle.env = spec.env;
-  if (in->network_) bundle.env.merge(in->network_->ProxyEnv());
+  bundle.env.merge(in->BaseEnv());
   bundle.cgroups_path = in->cgroup_ ? in->cgroup_->relative_path() : "";
   bundle.own_network_namespace = in->network_ == nullptr;
   bundle.resolv_conf = in->network_ ? in->network_->ResolvConf() : "";
   bundle.max_pids = limits.max_pids();
   bundle.extra_ro_mounts.assign(config.extra_ro_mounts().begin(), config.extra_ro_mounts().end());
   bundle.rootfs = spec.rootfs;
+  if (spec.rootfs.empty()) bundle.compat_dir = in->env_->statx_shim_dir;
   if (absl::StatusOr<std::string> dir = WriteBundle(in->run_->path(), bundle); !dir.ok()) {
     return dir.status();
   }
@@ -309,13 +321,22 @@ std::string Instance::ExecutorRequest(const RunRequest& request) const {
   for (const char* a : spec_.language->argv) req.add_argv(a);
   req.add_argv(SandboxCodePath(*spec_.language));
   req.set_in_process_python(spec_.language->in_process_python);
-  for (const auto& [k, v] : SandboxEnvironment({request.env().begin(), request.env().end()})) {
+  std::map<std::string, std::string> env = BaseEnv();
+  for (const auto& [k, v] : request.env()) env[k] = v;
+  for (const auto& [k, v] : SandboxEnvironment(env)) {
     (*req.mutable_env())[k] = v;
   }
   if (request.has_stdin()) req.set_stdin(request.stdin());
   std::string json;
   (void)google::protobuf::util::MessageToJsonString(req, &json);
   return json;
+}
+
+std::map<std::string, std::string> Instance::BaseEnv() const {
+  std::map<std::string, std::string> env;
+  if (network_) env = network_->ProxyEnv();
+  if (spec_.rootfs.empty() && !env_->statx_shim_dir.empty()) env["LD_PRELOAD"] = kSandboxStatxShim;
+  return env;
 }
 
 std::vector<std::string> Instance::RunscCommand(const std::vector<std::string>& args) const {

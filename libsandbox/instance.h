@@ -29,6 +29,8 @@ struct Environment {
   std::string runsc_path;
   std::shared_ptr<const RunscInfo> runsc;
   std::string platform;
+  // Host directory with the statx shim (statx_shim.h); empty: not needed.
+  std::string statx_shim_dir;
 };
 
 // Resolves runsc and the platform for `config` (already resolved).
@@ -99,10 +101,9 @@ class Instance {
   bool OomKilled() const { return cgroup_ && cgroup_->OomKilled(); }
   // Allowlist sandboxes only; null otherwise.
   const EgressProxy* egress_proxy() const { return network_ ? network_->egress_proxy() : nullptr; }
-  // Variables pointing the sandbox's tools at its egress proxy, if any.
-  std::map<std::string, std::string> ProxyEnv() const {
-    return network_ ? network_->ProxyEnv() : std::map<std::string, std::string>();
-  }
+  // Variables every process in this sandbox gets under the caller's: the
+  // egress proxy's (allowlist only) and the statx shim's LD_PRELOAD.
+  std::map<std::string, std::string> BaseEnv() const;
   bool PidsLimitHit() const { return cgroup_ && cgroup_->PidsLimitHit(); }
   // Stops the sandbox now (every process in it); the destructor cleans up.
   void Kill();

@@ -462,7 +462,7 @@ Result Session::Exec(const ExecRequest& request) {
   const std::string base = absl::StrCat(instance_->run_path(), "/exec-", next_exec_);
   const std::string process_file = base + ".json";
   const std::string pid_file = base + ".pid";
-  std::map<std::string, std::string> env = instance_->ProxyEnv();
+  std::map<std::string, std::string> env = instance_->BaseEnv();
   for (const auto& [k, v] : env_vars_) env[k] = v;
   for (const auto& [k, v] : request.env()) env[k] = v;
   const EgressProxy* proxy = instance_->egress_proxy();
@@ -628,7 +628,7 @@ absl::StatusOr<Session::ExecFiles> Session::PrepareBackgroundLocked(const Langua
   f.code_file = absl::StrCat(instance_->code_dir(), "/", name);
   f.process_file = base + ".json";
   f.pid_file = base + ".pid";
-  std::map<std::string, std::string> env = instance_->ProxyEnv();
+  std::map<std::string, std::string> env = instance_->BaseEnv();
   for (const auto& [k, v] : env_vars_) env[k] = v;
   for (const auto& [k, v] : request.env()) env[k] = v;
   std::string json;

@@ -414,6 +414,22 @@ TEST_P(RunTest, CrashedHostIsReapedOnNextStart) {
   EXPECT_EQ(l.runsc_processes, 0);
 }
 
+// coreutils' ls and stat call statx(AT_NO_AUTOMOUNT), which older runsc
+// builds refuse; the statx shim makes them work there too (cold and warm).
+TEST_P(RunTest, LsAndStatWork) {
+  Result r =
+      RunCode("echo x > f; ls -A /home/user /tmp; stat -c %F /home/user; ls -l f | wc -l", "bash");
+  EXPECT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
+  EXPECT_EQ(r.stderr(), "");
+  EXPECT_THAT(r.stdout(), HasSubstr("directory\n1\n"));
+  // Python's own calls are unaffected.
+  r = RunCode(
+      "import os, subprocess; print(os.listdir('/home/user'), "
+      "subprocess.run(['ls', '/'], capture_output=True).returncode)");
+  EXPECT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
+  EXPECT_EQ(r.stdout(), "[] 0\n");
+}
+
 TEST_P(RunTest, MissingRunscIsSandboxErrorWithRemedy) {
   config_.set_runsc_path(root_ + "/no-such-runsc");
   Result r = RunCode("print(1)");
