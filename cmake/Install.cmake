@@ -5,6 +5,7 @@ install(TARGETS libsandbox libsandbox_proto EXPORT libsandboxTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY libsandbox/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES ${CMAKE_BINARY_DIR}/libsandbox/proto/config.pb.h
+              ${CMAKE_BINARY_DIR}/libsandbox/proto/policy.pb.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/libsandbox/proto)
 install(EXPORT libsandboxTargets NAMESPACE libsandbox::
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/libsandbox)

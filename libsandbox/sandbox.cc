@@ -1,10 +1,15 @@
 #include "libsandbox/sandbox.h"
 
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
 #include "libsandbox/audit.h"
 #include "libsandbox/doctor.h"
 #include "libsandbox/engine.h"
 #include "libsandbox/languages.h"
 #include "libsandbox/metrics.h"
+#include "libsandbox/policy.h"
+#include "libsandbox/policy_file.h"
 #include "libsandbox/runner.h"
 #include "libsandbox/runsc.h"
 
@@ -70,6 +75,32 @@ Metrics GetMetrics() { return GlobalMetrics().Snapshot(); }
 absl::StatusOr<std::vector<AuditRecord>> QueryAudit(const Config& config, const std::string& user,
                                                     int limit) {
   return AuditLog(AuditOptionsFor(ResolvedConfig(config))).Query(user, absl::InfinitePast(), limit);
+}
+
+absl::StatusOr<PolicySet> GetPolicies(const Config& config) {
+  if (config.policy_file().empty()) {
+    return absl::FailedPreconditionError("the config has no policy_file");
+  }
+  if (::access(config.policy_file().c_str(), F_OK) != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("policy file ", config.policy_file(), " does not exist"));
+  }
+  return ReadPolicyFile(config.policy_file());
+}
+
+absl::Status SetPolicies(const Config& config, const PolicySet& set) {
+  return EditPolicyFile(config.policy_file(), [&](PolicySet& current) {
+    current = set;
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SetPolicy(const Config& config, const Policy& policy) {
+  return UpsertPolicyInFile(config.policy_file(), policy);
+}
+
+absl::Status RemovePolicy(const Config& config, const std::string& name) {
+  return RemovePolicyFromFile(config.policy_file(), name);
 }
 
 void Shutdown() {

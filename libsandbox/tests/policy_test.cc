@@ -609,5 +609,56 @@ TEST_F(PolicyRunTest, ABrokenPolicyFileRefusesRuns) {
   EXPECT_THAT(r.message(), AllOf(HasSubstr("caps.memory"), HasSubstr("Fix the policy file")));
 }
 
+TEST_F(PolicyRunTest, PoliciesChangeAtRuntimeThroughTheApi) {
+  absl::StatusOr<PolicySet> set = GetPolicies(config_);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->policies_size(), 2);
+
+  Policy tiny;
+  tiny.set_name("tiny");
+  tiny.set_memory("1Gi");  // over caps.memory: refused, nothing written
+  absl::Status over = SetPolicy(config_, tiny);
+  EXPECT_TRUE(absl::IsInvalidArgument(over)) << over;
+  EXPECT_THAT(over.message(), HasSubstr("caps.memory"));
+  EXPECT_EQ(GetPolicies(config_)->policies_size(), 2);
+
+  tiny.set_memory("64Mi");
+  tiny.set_timeout("1s");
+  ASSERT_TRUE(SetPolicy(config_, tiny).ok());
+  constexpr char kSleep[] = "import time; time.sleep(3); print('done')";
+  EXPECT_EQ(RunAs(kSleep, "tiny", 0).status(), Result::TIMEOUT);
+  tiny.set_timeout("30s");  // replaced in place
+  ASSERT_TRUE(SetPolicy(config_, tiny).ok());
+  EXPECT_EQ(GetPolicies(config_)->policies_size(), 3);
+  Result r = RunAs(kSleep, "tiny", 0);
+  EXPECT_EQ(r.status(), Result::OK) << r.message();
+
+  EXPECT_TRUE(absl::IsFailedPrecondition(RemovePolicy(config_, "small")));  // the default
+  EXPECT_TRUE(absl::IsNotFound(RemovePolicy(config_, "nope")));
+  ASSERT_TRUE(RemovePolicy(config_, "tiny").ok());
+  EXPECT_EQ(RunAs("print(1)", "tiny", 0).status(), Result::INVALID_INPUT);
+}
+
+TEST_F(PolicyRunTest, ConcurrentChangesAreSerialisedAndABrokenFileIsNeverOverwritten) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([this, i] {
+      Policy p;
+      p.set_name(absl::StrCat("p", i));
+      p.set_memory("32Mi");
+      EXPECT_TRUE(SetPolicy(config_, p).ok());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(GetPolicies(config_)->policies_size(), 10);  // none lost
+
+  const std::string broken = "caps { memory: \"lots\" }";
+  ASSERT_TRUE(WriteFile(config_.policy_file(), broken, 0644, true).ok());
+  Policy p;
+  p.set_name("more");
+  EXPECT_TRUE(absl::IsFailedPrecondition(SetPolicy(config_, p)));
+  EXPECT_EQ(ReadFile(config_.policy_file()).value_or(""), broken);
+}
+
 }  // namespace
 }  // namespace libsandbox

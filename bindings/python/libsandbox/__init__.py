@@ -13,10 +13,14 @@ from libsandbox._api import (
     doctor,
     languages,
     metrics,
+    policies,
     query_audit,
+    remove_policy,
     run,
     run_async,
     runsc_version,
+    set_policies,
+    set_policy,
     shutdown,
 )
 from libsandbox._core import VERSION as _VERSION
@@ -58,9 +62,13 @@ __all__ = [
     "languages",
     "list_sessions",
     "metrics",
+    "policies",
     "query_audit",
+    "remove_policy",
     "run",
     "run_async",
     "runsc_version",
+    "set_policies",
+    "set_policy",
     "shutdown",
 ]

@@ -302,6 +302,51 @@ def query_audit(config: Config | None = None, user: str = "", limit: int = 100) 
     return [_audit_record(r) for r in _core.query_audit(config_dict, user, limit)]
 
 
+def policies(config: Config | None = None) -> dict[str, Any]:
+    """The policy set ``config.policy_file`` holds now, as a dict shaped like
+    policy.proto's PolicySet: ``caps``, ``policies`` (a list of dicts with
+    ``name``, ``cpus``, ``memory``, ``network``, ...) and ``default_policy``.
+
+    Raises FileNotFoundError when the file does not exist, ValueError when
+    the config has no policy file or the file does not parse.
+    """
+    return dict(_core.get_policies(_config(config)))
+
+
+def set_policy(policy: Mapping[str, Any], config: Config | None = None) -> None:
+    """Adds ``policy`` (a dict like ``{"name": "small", "memory": "64Mi",
+    "network": {"mode": "allowlist", "domains": ["pypi.org"]}}``) to the
+    config's policy file, or replaces the policy of that name.
+
+    The whole set is checked against the file's caps first: a value over a
+    cap raises ValueError naming the cap, and nothing is written. The file is
+    replaced atomically; every process using it sees the change at its next
+    run. Comments in a textproto file are not kept.
+    """
+    if not isinstance(policy, Mapping):
+        raise TypeError(f"policy must be a mapping, got {type(policy).__name__}")
+    _core.set_policy(dict(policy), _config(config))
+
+
+def set_policies(policy_set: Mapping[str, Any], config: Config | None = None) -> None:
+    """Replaces the config's policy file with ``policy_set`` (caps,
+    policies, default_policy), checked in full first (ValueError, nothing
+    written, when it is not sound)."""
+    if not isinstance(policy_set, Mapping):
+        raise TypeError(f"policy_set must be a mapping, got {type(policy_set).__name__}")
+    _core.set_policies(dict(policy_set), _config(config))
+
+
+def remove_policy(name: str, config: Config | None = None) -> None:
+    """Removes the policy ``name`` from the config's policy file. KeyError if
+    there is none; ValueError if it is the default policy."""
+    try:
+        name = _text("name", name)
+    except _BadText as e:
+        raise ValueError(str(e)) from None
+    _core.remove_policy(name, _config(config))
+
+
 def _audit_record(raw: Mapping[str, Any]) -> AuditRecord:
     # A record with a status this version does not know (a newer writer, a
     # damaged line) never reads as a success.

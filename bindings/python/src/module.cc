@@ -54,6 +54,23 @@ void RaiseIfBadArgument(const absl::Status& status) {
   throw py::error_already_set();
 }
 
+// Failures of policy-file changes: ValueError for a change that is refused
+// (over a cap, the default policy, a broken file), KeyError for an unknown
+// name, FileNotFoundError for a missing file, OSError for the rest.
+[[noreturn]] void RaisePolicyError(const absl::Status& status, bool missing_is_key) {
+  const std::string message(status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+      throw py::value_error(message);
+    case absl::StatusCode::kNotFound:
+      if (missing_is_key) throw py::key_error(message);
+      RaiseFileError(status);
+    default:
+      RaiseFileError(status);
+  }
+}
+
 Config ToConfig(py::handle config) {
   Config out;
   RaiseIfBadArgument(DictToMessage(config, &out));
@@ -368,6 +385,55 @@ PYBIND11_MODULE(_core, m) {
         return lp::MessageToDict(libsandbox::ResolvedConfig(lp::ToConfig(config)));
       },
       py::arg("config"), "The Config dict with defaults filled in.");
+  m.def(
+      "get_policies",
+      [](py::handle config) {
+        const libsandbox::Config cfg = lp::ToConfig(config);
+        absl::StatusOr<libsandbox::PolicySet> set = libsandbox::GetPolicies(cfg);
+        if (!set.ok()) lp::RaisePolicyError(set.status(), false);
+        return lp::MessageToDict(*set);
+      },
+      py::arg("config"), "The PolicySet dict the config's policy file holds.");
+  m.def(
+      "set_policies",
+      [](py::handle set, py::handle config) {
+        libsandbox::PolicySet s;
+        lp::RaiseIfBadArgument(lp::DictToMessage(set, &s));
+        const libsandbox::Config cfg = lp::ToConfig(config);
+        absl::Status status;
+        {
+          py::gil_scoped_release release;  // takes the file's lock
+          status = libsandbox::SetPolicies(cfg, s);
+        }
+        if (!status.ok()) lp::RaisePolicyError(status, false);
+      },
+      py::arg("policy_set"), py::arg("config"), "Replaces the policy file's whole set.");
+  m.def(
+      "set_policy",
+      [](py::handle policy, py::handle config) {
+        libsandbox::Policy p;
+        lp::RaiseIfBadArgument(lp::DictToMessage(policy, &p));
+        const libsandbox::Config cfg = lp::ToConfig(config);
+        absl::Status status;
+        {
+          py::gil_scoped_release release;
+          status = libsandbox::SetPolicy(cfg, p);
+        }
+        if (!status.ok()) lp::RaisePolicyError(status, false);
+      },
+      py::arg("policy"), py::arg("config"), "Adds a Policy dict, or replaces the one of its name.");
+  m.def(
+      "remove_policy",
+      [](const std::string& name, py::handle config) {
+        const libsandbox::Config cfg = lp::ToConfig(config);
+        absl::Status status;
+        {
+          py::gil_scoped_release release;
+          status = libsandbox::RemovePolicy(cfg, name);
+        }
+        if (!status.ok()) lp::RaisePolicyError(status, true);
+      },
+      py::arg("name"), py::arg("config"), "Removes the policy of that name.");
   m.attr("MAX_AUDIT_QUERY_LIMIT") = libsandbox::kMaxAuditQueryLimit;
   m.def("query_audit", &lp::QueryAuditDicts, py::arg("config"), py::arg("user"), py::arg("limit"),
         "Up to `limit` AuditRecord dicts of `user` (empty: all), newest first. Releases the GIL.");

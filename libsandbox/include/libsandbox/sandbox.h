@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "libsandbox/proto/config.pb.h"
+#include "libsandbox/proto/policy.pb.h"
 
 namespace libsandbox {
 
@@ -51,6 +52,21 @@ Metrics GetMetrics();
 // newest first, from the log `config` writes when `audit` is on.
 absl::StatusOr<std::vector<AuditRecord>> QueryAudit(const Config& config, const std::string& user,
                                                     int limit);
+
+// ---- Policies: the admin's policy file (Config.policy_file) ----
+// Changes are checked in full against the file's caps and written
+// atomically; every process using the file sees them at its next run. A
+// change over a cap is InvalidArgument naming the cap, and nothing is
+// written. Comments in a textproto file are not kept.
+
+// The set the file holds now. NotFound when it does not exist.
+absl::StatusOr<PolicySet> GetPolicies(const Config& config);
+// Replaces the whole set (caps included).
+absl::Status SetPolicies(const Config& config, const PolicySet& set);
+// Adds `policy`, or replaces the one of the same name.
+absl::Status SetPolicy(const Config& config, const Policy& policy);
+// NotFound if absent; FailedPrecondition for the default policy.
+absl::Status RemovePolicy(const Config& config, const std::string& name);
 
 // Drains warm pools, stops sessions (their workspaces stay) and releases
 // what Run keeps between runs. Runs may be made again afterwards. Call
