@@ -1,5 +1,6 @@
 // Helpers shared by the benchmark binaries: checking that a run printed
-// "hello", and p50/p90 of single-run latencies.
+// "hello", p50/p90 of single-run latencies, and the raw `runsc exec`
+// baseline.
 #ifndef LIBSANDBOX_BENCH_BENCH_UTIL_H_
 #define LIBSANDBOX_BENCH_BENCH_UTIL_H_
 
@@ -12,7 +13,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/raw_runsc.h"
 #include "libsandbox/process.h"
 #include "libsandbox/sandbox.h"
 
@@ -50,6 +53,36 @@ class Latencies {
  private:
   std::vector<double> ms_;
 };
+
+// Times `runsc exec` of `argv` into a raw sandbox of `idle_bundle` (an init
+// that waits forever) named `id`: the best bare runsc can do without a boot.
+// The sandbox is booted and exec'd into once (paying first-exec costs and
+// proving the path works) untimed, before the first iteration.
+inline void TimeRawExec(benchmark::State& state, const std::string& runsc, const std::string& root,
+                        const std::string& idle_bundle, const std::string& id,
+                        const std::vector<std::string>& argv) {
+  absl::StatusOr<RawRunningSandbox> sandbox =
+      RawRunningSandbox::Start(runsc, root, idle_bundle, id);
+  if (!sandbox.ok()) {
+    state.SkipWithError(std::string(sandbox.status().message()).c_str());
+    return;
+  }
+  if (absl::Status s = CheckHello(sandbox->Exec(argv)); !s.ok()) {
+    state.SkipWithError(std::string(s.message()).c_str());
+    return;
+  }
+  Latencies latencies;
+  for (auto _ : state) {
+    const absl::Time t0 = absl::Now();
+    absl::Status s = CheckHello(sandbox->Exec(argv));
+    latencies.Add(absl::Now() - t0);
+    if (!s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      break;
+    }
+  }
+  latencies.Report(state);
+}
 
 }  // namespace libsandbox::bench
 

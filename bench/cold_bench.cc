@@ -247,28 +247,7 @@ void BM_LibraryBashEchoWarmPool(benchmark::State& state) { WarmRun(state, kBash)
 // The best bare runsc can do without a pool of its own: `runsc exec` into a
 // raw sandbox booted (untimed) before the first iteration.
 void RawExec(benchmark::State& state, const Snippet& snippet) {
-  absl::StatusOr<RawRunningSandbox> sandbox =
-      RawRunningSandbox::Start(env->runsc, env->raw_root, env->raw_idle_bundle, RawId());
-  if (!sandbox.ok()) {
-    state.SkipWithError(std::string(sandbox.status().message()).c_str());
-    return;
-  }
-  // One exec untimed: proves the path works and pays first-exec costs.
-  if (absl::Status s = CheckHello(sandbox->Exec(snippet.exec_argv)); !s.ok()) {
-    state.SkipWithError(std::string(s.message()).c_str());
-    return;
-  }
-  Latencies latencies;
-  for (auto _ : state) {
-    const absl::Time t0 = absl::Now();
-    absl::Status s = CheckHello(sandbox->Exec(snippet.exec_argv));
-    latencies.Add(absl::Now() - t0);
-    if (!s.ok()) {
-      state.SkipWithError(std::string(s.message()).c_str());
-      break;
-    }
-  }
-  latencies.Report(state);
+  TimeRawExec(state, env->runsc, env->raw_root, env->raw_idle_bundle, RawId(), snippet.exec_argv);
 }
 
 void BM_RawRunscExecPython(benchmark::State& state) { RawExec(state, kPython); }

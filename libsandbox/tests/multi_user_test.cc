@@ -15,17 +15,13 @@
 #include "absl/time/clock.h"
 #include "libsandbox/fs_util.h"
 #include "libsandbox/session.h"
-#include "libsandbox/tests/test_util.h"
+#include "libsandbox/tests/session_fixture.h"
 
 namespace libsandbox {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-#define EXPECT_RESULT(r, st)          \
-  EXPECT_EQ((r).status(), Result::st) \
-      << (r).message() << "\nstdout: " << (r).stdout() << "\nstderr: " << (r).stderr()
 
 // Python: try to connect to each address on `port`, print "ADDR OK|ERR".
 std::string ConnectProbe(int port) {
@@ -39,50 +35,15 @@ std::string ConnectProbe(int port) {
       "    except OSError: print(a, 'ERR')\n");
 }
 
-class MultiUserTest : public ::testing::Test {
+class MultiUserTest : public testing::SessionFixture {
  protected:
-  void SetUp() override {
-    root_ = testing::MakeTestDir("multi-user");
-    config_.set_state_dir(root_ + "/state");
-    config_.set_storage_dir(root_ + "/storage");
-    config_.set_runsc_path(testing::TestRunscPath());
-  }
-  void TearDown() override {
-    manager_.reset();
-    testing::SandboxLeftovers l = testing::CountLeftovers(config_);
-    EXPECT_EQ(l.runsc_entries, 0);
-    EXPECT_EQ(l.run_entries, 0);
-    EXPECT_EQ(l.processes, 0);
-    (void)RemoveTree(root_);
-  }
-
-  void NewManager() {
-    manager_.reset();
-    absl::StatusOr<std::unique_ptr<SessionManager>> m = SessionManager::Create(config_);
-    ASSERT_TRUE(m.ok()) << m.status();
-    manager_ = *std::move(m);
-  }
+  MultiUserTest() : SessionFixture("multi-user") {}
 
   std::shared_ptr<Session> Get(const std::string& user, bool network) {
-    SessionKey key;
-    key.set_user(user);
     SessionOptions options;
     options.set_network(network);
-    absl::StatusOr<std::shared_ptr<Session>> s = manager_->Get(key, options);
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? *s : nullptr;
+    return SessionFixture::Get(user, options);
   }
-
-  static Result Exec(Session& s, const std::string& code, const std::string& language = "bash") {
-    ExecRequest req;
-    req.set_code(code);
-    req.set_language(language);
-    return s.Exec(req);
-  }
-
-  std::string root_;
-  Config config_;
-  std::unique_ptr<SessionManager> manager_;
 };
 
 TEST_F(MultiUserTest, ThreeUsersShareNothing) {

@@ -14,47 +14,16 @@
 #include "absl/time/clock.h"
 #include "libsandbox/fs_util.h"
 #include "libsandbox/session.h"
-#include "libsandbox/tests/test_util.h"
+#include "libsandbox/tests/session_fixture.h"
 
 namespace libsandbox {
 namespace {
 
 using ::testing::HasSubstr;
 
-class SessionTerminalTest : public ::testing::Test {
+class SessionTerminalTest : public testing::SessionFixture {
  protected:
-  void SetUp() override {
-    root_ = testing::MakeTestDir("session-terminal");
-    config_.set_state_dir(root_ + "/state");
-    config_.set_storage_dir(root_ + "/storage");
-    config_.set_runsc_path(testing::TestRunscPath());
-  }
-  void TearDown() override {
-    manager_.reset();
-    testing::SandboxLeftovers l = testing::CountLeftovers(config_);
-    EXPECT_EQ(l.runsc_entries, 0);
-    EXPECT_EQ(l.run_entries, 0);
-    EXPECT_EQ(l.processes, 0);
-    (void)RemoveTree(root_);
-  }
-
-  void NewManager() {
-    manager_.reset();
-    absl::StatusOr<std::unique_ptr<SessionManager>> m = SessionManager::Create(config_);
-    ASSERT_TRUE(m.ok()) << m.status();
-    manager_ = *std::move(m);
-  }
-
-  std::shared_ptr<Session> Get(const std::string& user, SessionOptions options = {},
-                               const std::string& policy = "") {
-    if (manager_ == nullptr) NewManager();
-    SessionKey key;
-    key.set_user(user);
-    key.set_policy(policy);
-    absl::StatusOr<std::shared_ptr<Session>> s = manager_->Get(key, options);
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? *s : nullptr;
-  }
+  SessionTerminalTest() : SessionFixture("session-terminal") {}
 
   static ExecRequest Bash(const std::string& code) {
     ExecRequest r;
@@ -96,10 +65,6 @@ class SessionTerminalTest : public ::testing::Test {
     EXPECT_TRUE(id.ok()) << id.status();
     return id.value_or("");
   }
-
-  std::string root_;
-  Config config_;
-  std::unique_ptr<SessionManager> manager_;
 };
 
 TEST_F(SessionTerminalTest, BackgroundOutputArrivesAcrossPolls) {

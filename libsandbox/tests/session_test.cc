@@ -17,7 +17,7 @@
 #include "absl/time/clock.h"
 #include "libsandbox/fs_util.h"
 #include "libsandbox/sandbox.h"
-#include "libsandbox/tests/test_util.h"
+#include "libsandbox/tests/session_fixture.h"
 
 namespace libsandbox {
 namespace {
@@ -25,56 +25,14 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class SessionTest : public ::testing::Test {
+class SessionTest : public testing::SessionFixture {
  protected:
+  SessionTest() : SessionFixture("session") {}
   void SetUp() override {
-    root_ = testing::MakeTestDir("session");
-    config_.set_state_dir(root_ + "/state");
-    config_.set_storage_dir(root_ + "/storage");
-    config_.set_runsc_path(testing::TestRunscPath());
+    SessionFixture::SetUp();
     NewManager();
   }
-  void TearDown() override {
-    manager_.reset();
-    testing::SandboxLeftovers l = testing::CountLeftovers(config_);
-    EXPECT_EQ(l.runsc_entries, 0);
-    EXPECT_EQ(l.run_entries, 0);
-    EXPECT_EQ(l.processes, 0);
-    (void)RemoveTree(root_);
-  }
-
-  void NewManager() {
-    manager_.reset();
-    absl::StatusOr<std::unique_ptr<SessionManager>> m = SessionManager::Create(config_);
-    ASSERT_TRUE(m.ok()) << m.status();
-    manager_ = *std::move(m);
-  }
-
-  std::shared_ptr<Session> Get(const std::string& user, SessionOptions options = {}) {
-    SessionKey key;
-    key.set_user(user);
-    absl::StatusOr<std::shared_ptr<Session>> s = manager_->Get(key, options);
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? *s : nullptr;
-  }
-
-  static Result Exec(Session& s, const std::string& code, const std::string& language = "bash",
-                     std::optional<double> timeout_s = std::nullopt) {
-    ExecRequest req;
-    req.set_code(code);
-    req.set_language(language);
-    if (timeout_s) req.set_timeout_s(*timeout_s);
-    return s.Exec(req);
-  }
-
-  std::string root_;
-  Config config_;
-  std::unique_ptr<SessionManager> manager_;
 };
-
-#define EXPECT_RESULT(r, st)          \
-  EXPECT_EQ((r).status(), Result::st) \
-      << (r).message() << "\nstdout: " << (r).stdout() << "\nstderr: " << (r).stderr()
 
 TEST(SessionDirNameTest, DistinctKeysGetDistinctDirectories) {
   auto dir = [](std::string u, std::string p, std::string c) {

@@ -25,7 +25,7 @@
 #include "libsandbox/languages.h"
 #include "libsandbox/sandbox.h"
 #include "libsandbox/session.h"
-#include "libsandbox/tests/test_util.h"
+#include "libsandbox/tests/session_fixture.h"
 
 namespace libsandbox {
 namespace {
@@ -34,10 +34,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr int64_t kMiB = int64_t{1} << 20;
-
-#define EXPECT_RESULT(r, st)          \
-  EXPECT_EQ((r).status(), Result::st) \
-      << (r).message() << "\nstdout: " << (r).stdout() << "\nstderr: " << (r).stderr()
 
 // Mounts whose mount point is `path` or, with `below`, under it too (other
 // suites' mounts elsewhere come and go meanwhile).
@@ -214,50 +210,25 @@ TEST_F(WorkspaceVolumeTest, FilesOfAnUncappedWorkspaceAreNotHidden) {
 
 // ---- Sessions with a capped workspace ----
 
-class SessionVolumeTest : public ::testing::Test {
+class SessionVolumeTest : public testing::SessionFixture {
  protected:
+  SessionVolumeTest() : SessionFixture("session-volume") {}
   void SetUp() override {
-    root_ = testing::MakeTestDir("session-volume");
-    config_.set_state_dir(root_ + "/state");
-    config_.set_storage_dir(root_ + "/storage");
-    config_.set_runsc_path(testing::TestRunscPath());
+    SessionFixture::SetUp();
     NewManager();
   }
   void TearDown() override {
-    manager_.reset();
-    testing::SandboxLeftovers l = testing::CountLeftovers(config_);
-    EXPECT_EQ(l.runsc_entries, 0);
-    EXPECT_EQ(l.run_entries, 0);
-    EXPECT_EQ(l.processes, 0);
+    manager_.reset();  // stops the sessions, which unmounts their volumes
     EXPECT_EQ(MountsAt(root_, /*below=*/true), 0);
-    (void)RemoveTree(root_);
+    SessionFixture::TearDown();
   }
-  void NewManager() {
-    manager_.reset();
-    absl::StatusOr<std::unique_ptr<SessionManager>> m = SessionManager::Create(config_);
-    ASSERT_TRUE(m.ok()) << m.status();
-    manager_ = *std::move(m);
-  }
+  // Alice's session with its workspace capped at `workspace_mb`.
   std::shared_ptr<Session> Get(int64_t workspace_mb) {
-    SessionKey key;
-    key.set_user("alice");
     SessionOptions options;
     *options.mutable_limits() = DefaultSessionLimits();
     options.mutable_limits()->set_workspace_mb(workspace_mb);
-    absl::StatusOr<std::shared_ptr<Session>> s = manager_->Get(key, options);
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? *s : nullptr;
+    return SessionFixture::Get("alice", options);
   }
-  static Result Exec(Session& s, const std::string& code, const std::string& language) {
-    ExecRequest req;
-    req.set_code(code);
-    req.set_language(language);
-    return s.Exec(req);
-  }
-
-  std::string root_;
-  Config config_;
-  std::unique_ptr<SessionManager> manager_;
 };
 
 TEST_F(SessionVolumeTest, WritingPastTheCapIsEnospcAndTheSessionAndItsFilesSurvive) {
