@@ -226,6 +226,13 @@ def _check_timeout_output(out: Outcome, ctx: Context) -> str | None:
     return None
 
 
+def _check_coreutils(out: Outcome, ctx: Context) -> str | None:
+    # Old runsc builds fail statx(AT_NO_AUTOMOUNT), which ls and stat use.
+    if "coreutils ok" not in out.output:
+        return f"ls/stat failed in the sandbox (got {out.output[:200]!r})"
+    return None
+
+
 def _check_ram_hog(out: Outcome, ctx: Context) -> str | None:
     if "HOGGED" in out.output:
         return "the code got 1 GiB of memory under a 128 MiB cap"
@@ -690,6 +697,13 @@ EXTRA_CASES: tuple[Case, ...] = (
         env=_secret_env,
     ),
     Case("no_outbound_network", scenario=_no_outbound_network, shared_storage=False),
+    Case(
+        "ls_and_stat_work",
+        "bash",
+        "ls -la / /tmp >/dev/null && stat -c %F /tmp >/dev/null && echo 'coreutils ok'\n",
+        check=_check_coreutils,
+        shared_storage=False,
+    ),
 )
 
 SUITES = {

@@ -31,7 +31,7 @@ def self_test(path: pathlib.Path, *args: str) -> subprocess.CompletedProcess[str
 
 @pytest.mark.parametrize(
     ("path", "kind", "count"),
-    [(TOOL_PATH, "tool", 17), (FUNCTION_PATH, "function", 24)],
+    [(TOOL_PATH, "tool", 18), (FUNCTION_PATH, "function", 25)],
     ids=["tool", "function"],
 )
 def test_full_self_test_suite_passes(
