@@ -596,23 +596,17 @@ absl::Status PolicyStore::SyncWithFile(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status PolicyStore::Upsert(const Policy& policy) {
-  absl::MutexLock lock(&write_mu_);
-  PolicySet set = Current()->set;
-  bool replaced = false;
+void UpsertPolicyInSet(PolicySet& set, const Policy& policy) {
   for (Policy& p : *set.mutable_policies()) {
     if (p.name() == policy.name()) {
       p = policy;
-      replaced = true;
+      return;
     }
   }
-  if (!replaced) *set.add_policies() = policy;
-  return Install(std::move(set));
+  *set.add_policies() = policy;
 }
 
-absl::Status PolicyStore::Remove(const std::string& name) {
-  absl::MutexLock lock(&write_mu_);
-  PolicySet set = Current()->set;
+absl::Status RemovePolicyFromSet(PolicySet& set, const std::string& name) {
   if (set.default_policy() == name && !name.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("policy \"", name, "\" is the default_policy; change the default first"));
@@ -624,6 +618,20 @@ absl::Status PolicyStore::Remove(const std::string& name) {
     return absl::NotFoundError(absl::StrCat("no policy ", QuoteForMessage(name)));
   }
   policies->erase(it);
+  return absl::OkStatus();
+}
+
+absl::Status PolicyStore::Upsert(const Policy& policy) {
+  absl::MutexLock lock(&write_mu_);
+  PolicySet set = Current()->set;
+  UpsertPolicyInSet(set, policy);
+  return Install(std::move(set));
+}
+
+absl::Status PolicyStore::Remove(const std::string& name) {
+  absl::MutexLock lock(&write_mu_);
+  PolicySet set = Current()->set;
+  if (absl::Status s = RemovePolicyFromSet(set, name); !s.ok()) return s;
   return Install(std::move(set));
 }
 

@@ -69,6 +69,12 @@ absl::Status ValidateDomainPattern(absl::string_view pattern);
 // matches one or more leading labels, not the bare domain.
 bool DomainMatches(absl::string_view pattern, absl::string_view host);
 
+// Adds `policy` to `set`, or replaces the one of the same name (unchecked).
+void UpsertPolicyInSet(PolicySet& set, const Policy& policy);
+// NotFound if `set` has no policy `name`; FailedPrecondition if it is the
+// default policy.
+absl::Status RemovePolicyFromSet(PolicySet& set, const std::string& name);
+
 // Applies `policy` to `request`: its limits, its env over the request's, and
 // network on unless the mode is off. InvalidArgument when the request asks
 // for network the policy does not give.

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 
 #include "absl/strings/match.h"
@@ -14,7 +13,6 @@
 #include "google/protobuf/util/json_util.h"
 #include "libsandbox/fs_util.h"
 #include "libsandbox/policy.h"
-#include "libsandbox/units.h"
 
 namespace libsandbox {
 namespace {
@@ -98,14 +96,7 @@ absl::Status EditPolicyFile(const std::string& path,
 absl::Status UpsertPolicyInFile(const std::string& path, const Policy& policy) {
   return EditPolicyFile(path, [&](PolicySet& set) {
     if (absl::Status s = RequireValid(path, set); !s.ok()) return s;
-    auto* policies = set.mutable_policies();
-    auto it = std::find_if(policies->begin(), policies->end(),
-                           [&](const Policy& p) { return p.name() == policy.name(); });
-    if (it != policies->end()) {
-      *it = policy;
-    } else {
-      *set.add_policies() = policy;
-    }
+    UpsertPolicyInSet(set, policy);
     return absl::OkStatus();
   });
 }
@@ -113,18 +104,7 @@ absl::Status UpsertPolicyInFile(const std::string& path, const Policy& policy) {
 absl::Status RemovePolicyFromFile(const std::string& path, const std::string& name) {
   return EditPolicyFile(path, [&](PolicySet& set) {
     if (absl::Status s = RequireValid(path, set); !s.ok()) return s;
-    if (set.default_policy() == name) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "policy ", QuoteForMessage(name), " is the default policy; change default_policy first"));
-    }
-    auto* policies = set.mutable_policies();
-    auto it = std::find_if(policies->begin(), policies->end(),
-                           [&](const Policy& p) { return p.name() == name; });
-    if (it == policies->end()) {
-      return absl::NotFoundError(absl::StrCat("no policy ", QuoteForMessage(name)));
-    }
-    policies->erase(it);
-    return absl::OkStatus();
+    return RemovePolicyFromSet(set, name);
   });
 }
 

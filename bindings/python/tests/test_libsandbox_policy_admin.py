@@ -52,7 +52,7 @@ def test_remove_policy(cfg: libsandbox.Config) -> None:
     assert libsandbox.run("print(1)", policy="gone", config=cfg).status is libsandbox.Status.INVALID_INPUT
     with pytest.raises(KeyError):
         libsandbox.remove_policy("gone", cfg)
-    with pytest.raises(ValueError, match="default policy"):
+    with pytest.raises(ValueError, match="default_policy"):
         libsandbox.remove_policy("small", cfg)
 
 
