@@ -7,11 +7,13 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -82,6 +84,36 @@ inline void TimeRawExec(benchmark::State& state, const std::string& runsc, const
     }
   }
   latencies.Report(state);
+}
+
+// Takes this project's own flags out of argv before Google Benchmark sees
+// them (it rejects flags it does not know): --runsc=PATH, whose value is
+// returned, and whatever `extra` accepts. Then initialises Google
+// Benchmark; false when an argument is left that neither knows.
+inline bool ParseFlags(int& argc, char** argv, std::string& runsc,
+                       const std::function<bool(const std::string&)>& extra = nullptr) {
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (absl::StartsWith(arg, "--runsc=")) {
+      runsc = arg.substr(8);
+    } else if (!extra || !extra(arg)) {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  benchmark::Initialize(&argc, argv);
+  return !benchmark::ReportUnrecognizedArguments(argc, argv);
+}
+
+// Records which runsc and library the figures come from.
+inline void AddVersionContext(const std::string& runsc) {
+  Config config;
+  config.set_runsc_path(runsc);
+  absl::StatusOr<std::string> version = RunscVersion(config);
+  benchmark::AddCustomContext("runsc", runsc);
+  benchmark::AddCustomContext("runsc_version", version.ok() ? *version : "unknown");
+  benchmark::AddCustomContext("libsandbox_version", std::string(kVersion));
 }
 
 }  // namespace libsandbox::bench

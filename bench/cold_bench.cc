@@ -424,24 +424,17 @@ BENCHMARK(BM_PoolIdleMemory)->Iterations(1)->UseRealTime()->Unit(benchmark::kMil
 
 int main(int argc, char** argv) {
   using libsandbox::bench::env;
-  // Our own flag first; Google Benchmark rejects flags it does not know.
   std::string runsc_flag;
-  int kept = 1;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
+  auto pss_flag = [](const std::string& arg) {
     int ms = 0;
-    if (absl::StartsWith(arg, "--runsc=")) {
-      runsc_flag = arg.substr(8);
-    } else if (absl::StartsWith(arg, "--pss_period_ms=") && absl::SimpleAtoi(arg.substr(16), &ms) &&
-               ms >= 0) {
-      libsandbox::bench::pss_period = absl::Milliseconds(ms);
-    } else {
-      argv[kept++] = argv[i];
+    if (!absl::StartsWith(arg, "--pss_period_ms=") || !absl::SimpleAtoi(arg.substr(16), &ms) ||
+        ms < 0) {
+      return false;
     }
-  }
-  argc = kept;
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+    libsandbox::bench::pss_period = absl::Milliseconds(ms);
+    return true;
+  };
+  if (!libsandbox::bench::ParseFlags(argc, argv, runsc_flag, pss_flag)) return 2;
 
   auto created = libsandbox::bench::CreateEnv(runsc_flag);
   if (!created.ok()) {
@@ -453,12 +446,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cold_bench: warm-up failed: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  libsandbox::Config config;
-  config.set_runsc_path(env->runsc);
-  absl::StatusOr<std::string> version = libsandbox::RunscVersion(config);
-  benchmark::AddCustomContext("runsc", env->runsc);
-  benchmark::AddCustomContext("runsc_version", version.ok() ? *version : "unknown");
-  benchmark::AddCustomContext("libsandbox_version", std::string(libsandbox::kVersion));
+  libsandbox::bench::AddVersionContext(env->runsc);
 
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -268,20 +268,8 @@ BENCHMARK(BM_SessionIdleMemory)->Iterations(1)->UseRealTime()->Unit(benchmark::k
 
 int main(int argc, char** argv) {
   using libsandbox::bench::env;
-  // Our own flag first; Google Benchmark rejects flags it does not know.
   std::string runsc_flag;
-  int kept = 1;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (absl::StartsWith(arg, "--runsc=")) {
-      runsc_flag = arg.substr(8);
-    } else {
-      argv[kept++] = argv[i];
-    }
-  }
-  argc = kept;
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  if (!libsandbox::bench::ParseFlags(argc, argv, runsc_flag)) return 2;
 
   auto created = libsandbox::bench::CreateEnv(runsc_flag);
   if (!created.ok()) {
@@ -293,10 +281,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "session_bench: warm-up failed: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  absl::StatusOr<std::string> version = libsandbox::RunscVersion(env->config);
-  benchmark::AddCustomContext("runsc", env->runsc);
-  benchmark::AddCustomContext("runsc_version", version.ok() ? *version : "unknown");
-  benchmark::AddCustomContext("libsandbox_version", std::string(libsandbox::kVersion));
+  libsandbox::bench::AddVersionContext(env->runsc);
 
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
