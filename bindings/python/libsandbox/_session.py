@@ -121,6 +121,25 @@ def _offset(name: str, value: object) -> int:
     return value
 
 
+def _exec_request(
+    code: object,
+    language: object,
+    stdin: object,
+    env: object,
+    timeout_s: float | None,
+    max_output_bytes: int | None,
+) -> dict[str, Any]:
+    """The ExecRequest dict of exec() and start(); raises _BadText."""
+    return {
+        "code": _text("code", code),
+        "language": _text("language", language),
+        "stdin": None if stdin is None else _content("stdin", stdin),
+        "env": _env("env", env),
+        "timeout_s": None if timeout_s is None else float(timeout_s),
+        "max_output_bytes": max_output_bytes,
+    }
+
+
 class Session:
     """The persistent session of ``user`` (and ``policy``, ``chat``).
 
@@ -227,14 +246,7 @@ class Session:
         if max_output_bytes is not None and not 0 <= max_output_bytes < 2**63:
             raise ValueError(f"max_output_bytes must be >= 0 (0 means no limit), got {max_output_bytes}")
         try:
-            request: dict[str, Any] = {
-                "code": _text("code", code),
-                "language": _text("language", language),
-                "stdin": None if stdin is None else _content("stdin", stdin),
-                "env": _env("env", env),
-                "timeout_s": None if timeout_s is None else float(timeout_s),
-                "max_output_bytes": max_output_bytes,
-            }
+            request = _exec_request(code, language, stdin, env, timeout_s, max_output_bytes)
         except _BadText as e:
             return Result(status=Status.INVALID_INPUT, message=f"{e}; pass valid Unicode text.")
         return _result(_core.session_exec(self._key, request, self._options, self._config))
@@ -288,14 +300,7 @@ class Session:
         if max_output_bytes is not None:
             _offset("max_output_bytes", max_output_bytes)
         try:
-            request: dict[str, Any] = {
-                "code": _text("code", code),
-                "language": _text("language", language),
-                "stdin": None if stdin is None else _content("stdin", stdin),
-                "env": _env("env", env),
-                "timeout_s": None if timeout_s is None else float(timeout_s),
-                "max_output_bytes": max_output_bytes,
-            }
+            request = _exec_request(code, language, stdin, env, timeout_s, max_output_bytes)
         except _BadText as e:
             raise ValueError(str(e)) from None
         return str(self._call("session_start", request))
