@@ -106,9 +106,9 @@ absl::StatusOr<std::vector<IpAddress>> ResolveHost(const DnsServer& server,
                                                    const std::string& host) {
   std::vector<IpAddress> out;
   bool answered = false;
+  ResolverState state;  // resolv.conf read once for both queries
+  if (absl::Status s = state.Init(server); !s.ok()) return s;
   for (ns_type type : {ns_t_a, ns_t_aaaa}) {
-    ResolverState state;
-    if (absl::Status s = state.Init(server); !s.ok()) return s;
     unsigned char answer[kAnswerBytes];
     int len = ::res_nquery(state.get(), host.c_str(), ns_c_in, type, answer, sizeof(answer));
     if (len < 0) {

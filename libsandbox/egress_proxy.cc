@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "libsandbox/egress_inspect.h"
 #include "libsandbox/ip_address.h"
+#include "libsandbox/network.h"
 #include "libsandbox/policy.h"
 
 namespace libsandbox {
@@ -228,34 +229,18 @@ void Tunnel(int client, int server, int stop_fd) {
 }
 
 absl::StatusOr<UniqueFd> ListenInNamespace(int netns_fd) {
-  absl::StatusOr<UniqueFd> result = absl::InternalError("listener thread did not run");
-  // setns moves only this throwaway thread; the socket stays in the
-  // namespace it was created in.
-  std::thread([&] {
-    if (::setns(netns_fd, CLONE_NEWNET) != 0) {
-      result = ErrnoStatus("setns", errno);
-      return;
-    }
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd.valid()) {
-      result = ErrnoStatus("socket", errno);
-      return;
-    }
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons(kEgressProxyPort);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0) {
-      result = ErrnoStatus("bind the egress proxy", errno);
-      return;
-    }
-    if (::listen(fd.get(), 64) != 0) {
-      result = ErrnoStatus("listen", errno);
-      return;
-    }
-    result = std::move(fd);
-  }).join();
-  return result;
+  absl::StatusOr<UniqueFd> fd =
+      SocketInNetworkNamespace(netns_fd, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (!fd.ok()) return fd.status();
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(kEgressProxyPort);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd->get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0) {
+    return ErrnoStatus("bind the egress proxy", errno);
+  }
+  if (::listen(fd->get(), 64) != 0) return ErrnoStatus("listen", errno);
+  return fd;
 }
 
 }  // namespace

@@ -366,6 +366,23 @@ absl::Status ValidateCidr(std::string_view cidr) {
 
 absl::Status CheckNetworkTools() { return FindTools().status(); }
 
+absl::StatusOr<UniqueFd> SocketInNetworkNamespace(int netns_fd, int domain, int type) {
+  absl::StatusOr<UniqueFd> result = absl::InternalError("socket thread did not run");
+  std::thread([&] {
+    if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) {
+      result = ErrnoStatus("setns", errno);
+      return;
+    }
+    UniqueFd fd(::socket(domain, type, 0));
+    if (!fd.valid()) {
+      result = ErrnoStatus("socket", errno);
+      return;
+    }
+    result = std::move(fd);
+  }).join();
+  return result;
+}
+
 absl::StatusOr<std::unique_ptr<SandboxNetwork>> SandboxNetwork::Create(
     const NetworkOptions& options) {
   const absl::Time deadline = absl::Now() + options.setup_timeout;

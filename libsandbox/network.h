@@ -87,6 +87,12 @@ class SandboxNetwork {
   std::unique_ptr<EgressProxy> proxy_;
 };
 
+// A socket(domain, type) of the network namespace `netns_fd` (-1: ours).
+// A socket belongs to the namespace it was created in, whichever thread
+// binds or uses it later; it is created on a throwaway thread that joins the
+// namespace, so no caller thread ever changes namespace.
+absl::StatusOr<UniqueFd> SocketInNetworkNamespace(int netns_fd, int domain, int type);
+
 // Checks that `cidr` is "a.b.c.d/len" (0 <= len <= 32, no host bits set) or a
 // single IPv4 address. IPv6 is not routed into sandboxes, so it is refused.
 absl::Status ValidateCidr(std::string_view cidr);

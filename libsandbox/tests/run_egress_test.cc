@@ -27,6 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "libsandbox/fs_util.h"
+#include "libsandbox/network.h"
 #include "libsandbox/process.h"
 #include "libsandbox/sandbox.h"
 #include "libsandbox/session.h"
@@ -52,23 +53,18 @@ class EchoServer {
     auto s = std::unique_ptr<EchoServer>(new EchoServer());
     UniqueFd ns(::open(absl::StrCat("/run/netns/", netns).c_str(), O_RDONLY | O_CLOEXEC));
     if (!ns.valid()) return ErrnoStatus("open netns", errno);
-    absl::Status status;
-    std::thread([&] {
-      if (::setns(ns.get(), CLONE_NEWNET) != 0) {
-        status = ErrnoStatus("setns", errno);
-        return;
-      }
-      s->fd_ = UniqueFd(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      int off = 0;
-      ::setsockopt(s->fd_.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
-      sockaddr_in6 sin6{};
-      sin6.sin6_family = AF_INET6;
-      if (::bind(s->fd_.get(), reinterpret_cast<sockaddr*>(&sin6), sizeof(sin6)) != 0 ||
-          ::listen(s->fd_.get(), 16) != 0) {
-        status = ErrnoStatus("echo server listen", errno);
-      }
-    }).join();
-    if (!status.ok()) return status;
+    absl::StatusOr<UniqueFd> fd =
+        SocketInNetworkNamespace(ns.get(), AF_INET6, SOCK_STREAM | SOCK_CLOEXEC);
+    if (!fd.ok()) return fd.status();
+    s->fd_ = *std::move(fd);
+    int off = 0;
+    ::setsockopt(s->fd_.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    sockaddr_in6 sin6{};
+    sin6.sin6_family = AF_INET6;
+    if (::bind(s->fd_.get(), reinterpret_cast<sockaddr*>(&sin6), sizeof(sin6)) != 0 ||
+        ::listen(s->fd_.get(), 16) != 0) {
+      return ErrnoStatus("echo server listen", errno);
+    }
     socklen_t len = sizeof(sockaddr_in6);
     sockaddr_in6 bound{};
     ::getsockname(s->fd_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
@@ -78,6 +74,7 @@ class EchoServer {
     return s;
   }
   ~EchoServer() {
+    if (!thread_.joinable()) return;  // Start failed before it
     uint64_t one = 1;
     (void)!::write(stop_.get(), &one, sizeof(one));
     thread_.join();

@@ -26,6 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "libsandbox/cgroup.h"
+#include "libsandbox/network.h"
 #include "libsandbox/process.h"
 #include "libsandbox/run_dir.h"
 
@@ -200,27 +201,19 @@ absl::Status Ip(const std::vector<std::string>& args) {
 }
 
 // A listening TCP socket on `addr` (port 0 picks one) inside the namespace
-// `netns_fd` (-1: this one). A socket stays in the namespace it was made in,
-// so a short-lived thread can switch namespaces without touching ours.
+// `netns_fd` (-1: this one).
 absl::StatusOr<UniqueFd> Listen(int netns_fd, const std::string& addr) {
-  absl::StatusOr<UniqueFd> result = absl::InternalError("not run");
-  std::thread([&] {
-    if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) {
-      result = ErrnoStatus("setns", errno);
-      return;
-    }
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    ::inet_pton(AF_INET, addr.c_str(), &sin.sin_addr);
-    if (!fd.valid() || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0 ||
-        ::listen(fd.get(), 16) != 0) {
-      result = ErrnoStatus(absl::StrCat("listen on ", addr), errno);
-      return;
-    }
-    result = std::move(fd);
-  }).join();
-  return result;
+  absl::StatusOr<UniqueFd> fd =
+      SocketInNetworkNamespace(netns_fd, AF_INET, SOCK_STREAM | SOCK_CLOEXEC);
+  if (!fd.ok()) return fd.status();
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  ::inet_pton(AF_INET, addr.c_str(), &sin.sin_addr);
+  if (::bind(fd->get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0 ||
+      ::listen(fd->get(), 16) != 0) {
+    return ErrnoStatus(absl::StrCat("listen on ", addr), errno);
+  }
+  return fd;
 }
 
 int PortOf(int fd) {
