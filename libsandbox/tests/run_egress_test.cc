@@ -247,6 +247,9 @@ class RunEgressTest : public testing::NetworkHostsTest {
     config_.set_egress_dns_server(kPubV4);
   }
   void TearDown() override {
+    // Teardown of a run finishes after Run returns: wait for it, so the
+    // next test counts only its own processes and the dirs can go.
+    Shutdown();
     if (!root_.empty()) (void)RemoveTree(root_);
   }
 

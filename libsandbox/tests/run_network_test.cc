@@ -44,6 +44,9 @@ class RunNetworkTest : public testing::NetworkHostsTest {
     config_.set_runsc_path(testing::TestRunscPath());
   }
   void TearDown() override {
+    // Teardown of a run finishes after Run returns: wait for it, so the
+    // next test counts only its own processes and the dirs can go.
+    Shutdown();
     if (!root_.empty()) (void)RemoveTree(root_);
   }
 
