@@ -21,55 +21,12 @@
 namespace libsandbox {
 namespace {
 
-constexpr char kRemedy[] =
-    "give the process a writable cgroup filesystem (Docker: --cgroupns=host or "
-    "-v /sys/fs/cgroup:/sys/fs/cgroup:rw; Kubernetes: a privileged or cgroup-delegating "
-    "runtime), or set allow_unenforced_limits to run without this cap";
-
-struct Mount {
-  std::string root;
-  std::string mountpoint;
-};
-
-// Parses /proc/self/mountinfo into v1 controller -> mount and the v2 mount.
-void ParseMounts(const std::string& mountinfo, std::map<std::string, Mount>& v1,
-                 std::optional<Mount>& v2) {
-  for (absl::string_view line : absl::StrSplit(mountinfo, '\n', absl::SkipEmpty())) {
-    std::vector<absl::string_view> halves = absl::StrSplit(line, " - ");
-    if (halves.size() != 2) continue;
-    std::vector<absl::string_view> pre = absl::StrSplit(halves[0], ' ');
-    std::vector<absl::string_view> post = absl::StrSplit(halves[1], ' ');
-    if (pre.size() < 5 || post.size() < 3) continue;
-    Mount m{std::string(pre[3]), std::string(pre[4])};
-    if (post[0] == "cgroup2") {
-      if (!v2) v2 = m;
-    } else if (post[0] == "cgroup") {
-      for (absl::string_view opt : absl::StrSplit(post[2], ',')) {
-        if (opt == "memory" || opt == "cpu" || opt == "pids" || opt == "cpuacct") {
-          v1.emplace(std::string(opt), m);
-        }
-      }
-    }
-  }
-}
-
-// Joins a mount with a cgroup path from /proc/self/cgroup.
-std::string OwnDir(const Mount& m, absl::string_view cgroup_path) {
-  absl::string_view rel = cgroup_path;
-  if (m.root != "/" && absl::ConsumePrefix(&rel, m.root)) {
-    // Inside a container that bind-mounts its own sub-hierarchy.
-  }
-  std::string dir = m.mountpoint;
-  if (!rel.empty() && rel != "/") absl::StrAppend(&dir, rel);
-  return dir;
-}
-
 absl::Status WriteValue(const std::string& dir, const std::string& file, const std::string& value) {
   std::string path = absl::StrCat(dir, "/", file);
   absl::Status s = WriteFile(path, value, 0644, /*overwrite=*/true);
   if (!s.ok()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot set ", file, "=", value, " (", s.message(), "): ", kRemedy));
+        absl::StrCat("cannot set ", file, "=", value, " (", s.message(), "): ", kCgroupRemedy));
   }
   return absl::OkStatus();
 }
@@ -108,6 +65,11 @@ void KillDir(const std::string& dir) {
   }
 }
 
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
 void RemoveDir(const std::string& dir) {
   for (int round = 0; round < 40; ++round) {
     if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
@@ -119,58 +81,6 @@ void RemoveDir(const std::string& dir) {
 
 }  // namespace
 
-absl::StatusOr<CgroupHost> DetectCgroups() {
-  absl::StatusOr<std::string> mountinfo = ReadFile("/proc/self/mountinfo", 4 << 20);
-  if (!mountinfo.ok()) return mountinfo.status();
-  absl::StatusOr<std::string> self = ReadFile("/proc/self/cgroup", 1 << 16);
-  if (!self.ok()) return self.status();
-  std::map<std::string, Mount> v1;
-  std::optional<Mount> v2;
-  ParseMounts(*mountinfo, v1, v2);
-
-  // "hierarchy-id:controller[,controller]:path" per line; "0::path" is v2.
-  std::map<std::string, std::string> v1_paths;
-  std::string v2_path;
-  for (absl::string_view line : absl::StrSplit(*self, '\n', absl::SkipEmpty())) {
-    std::vector<absl::string_view> parts = absl::StrSplit(line, absl::MaxSplits(':', 2));
-    if (parts.size() != 3) continue;
-    if (parts[0] == "0" && parts[1].empty()) {
-      v2_path = std::string(parts[2]);
-      continue;
-    }
-    for (absl::string_view c : absl::StrSplit(parts[1], ',')) {
-      v1_paths[std::string(c)] = std::string(parts[2]);
-    }
-  }
-
-  CgroupHost host;
-  if (v2 && !v2_path.empty()) {
-    std::string dir = OwnDir(*v2, v2_path);
-    absl::StatusOr<std::string> controllers = ReadFile(dir + "/cgroup.controllers", 4096);
-    if (controllers.ok() && absl::StrContains(*controllers, "memory")) {
-      host.version = CgroupVersion::kV2;
-      for (absl::string_view c : absl::StrSplit(absl::StripAsciiWhitespace(*controllers), ' ')) {
-        if (c == "memory" || c == "cpu" || c == "pids") host.own_dirs[std::string(c)] = dir;
-      }
-      return host;
-    }
-  }
-  for (const auto& [controller, mount] : v1) {
-    auto it = v1_paths.find(controller);
-    if (it == v1_paths.end()) continue;
-    host.own_dirs[controller] = OwnDir(mount, it->second);
-  }
-  if (!host.own_dirs.empty()) {
-    host.version = CgroupVersion::kV1;
-    if (host.Has("memory")) {
-      struct stat st;
-      host.memsw =
-          ::stat((host.own_dirs["memory"] + "/memory.memsw.limit_in_bytes").c_str(), &st) == 0;
-    }
-  }
-  return host;
-}
-
 absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const CgroupHost& host,
                                                                      const std::string& name,
                                                                      const CgroupLimits& limits) {
@@ -178,15 +88,21 @@ absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const Cgrou
   cg->version_ = host.version;
   cg->name_ = name;
   if (host.version == CgroupVersion::kNone) {
-    return absl::FailedPreconditionError(absl::StrCat("no cgroup filesystem found: ", kRemedy));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no cgroup filesystem found: ", kCgroupRemedy));
+  }
+  if (host.version == CgroupVersion::kV2 && !host.Ready()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the cgroup ", host.base, " does not delegate its controllers yet: ", kCgroupRemedy));
   }
   std::vector<std::string> needed = {"memory"};
   if (limits.cpus > 0) needed.push_back("cpu");
   if (limits.pids > 0) needed.push_back("pids");
   for (const std::string& c : needed) {
     if (!host.Has(c)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("the cgroup controller '", c, "' is not available: ", kRemedy));
+      return absl::FailedPreconditionError(absl::StrCat("the cgroup controller '", c,
+                                                        "' is not available (", host.Describe(),
+                                                        "): ", kCgroupRemedy));
     }
   }
 
@@ -198,27 +114,23 @@ absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const Cgrou
     if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
       return absl::FailedPreconditionError(absl::StrCat("cannot create cgroup ", parent, ": ",
                                                         ErrnoStatus("mkdir", errno).message(), "; ",
-                                                        kRemedy));
+                                                        kCgroupRemedy));
     }
     if (host.version == CgroupVersion::kV2) {
-      // Delegate the controllers down to the sandbox cgroups.
+      // The base delegates (PrepareCgroups); hand the controllers one level
+      // further down, to the sandbox cgroups.
       std::string enable;
       for (const std::string& c : needed)
         absl::StrAppend(&enable, enable.empty() ? "" : " ", "+", c);
-      for (const std::string& dir : {base, parent}) {
-        if (absl::Status s = WriteValue(dir, "cgroup.subtree_control", enable); !s.ok()) {
-          return absl::FailedPreconditionError(
-              absl::StrCat(s.message(),
-                           " (cgroup v2 allows this only when the process's own cgroup has no "
-                           "other processes: run the host process in a leaf cgroup)"));
-        }
+      if (absl::Status s = WriteValue(parent, "cgroup.subtree_control", enable); !s.ok()) {
+        return absl::FailedPreconditionError(absl::StrCat(s.message(), " [", host.Describe(), "]"));
       }
     }
     std::string dir = absl::StrCat(parent, "/", name);
     if (::mkdir(dir.c_str(), 0755) != 0) {
       return absl::FailedPreconditionError(absl::StrCat("cannot create cgroup ", dir, ": ",
                                                         ErrnoStatus("mkdir", errno).message(), "; ",
-                                                        kRemedy));
+                                                        kCgroupRemedy));
     }
     cg->dirs_.push_back(dir);
   }
@@ -258,7 +170,11 @@ absl::Status SandboxCgroup::Update(const CgroupLimits& limits) {
       (void)WriteValue(*d, "memory.swappiness", "0");
     } else {
       if (auto s = WriteValue(*d, "memory.max", v); !s.ok()) return s;
-      (void)WriteValue(*d, "memory.swap.max", "0");
+      // No swap, not even compressed: the cap is the memory the code gets.
+      for (const char* file : {"memory.swap.max", "memory.zswap.max"}) {
+        if (!Exists(absl::StrCat(*d, "/", file))) continue;
+        if (auto s = WriteValue(*d, file, "0"); !s.ok()) return s;
+      }
     }
   }
   if (const std::string* d = dir("cpu")) {
@@ -291,7 +207,13 @@ SandboxCgroup::~SandboxCgroup() {
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) RemoveDir(*it);
 }
 
-std::string SandboxCgroup::relative_path() const { return absl::StrCat(kCgroupParent, "/", name_); }
+std::string SandboxCgroup::relative_path() const {
+  return version_ == CgroupVersion::kV1 ? absl::StrCat(kCgroupParent, "/", name_) : "";
+}
+
+std::string SandboxCgroup::join_dir() const {
+  return version_ == CgroupVersion::kV2 ? memory_dir_ : "";
+}
 
 bool SandboxCgroup::OomKilled() const {
   if (memory_dir_.empty()) return false;

@@ -1,6 +1,10 @@
-// Cgroups for sandboxes: where this process sits (v1 and v2), and a RAII
-// cgroup per sandbox created below it, with memory/CPU/pids caps set by us
-// before runsc joins it (runsc leaves pre-created cgroups' settings alone).
+// A RAII cgroup per sandbox, created below the base cgroup_host.h found,
+// with memory/CPU/pids caps set by us before anything runs in it. v1: runsc
+// joins it through linux.cgroupsPath (it leaves pre-created cgroups'
+// settings alone). v2: runsc is started inside it with --ignore-cgroups,
+// because runsc would otherwise write every controller of the hierarchy's
+// root into each ancestor's cgroup.subtree_control, which fails below a
+// delegated cgroup (and would change cgroups that are not ours).
 #ifndef LIBSANDBOX_CGROUP_H_
 #define LIBSANDBOX_CGROUP_H_
 
@@ -12,26 +16,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "libsandbox/cgroup_host.h"
 
 namespace libsandbox {
-
-enum class CgroupVersion { kNone, kV1, kV2 };
-
-// This process's place in the cgroup hierarchies.
-struct CgroupHost {
-  CgroupVersion version = CgroupVersion::kNone;
-  // v1: controller name -> directory of this process's cgroup in that
-  // controller's hierarchy. v2: every available controller -> the one
-  // unified directory.
-  std::map<std::string, std::string> own_dirs;
-  bool memsw = false;  // v1 memory.memsw.* present (swap accounting)
-
-  bool Has(const std::string& controller) const { return own_dirs.contains(controller); }
-};
-
-// Reads /proc/self/mountinfo and /proc/self/cgroup. v2 is chosen when the
-// unified hierarchy has the memory controller, else v1.
-absl::StatusOr<CgroupHost> DetectCgroups();
 
 struct CgroupLimits {
   int64_t memory_bytes = 0;  // 0: none
@@ -39,14 +26,12 @@ struct CgroupLimits {
   int64_t pids = 0;          // 0: none
 };
 
-// The name below each own cgroup under which sandbox cgroups live.
-inline constexpr char kCgroupParent[] = "libsandbox";
-
 class SandboxCgroup {
  public:
-  // Creates kCgroupParent/<name> below this process's cgroup in every
-  // controller a limit needs (and memory, to detect OOM kills), and writes
-  // the limits. Any limit that cannot be written is an error.
+  // Creates kCgroupParent/<name> below the base in every controller a limit
+  // needs (and memory, to detect OOM kills), and writes the limits. Any
+  // limit that cannot be written is an error. v2 needs a host from
+  // PrepareCgroups (whose base delegates the controllers).
   static absl::StatusOr<std::unique_ptr<SandboxCgroup>> Create(const CgroupHost& host,
                                                                const std::string& name,
                                                                const CgroupLimits& limits);
@@ -60,14 +45,17 @@ class SandboxCgroup {
   // Current memory use in bytes, 0 if unknown.
   int64_t MemoryUsageBytes() const;
 
-  // The OCI linux.cgroupsPath: relative, so runsc resolves it below its own
-  // (that is, our) cgroup in each hierarchy.
+  // v1: the OCI linux.cgroupsPath, relative, so runsc resolves it below its
+  // own (that is, our) cgroup in each hierarchy. v2: empty.
   std::string relative_path() const;
+  // v2: the directory runsc is started in (SpawnOptions.cgroup_dir); v1: empty.
+  std::string join_dir() const;
   // True if the kernel OOM-killed a process of this cgroup.
   bool OomKilled() const;
   // True if a fork or clone failed because the pids cap was reached.
   bool PidsLimitHit() const;
-  // SIGKILLs every process in the cgroup, repeatedly until it is empty.
+  // SIGKILLs every process in the cgroup (v2: cgroup.kill, where the kernel
+  // has it), repeatedly until it is empty.
   void KillAll();
   // Peak memory use in bytes, if the kernel reports it.
   int64_t MemoryPeakBytes() const;
@@ -83,7 +71,7 @@ class SandboxCgroup {
 };
 
 // Removes sandbox cgroups under kCgroupParent for which `is_stale(name)`
-// says so, killing what is left in them. For crash recovery.
+// says so, killing what is left in them. For crash recovery (v1 and v2).
 void ReapStaleCgroups(const CgroupHost& host,
                       const std::function<bool(const std::string&)>& is_stale);
 

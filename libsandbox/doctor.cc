@@ -45,11 +45,6 @@ constexpr char kAppArmorRemedy[] =
 constexpr char kSelinuxRemedy[] =
     "Docker/Podman: --security-opt label=type:container_engine_t; Kubernetes: "
     "securityContext.seLinuxOptions.type: container_engine_t";
-constexpr char kCgroupRemedy[] =
-    "give the process a writable cgroup filesystem: Docker: --cgroupns=host or "
-    "-v /sys/fs/cgroup:/sys/fs/cgroup:rw; Kubernetes: mount the node's /sys/fs/cgroup "
-    "read-write (hostPath) or use a cgroup-delegating runtime; or set allow_unenforced_limits "
-    "to run without this cap";
 constexpr char kRootRemedy[] =
     "run the host process as root inside its container (Docker: --user 0; Kubernetes: "
     "securityContext.runAsUser: 0 and runAsNonRoot: false); gVisor's rootless mode weakens "
@@ -206,6 +201,47 @@ Check CgroupControllerCheck(const CgroupHost& host, const std::string& controlle
                      kCgroupRemedy);
   }
   return MakeCheck(name, true, absl::StrCat(version, " cgroup ", dir, " is writable"));
+}
+
+// "cgroups": the version and, on v2, the layout found and what the first
+// capped run will change in it.
+Check CgroupLayoutCheck(const CgroupHost& host, const Config& config) {
+  std::string found = host.Describe();
+  if (host.version != CgroupVersion::kV2 || host.Ready()) {
+    return MakeCheck("cgroups", true, absl::StrCat(found, "; sandbox cgroups go below it"));
+  }
+  if (host.true_root) {
+    return MakeCheck("cgroups", true,
+                     absl::StrCat(found,
+                                  "; the first capped run enables memory, cpu and pids "
+                                  "for the root's children"));
+  }
+  if (host.others.empty()) {
+    return MakeCheck(
+        "cgroups", true,
+        absl::StrCat(found, "; the first capped run moves this process into ", host.base, "/",
+                     kCgroupLeaf, " and hands the controllers to sandbox cgroups beside it"));
+  }
+  std::string pids;
+  for (size_t i = 0; i < host.others.size() && i < 8; ++i) {
+    absl::StrAppend(&pids, i ? " " : "", host.others[i]);
+  }
+  if (config.keep_cgroup_processes()) {
+    return MakeCheck(
+        "cgroups", false,
+        absl::StrCat(found, "; keep_cgroup_processes forbids moving the other processes (", pids,
+                     ") into ", kCgroupLeaf, ", so capped runs are refused"),
+        "start the host process in a cgroup of its own (systemd: Delegate=yes; Docker/Kubernetes: "
+        "the container's own cgroup, not --cgroupns=host with a shared cgroup), or unset "
+        "keep_cgroup_processes");
+  }
+  return MakeCheck(
+      "cgroups", true,
+      absl::StrCat(found, "; NOTE: the first capped run moves every process of ", host.base, " (",
+                   pids, ") into ", host.base, "/", kCgroupLeaf,
+                   ", once: a real change to this host's cgroups (cgroup v2 hands controllers "
+                   "down only from a cgroup without processes); set keep_cgroup_processes to "
+                   "forbid it"));
 }
 
 bool SwapInUse() {
@@ -451,7 +487,7 @@ Check CheckSelinux() {
   return MakeCheck(kName, true, std::move(detail));
 }
 
-std::vector<Check> CheckCgroups() {
+std::vector<Check> CheckCgroups(const Config& config) {
   std::vector<Check> out;
   absl::StatusOr<CgroupHost> host = DetectCgroups();
   if (!host.ok() || host->version == CgroupVersion::kNone) {
@@ -462,12 +498,7 @@ std::vector<Check> CheckCgroups() {
                             kCgroupRemedy));
     return out;
   }
-  std::vector<std::string> where;
-  for (const auto& [controller, dir] : host->own_dirs) where.push_back(controller);
-  out.push_back(MakeCheck(
-      "cgroups", true,
-      absl::StrCat(host->version == CgroupVersion::kV2 ? "cgroup v2" : "cgroup v1",
-                   "; controllers: ", where.empty() ? "none" : absl::StrJoin(where, ", "))));
+  out.push_back(CgroupLayoutCheck(*host, config));
   out.push_back(CgroupControllerCheck(*host, "memory", "memory"));
   out.push_back(CgroupControllerCheck(*host, "cpu", "CPU"));
   out.push_back(CgroupControllerCheck(*host, "pids", "process count"));
@@ -567,7 +598,7 @@ std::vector<Check> RunDoctor(const Config& config) {
   checks.push_back(CheckCapabilities());
   checks.push_back(CheckAppArmor());
   checks.push_back(CheckSelinux());
-  for (Check& c : CheckCgroups()) checks.push_back(std::move(c));
+  for (Check& c : CheckCgroups(config)) checks.push_back(std::move(c));
   checks.push_back(CheckTool("slirp4netns"));
   checks.push_back(CheckTool("iptables"));
   checks.push_back(CheckDirWritable("state_dir", resolved.state_dir()));

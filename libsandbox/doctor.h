@@ -31,8 +31,9 @@ Check CheckNamespaces();
 Check CheckCapabilities();
 Check CheckAppArmor();
 Check CheckSelinux();
-// "cgroups" plus one check per controller and swap accounting.
-std::vector<Check> CheckCgroups();
+// "cgroups" (the version and, on v2, the layout found and what the first
+// capped run changes) plus one check per controller and swap accounting.
+std::vector<Check> CheckCgroups(const Config& config = Config());
 // A host tool that network=on needs.
 Check CheckTool(const std::string& tool);
 // `path` exists and is writable, or can be created below a writable ancestor.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/json_util.h"
 #include "libsandbox/bundle.h"
@@ -40,9 +41,17 @@ CgroupLimits ToCgroupLimits(const Limits& l) {
   return c;
 }
 
-const absl::StatusOr<CgroupHost>& HostCgroups() {
-  static const auto* host = new absl::StatusOr<CgroupHost>(DetectCgroups());
-  return *host;
+// Prepared once per process and setting; a failure is not kept, so a fixed
+// host (or another Config) is seen by the next run.
+absl::StatusOr<CgroupHost> HostCgroups(const Config& config) {
+  ABSL_CONST_INIT static absl::Mutex mu(absl::kConstInit);
+  static auto* ready = new std::map<bool, CgroupHost>();
+  const bool keep = config.keep_cgroup_processes();
+  absl::MutexLock lock(&mu);
+  if (auto it = ready->find(keep); it != ready->end()) return it->second;
+  absl::StatusOr<CgroupHost> host = PrepareCgroups(CgroupSetup{.keep_other_processes = keep});
+  if (host.ok()) ready->emplace(keep, *host);
+  return host;
 }
 
 std::string TmpfsOptions(int64_t size_mb) {
@@ -170,10 +179,11 @@ absl::StatusOr<std::unique_ptr<Instance>> Instance::Prepare(std::shared_ptr<cons
 
   // Caps through a cgroup below our own.
   CgroupLimits cg_limits = ToCgroupLimits(limits);
-  absl::Status cg_status = HostCgroups().status();
+  absl::StatusOr<CgroupHost> host = HostCgroups(config);
+  absl::Status cg_status = host.status();
   if (cg_status.ok()) {
     absl::StatusOr<std::unique_ptr<SandboxCgroup>> cg =
-        SandboxCgroup::Create(*HostCgroups(), in->run_->id(), cg_limits);
+        SandboxCgroup::Create(*host, in->run_->id(), cg_limits);
     if (cg.ok()) {
       in->cgroup_ = std::move(*cg);
     } else {
@@ -241,7 +251,11 @@ absl::Status Instance::Launch(std::optional<std::string> stdin_data, absl::Time 
   spawn.argv = {env_->runsc_path, "--root", RunscRoot(config.state_dir())};
   if (!env_->platform.empty()) spawn.argv.push_back("--platform=" + env_->platform);
   spawn.argv.push_back(network_ ? "--network=host" : "--network=none");
-  if (!cgroup_) spawn.argv.push_back("--ignore-cgroups");
+  // v2: runsc starts inside the sandbox's cgroup and leaves cgroups alone
+  // (cgroup.h says why).
+  const std::string cgroup_dir = cgroup_ ? cgroup_->join_dir() : "";
+  if (!cgroup_ || !cgroup_dir.empty()) spawn.argv.push_back("--ignore-cgroups");
+  spawn.cgroup_dir = cgroup_dir;
   // Newer builds otherwise leave a "null-netns" mount behind in --root.
   if (env_->runsc->Supports("gofer-network-namespace")) {
     spawn.argv.push_back("--gofer-network-namespace=new");

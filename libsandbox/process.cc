@@ -39,12 +39,14 @@ int ShellExitCode(int wstatus, bool* signaled) {
 
 // Runs in the forked child: async-signal-safe calls only.
 [[noreturn]] void ExecChild(const SpawnOptions& options, char* const* argv, char* const* envp,
-                            int in_fd, int out_fd, int err_fd, int status_fd) {
+                            int in_fd, int out_fd, int err_fd, int status_fd, int cgroup_fd) {
   auto fail = [status_fd](int stage) {
     int err[2] = {stage, errno};
     (void)!::write(status_fd, err, sizeof(err));
     ::_exit(127);
   };
+  // "0" moves the writer itself.
+  if (cgroup_fd >= 0 && ::write(cgroup_fd, "0", 1) != 1) fail(5);
   ::setsid();
   // Die with the host process: no orphaned runsc or helpers.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -126,13 +128,20 @@ absl::StatusOr<Subprocess> Subprocess::Start(const SpawnOptions& options) {
   }
   if (auto s = MakePipe(st_r, st_w); !s.ok()) return s;
 
+  UniqueFd cgroup_procs;
+  if (!options.cgroup_dir.empty()) {
+    const std::string procs = options.cgroup_dir + "/cgroup.procs";
+    cgroup_procs.Reset(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!cgroup_procs.valid()) return ErrnoStatus("open " + procs, errno);
+  }
   int child_in = in_r.valid() ? in_r.get() : devnull.get();
   int child_out = out_w.valid() ? out_w.get() : devnull.get();
   int child_err = err_w.valid() ? err_w.get() : devnull.get();
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoStatus("fork", errno);
   if (pid == 0) {
-    ExecChild(options, argv.data(), envp.data(), child_in, child_out, child_err, st_w.get());
+    ExecChild(options, argv.data(), envp.data(), child_in, child_out, child_err, st_w.get(),
+              cgroup_procs.get());
   }
   st_w.Reset();
   Subprocess p;
@@ -146,8 +155,8 @@ absl::StatusOr<Subprocess> Subprocess::Start(const SpawnOptions& options) {
   } while (n < 0 && errno == EINTR);
   if (n == sizeof(err)) {
     (void)p.Wait();
-    static const char* kStages[] = {"", "setns", "dup2", "chdir", "execve"};
-    int stage = err[0] >= 1 && err[0] <= 4 ? err[0] : 0;
+    static const char* kStages[] = {"", "setns", "dup2", "chdir", "execve", "join cgroup"};
+    int stage = err[0] >= 1 && err[0] <= 5 ? err[0] : 0;
     return ErrnoStatus(absl::StrCat(kStages[stage], " ", *exe), err[1]);
   }
   if (p.pidfd_ < 0) return ErrnoStatus("pidfd_open", errno);

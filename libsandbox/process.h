@@ -20,7 +20,10 @@ struct SpawnOptions {
   // The complete environment. The host's environment is never inherited.
   std::vector<std::string> env = {
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
-  int netns_fd = -1;                      // if set, the child joins this network namespace
+  int netns_fd = -1;  // if set, the child joins this network namespace
+  // If set, the child moves itself into this (v2) cgroup before exec, so it
+  // and everything it starts are counted there from the first instruction.
+  std::string cgroup_dir;
   std::string cwd;                        // empty: inherit
   bool capture_output = true;             // false: stdout/stderr go to /dev/null
   std::optional<std::string> stdin_data;  // nullopt: /dev/null (unless stdin_later)

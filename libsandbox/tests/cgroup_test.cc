@@ -5,10 +5,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -86,7 +90,7 @@ class HandMadeCgroups {
 class CgroupTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<CgroupHost> host = DetectCgroups();
+    absl::StatusOr<CgroupHost> host = PrepareCgroups(CgroupSetup{});
     ASSERT_TRUE(host.ok()) << host.status();
     host_ = *host;
     if (host_.version == CgroupVersion::kNone) GTEST_SKIP() << "no cgroup filesystem";
@@ -112,8 +116,19 @@ TEST_F(CgroupTest, DetectsOwnCgroupInEachController) {
     ASSERT_TRUE(host_.Has(c)) << c;
     const std::string& dir = host_.own_dirs.at(c);
     EXPECT_TRUE(IsDir(dir)) << dir;
-    // The detected directory really is ours: it lists this process.
-    EXPECT_TRUE(Procs(dir).contains(absl::StrCat(::getpid()))) << c << " " << dir;
+    // The detected directory really is ours: it lists this process (v2: in
+    // the leaf below it, unless it is the true root, which may hold processes).
+    const std::string where = host_.version == CgroupVersion::kV2 && !host_.true_root
+                                  ? absl::StrCat(dir, "/", kCgroupLeaf)
+                                  : dir;
+    EXPECT_TRUE(Procs(where).contains(absl::StrCat(::getpid()))) << c << " " << where;
+  }
+  if (host_.version == CgroupVersion::kV2) {
+    // Prepared: the base hands the controllers down and holds no process.
+    EXPECT_TRUE(host_.Ready()) << host_.Describe();
+    if (!host_.true_root) {
+      EXPECT_TRUE(Procs(host_.base).empty()) << host_.Describe();
+    }
   }
   if (host_.version == CgroupVersion::kV1) {
     struct stat st;
@@ -128,14 +143,23 @@ TEST_F(CgroupTest, CreateWritesExactLimitsBelowOwnCgroup) {
   CgroupLimits limits{.memory_bytes = 48 << 20, .cpus = 0.5, .pids = 50};
   absl::StatusOr<std::unique_ptr<SandboxCgroup>> cg = SandboxCgroup::Create(host_, name, limits);
   ASSERT_TRUE(cg.ok()) << cg.status();
-  EXPECT_EQ((*cg)->relative_path(), absl::StrCat("libsandbox/", name));
+  if (host_.version == CgroupVersion::kV1) {
+    EXPECT_EQ((*cg)->relative_path(), absl::StrCat("libsandbox/", name));
+    EXPECT_EQ((*cg)->join_dir(), "");
+  } else {
+    // runsc is started inside the cgroup rather than told a path.
+    EXPECT_EQ((*cg)->relative_path(), "");
+    EXPECT_EQ((*cg)->join_dir(), DirOf("memory", name));
+  }
 
   for (const char* c : {"memory", "cpu", "pids"}) {
     std::string dir = DirOf(c, name);
     EXPECT_TRUE(absl::StartsWith(dir, host_.own_dirs.at(c) + "/")) << dir;
     EXPECT_TRUE(IsDir(dir)) << c << " cgroup missing: " << dir;
-    // runsc resolves the relative path below our own cgroup: it must land here.
-    EXPECT_TRUE(IsDir(absl::StrCat(host_.own_dirs.at(c), "/", (*cg)->relative_path())));
+    if (host_.version == CgroupVersion::kV1) {
+      // runsc resolves the relative path below our own cgroup: it must land here.
+      EXPECT_TRUE(IsDir(absl::StrCat(host_.own_dirs.at(c), "/", (*cg)->relative_path())));
+    }
   }
   if (host_.version == CgroupVersion::kV1) {
     EXPECT_EQ(ReadTrimmed(DirOf("memory", name) + "/memory.limit_in_bytes"),
@@ -149,6 +173,13 @@ TEST_F(CgroupTest, CreateWritesExactLimitsBelowOwnCgroup) {
     EXPECT_EQ(ReadTrimmed(DirOf("pids", name) + "/pids.max"), "50");
   } else {
     EXPECT_EQ(ReadTrimmed(DirOf("memory", name) + "/memory.max"), absl::StrCat(48 << 20));
+    // No swap, not even compressed, where the kernel accounts it.
+    for (const char* file : {"/memory.swap.max", "/memory.zswap.max"}) {
+      const std::string path = DirOf("memory", name) + file;
+      if (::access(path.c_str(), F_OK) == 0) {
+        EXPECT_EQ(ReadTrimmed(path), "0") << file;
+      }
+    }
     EXPECT_EQ(ReadTrimmed(DirOf("cpu", name) + "/cpu.max"), "50000 100000");
     EXPECT_EQ(ReadTrimmed(DirOf("pids", name) + "/pids.max"), "50");
   }
@@ -275,7 +306,9 @@ TEST_F(CgroupTest, KillAllKillsEveryMember) {
   ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_TRUE(Join(DirOf("memory", name), a->pid()).ok());
   ASSERT_TRUE(Join(DirOf("pids", name), b->pid()).ok());
-  EXPECT_EQ(Procs(DirOf("memory", name)).size(), 1u);
+  // v1: one directory per hierarchy; v2: a single one holding both.
+  const bool unified = DirOf("memory", name) == DirOf("pids", name);
+  EXPECT_EQ(Procs(DirOf("memory", name)).size(), unified ? 2u : 1u);
 
   absl::Time start = absl::Now();
   (*cg)->KillAll();
@@ -307,7 +340,6 @@ TEST_F(CgroupTest, DestructionKillsMembersAndRemovesDirs) {
 }
 
 TEST_F(CgroupTest, ReapRemovesOnlyStaleNames) {
-  if (host_.version != CgroupVersion::kV1) GTEST_SKIP() << "hand-made leftovers are v1 here";
   const std::string live = prefix_ + "-live";
   const std::string stale = prefix_ + "-stale";
   auto owned =
@@ -316,7 +348,8 @@ TEST_F(CgroupTest, ReapRemovesOnlyStaleNames) {
 
   // Leftovers of a crashed host process: dirs with a process still inside.
   HandMadeCgroups leftovers;
-  for (const char* c : {"memory", "pids"}) ASSERT_TRUE(leftovers.Make(DirOf(c, stale))) << c;
+  std::set<std::string> stale_dirs = {DirOf("memory", stale), DirOf("pids", stale)};
+  for (const std::string& dir : stale_dirs) ASSERT_TRUE(leftovers.Make(dir)) << dir;
   auto orphan = StartSleeper();
   ASSERT_TRUE(orphan.ok());
   ASSERT_TRUE(Join(DirOf("pids", stale), orphan->pid()).ok());
@@ -335,6 +368,132 @@ TEST_F(CgroupTest, ReapRemovesOnlyStaleNames) {
   auto r = orphan->Wait();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r, 128 + SIGKILL);
+}
+
+// ---- v2 layouts, played by a child process in a scratch cgroup ----
+
+// What a forked child reports: "ok" or what went wrong.
+std::string InChild(const std::function<std::string()>& body) {
+  UniqueFd r, w;
+  if (!MakePipe(r, w).ok()) return "pipe failed";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    r.Reset();
+    std::string out = body();
+    (void)!::write(w.get(), out.data(), out.size());
+    ::_exit(0);
+  }
+  w.Reset();
+  std::string out;
+  char buf[512];
+  for (ssize_t n; (n = ::read(r.get(), buf, sizeof(buf))) > 0;) out.append(buf, n);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return out.empty() ? "child reported nothing" : out;
+}
+
+class CgroupV2LayoutTest : public CgroupTest {
+ protected:
+  void SetUp() override {
+    CgroupTest::SetUp();
+    if (IsSkipped()) return;
+    if (host_.version != CgroupVersion::kV2) GTEST_SKIP() << "cgroup v2 layouts";
+    // A sandbox cgroup has the controllers available: a fresh "host cgroup".
+    auto cg =
+        SandboxCgroup::Create(host_, prefix_ + "-host", CgroupLimits{.memory_bytes = 1 << 30});
+    ASSERT_TRUE(cg.ok()) << cg.status();
+    scratch_cg_ = *std::move(cg);
+    scratch_ = DirOf("memory", prefix_ + "-host");
+  }
+  void TearDown() override {
+    if (scratch_.empty()) return;
+    scratch_cg_->KillAll();
+    // What PrepareCgroups made inside, deepest first.
+    for (const std::string& d : {scratch_ + "/" + kCgroupParent + "/x",
+                                 scratch_ + "/" + kCgroupLeaf, scratch_ + "/" + kCgroupParent}) {
+      ::rmdir(d.c_str());
+    }
+  }
+
+  std::unique_ptr<SandboxCgroup> scratch_cg_;
+  std::string scratch_;
+};
+
+TEST_F(CgroupV2LayoutTest, SharedCgroupIsMovedIntoALeafOnceUnlessKept) {
+  auto neighbour = StartSleeper();
+  ASSERT_TRUE(neighbour.ok());
+  ASSERT_TRUE(Join(scratch_, neighbour->pid()).ok());
+  const std::string n = absl::StrCat(neighbour->pid());
+  std::string r = InChild([&]() -> std::string {
+    if (!Join(scratch_, ::getpid()).ok()) return "join failed";
+    auto before = DetectCgroups();
+    if (!before.ok() || before->base != scratch_ || before->others.size() != 1) {
+      return "detect: " + (before.ok() ? before->Describe() : before.status().ToString());
+    }
+    // Opted out: refused, naming the fix, and nothing moved.
+    auto kept = PrepareCgroups(CgroupSetup{.keep_other_processes = true});
+    if (kept.ok()) return "keep_other_processes was ignored";
+    if (!absl::StrContains(kept.status().message(), "keep_cgroup_processes")) {
+      return "message: " + kept.status().ToString();
+    }
+    if (!Procs(scratch_).contains(n)) return "the neighbour was moved although kept";
+    auto moved = PrepareCgroups(CgroupSetup{});
+    if (!moved.ok()) return moved.status().ToString();
+    if (moved->base != scratch_ || !moved->moved || !moved->Ready()) {
+      return "after: " + moved->Describe();
+    }
+    if (!Procs(scratch_).empty()) return "the base still holds processes";
+    const std::string leaf = scratch_ + "/" + kCgroupLeaf;
+    if (!Procs(leaf).contains(n) || !Procs(leaf).contains(absl::StrCat(::getpid()))) {
+      return "not in the leaf";
+    }
+    // Once: a second preparation finds the leaf and changes nothing.
+    auto again = PrepareCgroups(CgroupSetup{.keep_other_processes = true});
+    if (!again.ok() || again->base != scratch_) return "second prepare moved on";
+    // And a sandbox cgroup beside the leaf takes a cap.
+    auto cg = SandboxCgroup::Create(*again, "x", CgroupLimits{.memory_bytes = 32 << 20});
+    if (!cg.ok()) return cg.status().ToString();
+    std::string max = ReadTrimmed(scratch_ + "/" + kCgroupParent + "/x/memory.max");
+    return max == absl::StrCat(32 << 20) ? "ok" : "memory.max " + max;
+  });
+  EXPECT_EQ(r, "ok");
+}
+
+TEST_F(CgroupV2LayoutTest, PrivateNamespaceOverTheWholeTreeFindsItsRealCgroup) {
+  std::string r = InChild([&]() -> std::string {
+    if (!Join(scratch_, ::getpid()).ok()) return "join failed";
+    if (::unshare(CLONE_NEWCGROUP) != 0) return "unshare failed";
+    auto self = ReadFile("/proc/self/cgroup");
+    if (!self.ok() || absl::StripAsciiWhitespace(*self) != "0::/") return "not namespaced";
+    // "/" names the namespace's root, but the mount shows the whole tree.
+    auto host = DetectCgroups();
+    if (!host.ok()) return host.status().ToString();
+    return host->base == scratch_ && host->namespaced ? "ok" : host->Describe();
+  });
+  EXPECT_EQ(r, "ok");
+}
+
+TEST_F(CgroupV2LayoutTest, PrivateNamespaceWithItsOwnMountStaysInside) {
+  const std::string mountpoint = host_.mountpoint;
+  std::string r = InChild([&]() -> std::string {
+    if (!Join(scratch_, ::getpid()).ok()) return "join failed";
+    if (::unshare(CLONE_NEWCGROUP | CLONE_NEWNS) != 0) return "unshare failed";
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount("cgroup2", mountpoint.c_str(), "cgroup2", 0, nullptr) != 0) {
+      return "mount failed";
+    }
+    // Docker's default: the namespace's root at the mount point.
+    auto host = PrepareCgroups(CgroupSetup{});
+    if (!host.ok()) return host.status().ToString();
+    if (host->base != mountpoint || host->true_root || !host->Ready()) return host->Describe();
+    auto cg = SandboxCgroup::Create(*host, "x", CgroupLimits{.memory_bytes = 32 << 20});
+    if (!cg.ok()) return cg.status().ToString();
+    return "ok";
+  });
+  EXPECT_EQ(r, "ok");
+  // Seen from outside, everything landed below the scratch cgroup.
+  EXPECT_TRUE(Procs(scratch_).empty());
+  EXPECT_TRUE(IsDir(scratch_ + "/" + kCgroupLeaf));
 }
 
 }  // namespace

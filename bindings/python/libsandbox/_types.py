@@ -162,6 +162,12 @@ class Config:
     ``max_sessions`` caps the session sandboxes running at once (0: 64);
     booting one more first stops the least recently used idle session, and
     with none idle the session call fails naming ``max_sessions``.
+
+    On cgroup v2 the library moves the processes of its own cgroup into a
+    leaf (``libsandbox-host``) once, so that the cgroup can hand memory, CPU
+    and pids controllers to sandbox cgroups beside it. ``keep_cgroup_processes``
+    forbids moving any process but this one: a cgroup shared with other
+    processes then refuses capped runs, naming the fix.
     """
 
     runsc_path: str = ""
@@ -189,6 +195,7 @@ class Config:
     pool_limits: Limits | None = None
     max_sessions: int = 0
     egress_dns_server: str = ""
+    keep_cgroup_processes: bool = False
 
     def __post_init__(self) -> None:
         paths = ("runsc_path", "state_dir", "storage_dir", "policy_file", "audit_path", "egress_dns_server")
@@ -198,6 +205,7 @@ class Config:
         _require_bool("Config", "debug", self.debug)
         _require_bool("Config", "audit", self.audit)
         _require_bool("Config", "audit_code", self.audit_code)
+        _require_bool("Config", "keep_cgroup_processes", self.keep_cgroup_processes)
         # Caught here rather than as a SANDBOX_ERROR on every run.
         if self.policy_file and not self.policy_file.endswith(_POLICY_FILE_SUFFIXES):
             raise ValueError(
@@ -258,6 +266,7 @@ class Config:
             "pool_limits": None if self.pool_limits is None else self.pool_limits.to_dict(),
             "max_sessions": self.max_sessions,
             "egress_dns_server": self.egress_dns_server,
+            "keep_cgroup_processes": self.keep_cgroup_processes,
             "quota": {
                 "max_files_per_execution": self.max_files_per_execution,
                 "max_files_per_user": self.max_files_per_user,
