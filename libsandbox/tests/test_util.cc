@@ -40,10 +40,15 @@ std::string MakeTestDir(const std::string& name) {
 }
 
 void WaitForWarmPool(const Config& config, int idle) {
-  // A run creates the engine, which starts filling its pool.
+  // A run creates the engine, which starts filling its pool. A host that
+  // cannot run sandboxes at all fails here at once, not after the wait.
   RunRequest warmup;
   warmup.set_code("pass");
-  (void)Run(warmup, config);
+  Result first = Run(warmup, config);
+  if (first.status() == Result::SANDBOX_ERROR) {
+    ADD_FAILURE() << "no warm pool: a run fails with " << first.message();
+    return;
+  }
   absl::Time give_up = absl::Now() + absl::Seconds(60);
   while (absl::Now() < give_up) {
     Metrics m = GetMetrics();

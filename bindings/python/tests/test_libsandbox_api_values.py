@@ -99,6 +99,7 @@ def test_config_accepts_every_field_and_paths(tmp_path: Path) -> None:
         audit_code=True,
         audit_path=str(tmp_path / "audit.log"),
         pool_limits=libsandbox.Limits(memory_mb=256, tmp_mb=16),
+        keep_cgroup_processes=True,
     )
     assert config.state_dir == str(tmp_path)
     assert config.policy_file == str(tmp_path / "policies.textproto")
@@ -114,6 +115,7 @@ def test_config_accepts_every_field_and_paths(tmp_path: Path) -> None:
         True,
     )
     assert resolved["audit_path"] == str(tmp_path / "audit.log")
+    assert resolved["keep_cgroup_processes"] is True
     assert resolved["pool_limits"] == libsandbox.Limits(memory_mb=256, tmp_mb=16).to_dict()
     assert _core.resolved_config(libsandbox.Config().to_dict())["pool_limits"] is None
     # Settings read from JSON give the limits as a mapping; they become a Limits.
@@ -173,6 +175,7 @@ def test_default_config_resolves_to_real_directories() -> None:
         ({"policy_file": 3}, TypeError, "policy_file"),
         ({"audit": 1}, TypeError, "audit must be a bool"),
         ({"audit_code": "no"}, TypeError, "audit_code"),
+        ({"keep_cgroup_processes": "yes"}, TypeError, "keep_cgroup_processes"),
         ({"audit_path": "/var/log/a\0"}, ValueError, "audit_path"),
         ({"pool_limits": 128}, TypeError, "pool_limits must be a libsandbox.Limits"),
         ({"pool_limits": {"memory_mb": -1}}, ValueError, "pool_limits: .*memory_mb"),
