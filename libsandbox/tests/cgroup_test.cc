@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "libsandbox/doctor.h"
 #include "libsandbox/fs_util.h"
 #include "libsandbox/process.h"
 
@@ -429,6 +430,23 @@ TEST_F(CgroupV2LayoutTest, SharedCgroupIsMovedIntoALeafOnceUnlessKept) {
     auto before = DetectCgroups();
     if (!before.ok() || before->base != scratch_ || before->others.size() != 1) {
       return "detect: " + (before.ok() ? before->Describe() : before.status().ToString());
+    }
+    // The doctor announces the move before it happens, or fails if kept.
+    auto layout = [](const Config& config) {
+      for (const Check& c : CheckCgroups(config)) {
+        if (c.name() == "cgroups") return c;
+      }
+      return Check();
+    };
+    Config keep;
+    keep.set_keep_cgroup_processes(true);
+    Check announced = layout(Config());
+    Check refused = layout(keep);
+    if (!announced.ok() || !absl::StrContains(announced.detail(), "moves every process of")) {
+      return "doctor: " + announced.detail();
+    }
+    if (refused.ok() || !absl::StrContains(refused.remedy(), "Delegate=yes")) {
+      return "doctor with keep: " + refused.detail();
     }
     // Opted out: refused, naming the fix, and nothing moved.
     auto kept = PrepareCgroups(CgroupSetup{.keep_other_processes = true});

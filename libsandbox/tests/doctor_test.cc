@@ -30,6 +30,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libsandbox/cgroup_host.h"
 #include "libsandbox/fs_util.h"
 #include "libsandbox/tests/test_util.h"
 
@@ -370,6 +371,21 @@ TEST_F(DoctorTest, DetectsAReadOnlyCgroupFilesystem) {
   std::vector<Check> normal = CheckCgroups();
   ASSERT_NE(Find(normal, "cgroup_memory"), nullptr);
   EXPECT_TRUE(Find(normal, "cgroup_memory")->ok()) << Find(normal, "cgroup_memory")->detail();
+}
+
+TEST_F(DoctorTest, CgroupsCheckNamesTheLayoutFound) {
+  std::vector<Check> checks = CheckCgroups();
+  const Check* layout = Find(checks, "cgroups");
+  ASSERT_NE(layout, nullptr);
+  EXPECT_TRUE(layout->ok()) << layout->detail();
+  absl::StatusOr<CgroupHost> host = DetectCgroups();
+  ASSERT_TRUE(host.ok());
+  if (host->version == CgroupVersion::kV1) {
+    EXPECT_THAT(layout->detail(),
+                HasSubstr("cgroup v1, memory cgroup " + host->own_dirs["memory"]));
+  } else {
+    EXPECT_THAT(layout->detail(), HasSubstr("cgroup v2, base " + host->base));
+  }
 }
 
 TEST_F(DoctorTest, MissingToolNamesThePackages) {
