@@ -65,6 +65,23 @@ void RemoveRunTree(const std::string& run_path) {
   (void)RemoveTree(run_path);
 }
 
+namespace {
+
+void RemoveRunscState(const std::string& runsc_root, const std::set<std::string>& ids) {
+  DIR* d = ::opendir(runsc_root.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> left;
+  while (struct dirent* e = ::readdir(d)) {
+    for (const std::string& id : ids) {
+      if (absl::StrContains(e->d_name, ContainerId(id))) left.push_back(e->d_name);
+    }
+  }
+  ::closedir(d);
+  for (const std::string& name : left) (void)RemoveTree(absl::StrCat(runsc_root, "/", name));
+}
+
+}  // namespace
+
 int ReapStaleRuns(const std::string& state_dir, const std::string& runsc_path) {
   std::string runs = RunsDir(state_dir);
   DIR* d = ::opendir(runs.c_str());
@@ -95,6 +112,11 @@ int ReapStaleRuns(const std::string& state_dir, const std::string& runsc_path) {
   }
   if (stale.empty()) return 0;
 
+  // Kill first: a sandbox's processes all sit in its cgroup, so runsc's
+  // delete then only removes the state of a sandbox that is already gone.
+  if (absl::StatusOr<CgroupHost> host = DetectCgroups(); host.ok()) {
+    ReapStaleCgroups(*host, [&](const std::string& name) { return stale.contains(name); });
+  }
   for (const std::string& id : stale) {
     if (!runsc_path.empty()) {
       (void)RunCommand(
@@ -102,9 +124,9 @@ int ReapStaleRuns(const std::string& state_dir, const std::string& runsc_path) {
           absl::Seconds(10));
     }
   }
-  if (absl::StatusOr<CgroupHost> host = DetectCgroups(); host.ok()) {
-    ReapStaleCgroups(*host, [&](const std::string& name) { return stale.contains(name); });
-  }
+  // runsc refuses to delete a container its crashed creator left half made;
+  // its processes are dead by now, so its state files go by hand.
+  RemoveRunscState(RunscRoot(state_dir), stale);
   for (const std::string& id : stale) {
     RemoveRunTree(absl::StrCat(runs, "/", id));
     ::unlink(absl::StrCat(runs, "/", id, ".lock").c_str());

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <functional>
 #include <set>
 #include <string>
@@ -496,9 +497,11 @@ TEST_F(CgroupV2LayoutTest, PrivateNamespaceWithItsOwnMountStaysInside) {
   std::string r = InChild([&]() -> std::string {
     if (!Join(scratch_, ::getpid()).ok()) return "join failed";
     if (::unshare(CLONE_NEWCGROUP | CLONE_NEWNS) != 0) return "unshare failed";
+    // The same superblock cannot be mounted twice on one point: replace it.
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::umount2(mountpoint.c_str(), MNT_DETACH) != 0 ||
         ::mount("cgroup2", mountpoint.c_str(), "cgroup2", 0, nullptr) != 0) {
-      return "mount failed";
+      return absl::StrCat("mount failed: ", strerror(errno));
     }
     // Docker's default: the namespace's root at the mount point.
     auto host = PrepareCgroups(CgroupSetup{});
