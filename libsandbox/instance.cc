@@ -33,11 +33,19 @@ constexpr char kUnenforcedHint[] =
     " (set allow_unenforced_limits to run without it, or REQUIRE_RESOURCE_LIMITING=false in "
     "Open WebUI)";
 
-CgroupLimits ToCgroupLimits(const Limits& l) {
+// On cgroup v2 the runsc command itself runs inside the sandbox's cgroup
+// (cgroup.h says why); what it holds (measured: ~12 MiB anonymous memory, 6
+// threads) is added so that the code gets the same room as on v1.
+constexpr int64_t kLauncherMemoryBytes = int64_t{16} << 20;
+constexpr int64_t kLauncherPids = 16;
+
+CgroupLimits ToCgroupLimits(const Limits& l, bool launcher_inside) {
   CgroupLimits c;
   c.memory_bytes = l.memory_mb() * (int64_t{1} << 20);
+  if (c.memory_bytes > 0 && launcher_inside) c.memory_bytes += kLauncherMemoryBytes;
   c.cpus = l.cpus();
   c.pids = l.max_pids() > 0 ? l.max_pids() + kPidsOverhead : 0;
+  if (c.pids > 0 && launcher_inside) c.pids += kLauncherPids;
   return c;
 }
 
@@ -178,8 +186,8 @@ absl::StatusOr<std::unique_ptr<Instance>> Instance::Prepare(std::shared_ptr<cons
   }
 
   // Caps through a cgroup below our own.
-  CgroupLimits cg_limits = ToCgroupLimits(limits);
   absl::StatusOr<CgroupHost> host = HostCgroups(config);
+  CgroupLimits cg_limits = ToCgroupLimits(limits, host.ok() && host->version == CgroupVersion::kV2);
   absl::Status cg_status = host.status();
   if (cg_status.ok()) {
     absl::StatusOr<std::unique_ptr<SandboxCgroup>> cg =
@@ -302,7 +310,7 @@ absl::Status Instance::ApplyLimits(const Limits& limits) {
     }
   }
   if (cgroup_ == nullptr) return absl::FailedPreconditionError("no cgroup");
-  return cgroup_->Update(ToCgroupLimits(limits));
+  return cgroup_->Update(ToCgroupLimits(limits, !cgroup_->join_dir().empty()));
 }
 
 absl::Status Instance::WriteInputs(const RunRequest& request) {

@@ -517,5 +517,31 @@ TEST_F(CgroupV2LayoutTest, PrivateNamespaceWithItsOwnMountStaysInside) {
   EXPECT_TRUE(IsDir(scratch_ + "/" + kCgroupLeaf));
 }
 
+TEST_F(CgroupV2LayoutTest, ReadOnlyCgroupfsIsRefusedAtOnceNamingTheFix) {
+  const std::string mountpoint = host_.mountpoint;
+  std::string r = InChild([&]() -> std::string {
+    if (!Join(scratch_, ::getpid()).ok()) return "join failed";
+    // What a container without a writable cgroupfs sees.
+    if (::unshare(CLONE_NEWNS) != 0 ||
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount(nullptr, mountpoint.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) !=
+            0) {
+      return absl::StrCat("read-only remount failed: ", strerror(errno));
+    }
+    absl::Time start = absl::Now();
+    auto host = PrepareCgroups(CgroupSetup{});
+    if (host.ok()) return "prepared on a read-only cgroupfs: " + host->Describe();
+    if (absl::Now() - start > absl::Seconds(2)) return "refused, but slowly";
+    std::string m(host.status().message());
+    for (const char* fix :
+         {"Docker", "compose", "Kubernetes", "systemd", "allow_unenforced_limits"}) {
+      if (!absl::StrContains(m, fix)) return absl::StrCat("no '", fix, "' in: ", m);
+    }
+    // Nothing was moved.
+    return Procs(scratch_).contains(absl::StrCat(::getpid())) ? "ok" : "moved anyway";
+  });
+  EXPECT_EQ(r, "ok");
+}
+
 }  // namespace
 }  // namespace libsandbox
