@@ -42,14 +42,31 @@ void Admission::Dispatch() {
   }
 }
 
+bool Admission::MakeRoomFor(const std::string& user) {
+  // The user holding the most queued runs gives up its newest one, if that
+  // still leaves it more than the newcomer will have.
+  auto mine = waiting_.find(user);
+  const size_t wanted = (mine == waiting_.end() ? 0 : mine->second.size()) + 1;
+  auto most = std::max_element(waiting_.begin(), waiting_.end(), [](const auto& a, const auto& b) {
+    return a.second.size() < b.second.size();
+  });
+  if (most == waiting_.end() || most->second.size() <= wanted) return false;
+  most->second.back()->evicted = true;
+  most->second.pop_back();
+  --queued_;
+  return true;
+}
+
 absl::StatusOr<Admission::Ticket> Admission::Acquire(const std::string& user, absl::Time deadline) {
   absl::MutexLock lock(&mu_);
-  if (waiting_.empty() && CanRun(user)) {
+  // Dispatch leaves no waiter that could run, so if this user may run now
+  // (and has no earlier run waiting), nobody waiting is passed over.
+  if (!waiting_.contains(user) && CanRun(user)) {
     Waiter w{user};
     Grant(&w);
     return Ticket(this, user);
   }
-  if (limits_.max_queued > 0 && queued_ >= limits_.max_queued) {
+  if (limits_.max_queued > 0 && queued_ >= limits_.max_queued && !MakeRoomFor(user)) {
     return absl::ResourceExhaustedError(
         absl::StrCat("too many runs are waiting (max_queued=", limits_.max_queued, ")"));
   }
@@ -58,7 +75,14 @@ absl::StatusOr<Admission::Ticket> Admission::Acquire(const std::string& user, ab
   waiting_[user].push_back(&w);
   ++queued_;
   Dispatch();
-  if (!mu_.AwaitWithDeadline(absl::Condition(&w.granted), deadline)) {
+  auto done = [](Waiter* w) { return w->granted || w->evicted; };
+  const bool woken = mu_.AwaitWithDeadline(absl::Condition(+done, &w), deadline);
+  if (w.evicted) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("too many runs are waiting (max_queued=", limits_.max_queued,
+                     "): this user's newest queued run made room for another user's"));
+  }
+  if (!woken) {
     std::deque<Waiter*>& q = waiting_[user];
     q.erase(std::find(q.begin(), q.end(), &w));
     --queued_;

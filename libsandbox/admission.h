@@ -41,8 +41,11 @@ class Admission {
     std::string user_;
   };
 
-  // Waits for a slot until `deadline`. ResourceExhausted when the queue is
-  // full, DeadlineExceeded when no slot freed up in time.
+  // Waits for a slot until `deadline`. A user who may run while others wait
+  // (they are held by their own per-user cap) runs at once. ResourceExhausted
+  // when the queue is full (a user with the most queued runs loses its
+  // newest one to a user with fewer), DeadlineExceeded when no slot freed up
+  // in time.
   absl::StatusOr<Ticket> Acquire(const std::string& user, absl::Time deadline);
 
   int running() const;
@@ -52,10 +55,14 @@ class Admission {
   struct Waiter {
     std::string user;
     bool granted = false;
+    bool evicted = false;  // dropped from a full queue to make room for another user
   };
   bool CanRun(const std::string& user) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Grant(Waiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With the queue full: drops the newest waiter of the user with the most
+  // queued runs when that user would still have more than `user`.
+  bool MakeRoomFor(const std::string& user) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(const std::string& user);
 
   const AdmissionLimits limits_;

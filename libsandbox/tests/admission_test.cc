@@ -101,5 +101,59 @@ TEST(AdmissionTest, FairBetweenUsers) {
   EXPECT_EQ(order[1], "late");
 }
 
+// Issue: six runs of one user filled the queue, and another user was refused
+// "busy" while a slot was free for them.
+TEST(AdmissionTest, AFullQueueOfOneUserNeverRefusesAnotherWhoCanRun) {
+  Admission a({.max_concurrent = 2, .max_per_user = 1, .max_queued = 3});
+  auto running = a.Acquire("heavy", absl::Now());
+  ASSERT_TRUE(running.ok());
+  std::vector<std::thread> heavy;
+  std::atomic<int> refused{0};
+  for (int i = 0; i < 5; ++i) {
+    heavy.emplace_back([&] {
+      auto t = a.Acquire("heavy", absl::Now() + absl::Milliseconds(500));
+      if (absl::IsResourceExhausted(t.status())) ++refused;
+    });
+  }
+  absl::Time give_up = absl::Now() + absl::Seconds(5);
+  while ((a.queued() < 3 || refused < 2) && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(a.queued(), 3);
+  // A global slot is free and "light" has nothing running: it runs at once.
+  auto light = a.Acquire("light", absl::Now());
+  EXPECT_TRUE(light.ok()) << light.status();
+  for (auto& t : heavy) t.join();
+}
+
+TEST(AdmissionTest, AFullQueueMakesRoomForAUserWithFewerQueuedRuns) {
+  Admission a({.max_concurrent = 1, .max_queued = 3});
+  std::optional<Admission::Ticket> held;
+  held.emplace(*a.Acquire("x", absl::Now()));
+  std::atomic<int> heavy_busy{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&] {
+      auto t = a.Acquire("heavy", absl::Now() + absl::Seconds(10));
+      if (absl::IsResourceExhausted(t.status())) ++heavy_busy;
+    });
+    while (a.queued() < i + 1) absl::SleepFor(absl::Milliseconds(1));
+  }
+  // The queue is full of "heavy"; "light" takes the place of heavy's newest.
+  std::atomic<bool> light_ok{false};
+  threads.emplace_back(
+      [&] { light_ok = a.Acquire("light", absl::Now() + absl::Seconds(10)).ok(); });
+  absl::Time give_up = absl::Now() + absl::Seconds(5);
+  while (heavy_busy == 0 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(heavy_busy, 1);
+  EXPECT_EQ(a.queued(), 3);
+  // "light" asking again would hold as many as "heavy" (2): refused.
+  EXPECT_TRUE(absl::IsResourceExhausted(a.Acquire("light", absl::Now()).status()));
+  held.reset();
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(light_ok);
+  EXPECT_EQ(heavy_busy, 1);
+}
+
 }  // namespace
 }  // namespace libsandbox
