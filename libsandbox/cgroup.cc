@@ -42,23 +42,12 @@ int64_t ReadKeyed(const std::string& path, absl::string_view key) {
   return 0;
 }
 
-std::vector<pid_t> ReadProcs(const std::string& dir) {
-  std::vector<pid_t> pids;
-  absl::StatusOr<std::string> text = ReadFile(absl::StrCat(dir, "/cgroup.procs"), 1 << 20);
-  if (!text.ok()) return pids;
-  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
-    pid_t pid = 0;
-    if (absl::SimpleAtoi(line, &pid) && pid > 0) pids.push_back(pid);
-  }
-  return pids;
-}
-
 void KillDir(const std::string& dir) {
   // v2 can kill atomically; otherwise kill until nothing is left (a process
   // may fork while we read the list).
   (void)WriteFile(absl::StrCat(dir, "/cgroup.kill"), "1", 0644, true);
   for (int round = 0; round < 50; ++round) {
-    std::vector<pid_t> pids = ReadProcs(dir);
+    std::vector<pid_t> pids = CgroupProcs(dir);
     if (pids.empty()) return;
     for (pid_t pid : pids) ::kill(pid, SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(round < 10 ? 5 : 50));

@@ -27,6 +27,17 @@ const char kCgroupRemedy[] =
     "true; systemd: Delegate=yes in the unit. Sandboxes always stay below the container's or "
     "service's own cgroup. Or set allow_unenforced_limits to run without caps";
 
+std::vector<pid_t> CgroupProcs(const std::string& dir) {
+  std::vector<pid_t> pids;
+  absl::StatusOr<std::string> text = ReadFile(absl::StrCat(dir, "/cgroup.procs"), 4 << 20);
+  if (!text.ok()) return pids;
+  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+    pid_t pid = 0;
+    if (absl::SimpleAtoi(line, &pid) && pid > 0) pids.push_back(pid);
+  }
+  return pids;
+}
+
 namespace {
 
 // The controllers sandboxes use on v2.
@@ -87,19 +98,8 @@ bool Contains(const std::vector<std::string>& v, absl::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
-std::vector<pid_t> Procs(const std::string& dir) {
-  std::vector<pid_t> pids;
-  absl::StatusOr<std::string> text = ReadFile(absl::StrCat(dir, "/cgroup.procs"), 4 << 20);
-  if (!text.ok()) return pids;
-  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
-    pid_t pid = 0;
-    if (absl::SimpleAtoi(line, &pid) && pid > 0) pids.push_back(pid);
-  }
-  return pids;
-}
-
 bool Lists(const std::string& dir, pid_t pid) {
-  std::vector<pid_t> pids = Procs(dir);
+  std::vector<pid_t> pids = CgroupProcs(dir);
   return std::find(pids.begin(), pids.end(), pid) != pids.end();
 }
 
@@ -151,7 +151,7 @@ void FillV2(const Mount& mount, const std::string& own, bool namespaced, CgroupH
     if (Contains(host.available, c)) host.own_dirs[c] = host.base;
   }
   const pid_t self = ::getpid();
-  for (pid_t p : Procs(host.base)) {
+  for (pid_t p : CgroupProcs(host.base)) {
     if (p != self) host.others.push_back(p);
   }
 }
@@ -285,7 +285,7 @@ absl::Status DelegateV2(const CgroupHost& host, const CgroupSetup& setup) {
           absl::StrCat("cannot create ", leaf, " (", ErrnoStatus("mkdir", errno).message(), ")"));
     }
     for (int round = 0;; ++round) {
-      std::vector<pid_t> left = Procs(host.base);
+      std::vector<pid_t> left = CgroupProcs(host.base);
       if (left.empty()) break;
       if (round == kMaxMoveRounds) {
         return absl::FailedPreconditionError(absl::StrCat("processes keep appearing in ", host.base,

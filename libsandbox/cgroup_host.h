@@ -74,6 +74,9 @@ struct CgroupSetup {
 // leaf and change nothing. v1: the same as DetectCgroups.
 absl::StatusOr<CgroupHost> PrepareCgroups(const CgroupSetup& setup);
 
+// The processes (thread-group ids) a cgroup directory lists; empty if unreadable.
+std::vector<pid_t> CgroupProcs(const std::string& dir);
+
 // What an admin can do when PrepareCgroups fails: Docker, compose,
 // Kubernetes and systemd, each keeping sandboxes inside the container's or
 // service's own cgroup.
