@@ -467,9 +467,13 @@ int64_t Instance::MemoryUsageBytes() const { return cgroup_ ? cgroup_->MemoryUsa
 Instance::~Instance() {
   if (child_.running()) Kill();
   child_ = Subprocess();  // reaps runsc
-  if (env_ && !container_.empty() &&
-      RunscStateLeft(RunscRoot(env_->config.state_dir()), container_)) {
+  // Everything of the sandbox dies with its cgroup, so runsc's delete only
+  // removes state; if even that fails (a slow or loaded host), the files go.
+  if (cgroup_) cgroup_->KillAll();
+  const std::string runsc_root = env_ ? RunscRoot(env_->config.state_dir()) : "";
+  if (env_ && !container_.empty() && RunscStateLeft(runsc_root, container_)) {
     (void)RunCommand(RunscCommand({"delete", "--force", container_}), absl::Seconds(10));
+    if (RunscStateLeft(runsc_root, container_)) RemoveRunscState(runsc_root, {container_});
   }
   network_.reset();
   cgroup_.reset();

@@ -65,22 +65,18 @@ void RemoveRunTree(const std::string& run_path) {
   (void)RemoveTree(run_path);
 }
 
-namespace {
-
-void RemoveRunscState(const std::string& runsc_root, const std::set<std::string>& ids) {
+void RemoveRunscState(const std::string& runsc_root, const std::set<std::string>& containers) {
   DIR* d = ::opendir(runsc_root.c_str());
   if (d == nullptr) return;
   std::vector<std::string> left;
   while (struct dirent* e = ::readdir(d)) {
-    for (const std::string& id : ids) {
-      if (absl::StrContains(e->d_name, ContainerId(id))) left.push_back(e->d_name);
+    for (const std::string& c : containers) {
+      if (absl::StrContains(e->d_name, c)) left.push_back(e->d_name);
     }
   }
   ::closedir(d);
   for (const std::string& name : left) (void)RemoveTree(absl::StrCat(runsc_root, "/", name));
 }
-
-}  // namespace
 
 int ReapStaleRuns(const std::string& state_dir, const std::string& runsc_path) {
   std::string runs = RunsDir(state_dir);
@@ -126,7 +122,9 @@ int ReapStaleRuns(const std::string& state_dir, const std::string& runsc_path) {
   }
   // runsc refuses to delete a container its crashed creator left half made;
   // its processes are dead by now, so its state files go by hand.
-  RemoveRunscState(RunscRoot(state_dir), stale);
+  std::set<std::string> containers;
+  for (const std::string& id : stale) containers.insert(ContainerId(id));
+  RemoveRunscState(RunscRoot(state_dir), containers);
   for (const std::string& id : stale) {
     RemoveRunTree(absl::StrCat(runs, "/", id));
     ::unlink(absl::StrCat(runs, "/", id, ".lock").c_str());

@@ -4,6 +4,7 @@
 #ifndef LIBSANDBOX_RUN_DIR_H_
 #define LIBSANDBOX_RUN_DIR_H_
 
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -36,6 +37,9 @@ class RunDir {
 std::string RunscRoot(const std::string& state_dir);
 // The runsc container id of a run.
 std::string ContainerId(const std::string& run_id);
+// Removes runsc's state files of these containers from `runsc_root`, for when
+// `runsc delete` failed after every process of the sandbox was killed.
+void RemoveRunscState(const std::string& runsc_root, const std::set<std::string>& containers);
 
 // Cleans up every run of `state_dir` whose lock is not held: its runsc
 // container, cgroups, workspace mount and directory. Safe to call while other
