@@ -36,11 +36,6 @@ constexpr const char* kImageSkipped[] = {"proc", "dev", "sys", "tmp", "home", ".
 constexpr const char* kEtcGenerated[] = {"passwd",   "group",         "hosts",
                                          "hostname", "nsswitch.conf", "resolv.conf"};
 
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 oci::Mount* AddMount(oci::Spec& spec, std::string destination, std::string type, std::string source,
                      std::vector<std::string> options) {
   oci::Mount* m = spec.add_mounts();

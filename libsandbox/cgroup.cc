@@ -54,11 +54,6 @@ void KillDir(const std::string& dir) {
   }
 }
 
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 void RemoveDir(const std::string& dir) {
   for (int round = 0; round < 40; ++round) {
     if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return;

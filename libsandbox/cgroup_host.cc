@@ -103,11 +103,6 @@ bool Lists(const std::string& dir, pid_t pid) {
   return std::find(pids.begin(), pids.end(), pid) != pids.end();
 }
 
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 // Breadth-first search of the mounted tree for the cgroup listing `pid`.
 std::optional<std::string> FindByMembership(const std::string& top, pid_t pid) {
   std::deque<std::string> queue = {top};

@@ -104,6 +104,11 @@ absl::Status WriteFile(const std::string& path, absl::string_view data, unsigned
   return absl::OkStatus();
 }
 
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
 absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return ErrnoStatus(absl::StrCat("open ", path), errno);

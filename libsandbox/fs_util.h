@@ -65,6 +65,8 @@ absl::Status MakeDirs(const std::string& path, unsigned mode = 0755);
 // Writes `data` to a new file (O_EXCL unless `overwrite`), not following symlinks.
 absl::Status WriteFile(const std::string& path, absl::string_view data, unsigned mode = 0644,
                        bool overwrite = false);
+// True if `path` exists (following symlinks).
+bool Exists(const std::string& path);
 // Reads at most `max_bytes` of a file.
 absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes = 1 << 20);
 // Removes a tree without following symlinks; a missing path is not an error.

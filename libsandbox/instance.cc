@@ -473,7 +473,7 @@ Instance::~Instance() {
   const std::string runsc_root = env_ ? RunscRoot(env_->config.state_dir()) : "";
   if (env_ && !container_.empty() && RunscStateLeft(runsc_root, container_)) {
     (void)RunCommand(RunscCommand({"delete", "--force", container_}), absl::Seconds(10));
-    if (RunscStateLeft(runsc_root, container_)) RemoveRunscState(runsc_root, {container_});
+    RemoveRunscState(runsc_root, {container_});
   }
   network_.reset();
   cgroup_.reset();
