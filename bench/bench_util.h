@@ -18,7 +18,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/raw_runsc.h"
-#include "libsandbox/process.h"
+#include "libsandbox/host/process.h"
 #include "libsandbox/sandbox.h"
 
 namespace libsandbox::bench {

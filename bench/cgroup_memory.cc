@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "libsandbox/cgroup.h"
-#include "libsandbox/fs_util.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/host/cgroup.h"
 
 namespace libsandbox::bench {
 namespace {

@@ -28,9 +28,9 @@
 #include "bench/cgroup_memory.h"
 #include "bench/raw_runsc.h"
 #include "bench/tree_memory.h"
-#include "libsandbox/fs_util.h"
-#include "libsandbox/process.h"
-#include "libsandbox/runsc.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/host/process.h"
+#include "libsandbox/host/runsc.h"
 #include "libsandbox/sandbox.h"
 
 namespace libsandbox::bench {

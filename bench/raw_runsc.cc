@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "libsandbox/fs_util.h"
+#include "libsandbox/base/fs_util.h"
 
 namespace libsandbox::bench {
 namespace {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "libsandbox/process.h"
+#include "libsandbox/host/process.h"
 
 namespace libsandbox::bench {
 

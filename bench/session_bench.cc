@@ -26,10 +26,10 @@
 #include "bench/cgroup_memory.h"
 #include "bench/raw_runsc.h"
 #include "bench/tree_memory.h"
-#include "libsandbox/fs_util.h"
-#include "libsandbox/runsc.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/host/runsc.h"
 #include "libsandbox/sandbox.h"
-#include "libsandbox/session.h"
+#include "libsandbox/session/session.h"
 
 namespace libsandbox::bench {
 namespace {

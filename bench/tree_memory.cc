@@ -13,7 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "libsandbox/fs_util.h"
+#include "libsandbox/base/fs_util.h"
 
 namespace libsandbox::bench {
 namespace {

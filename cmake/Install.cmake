@@ -1,6 +1,10 @@
 # find_package(libsandbox) and pkg-config support for C++ hosts.
 include(CMakePackageConfigHelpers)
-install(TARGETS libsandbox libsandbox_proto EXPORT libsandboxTargets
+# libsandbox.a is the api layer; the layers below it are static libraries of
+# their own (libsandbox/CMakeLists.txt), installed beside it.
+set(_libsandbox_layers libsandbox libsandbox_session libsandbox_run libsandbox_host
+    libsandbox_rules libsandbox_base libsandbox_proto)
+install(TARGETS ${_libsandbox_layers} EXPORT libsandboxTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY libsandbox/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
@@ -18,8 +22,15 @@ install(FILES ${CMAKE_BINARY_DIR}/libsandboxConfig.cmake
         ${CMAKE_BINARY_DIR}/libsandboxConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/libsandbox)
 # The libraries are static, so pkg-config users need every dependency of the
-# core: derive the list from what libsandbox links, so it never goes stale.
-get_target_property(_libsandbox_deps libsandbox LINK_LIBRARIES)
+# core: derive the list from what the layers link, so it never goes stale.
+set(_libsandbox_deps)
+set(LIBSANDBOX_PC_LIBS)
+foreach(_layer IN LISTS _libsandbox_layers)
+  get_target_property(_layer_deps ${_layer} LINK_LIBRARIES)
+  list(APPEND _libsandbox_deps ${_layer_deps})
+  get_target_property(_layer_file ${_layer} OUTPUT_NAME)
+  string(APPEND LIBSANDBOX_PC_LIBS " -l${_layer_file}")
+endforeach()
 set(_libsandbox_requires protobuf)
 foreach(_dep IN LISTS _libsandbox_deps)
   if(_dep MATCHES "^absl::(.+)$")

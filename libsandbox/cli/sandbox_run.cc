@@ -20,9 +20,9 @@
 #include "absl/strings/str_replace.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "libsandbox/fs_util.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/rules/validate.h"
 #include "libsandbox/sandbox.h"
-#include "libsandbox/validate.h"
 
 ABSL_FLAG(std::string, language, "python", "python or bash (or another known language)");
 ABSL_FLAG(double, timeout_s, 30, "wall-clock limit in seconds (0: none)");

@@ -1,4 +1,4 @@
-#include "libsandbox/admission.h"
+#include "libsandbox/run/admission.h"
 
 #include <gtest/gtest.h>
 

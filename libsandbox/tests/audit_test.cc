@@ -1,6 +1,6 @@
 // The per-run audit log: JSON lines, queries, rotation, crash tolerance and
 // code logging only when enabled. Real files in a test directory.
-#include "libsandbox/audit.h"
+#include "libsandbox/run/audit.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "libsandbox/fs_util.h"
+#include "libsandbox/base/fs_util.h"
 #include "libsandbox/tests/test_util.h"
 
 namespace libsandbox {

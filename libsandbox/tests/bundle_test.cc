@@ -1,6 +1,6 @@
 // The OCI bundle: what config.json tells runsc is the sandbox's whole view of
 // the host, so every field that keeps the host safe is checked here.
-#include "libsandbox/bundle.h"
+#include "libsandbox/run/bundle.h"
 
 #include <dirent.h>
 #include <gmock/gmock.h>
@@ -15,8 +15,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
-#include "libsandbox/fs_util.h"
-#include "libsandbox/languages.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/rules/languages.h"
 #include "libsandbox/tests/test_util.h"
 
 namespace libsandbox {

@@ -1,7 +1,7 @@
 // Per-sandbox cgroups on the real cgroup filesystem: placed below our own
 // cgroup, limits written exactly, OOM kills seen, members killed, dirs
 // removed. Touches only cgroups the test itself creates.
-#include "libsandbox/cgroup.h"
+#include "libsandbox/host/cgroup.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -24,9 +24,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "libsandbox/doctor.h"
-#include "libsandbox/fs_util.h"
-#include "libsandbox/process.h"
+#include "libsandbox/api/doctor.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/host/process.h"
 
 namespace libsandbox {
 namespace {

@@ -2,7 +2,7 @@
 // a locked-down container: each restriction (seccomp filter, dropped
 // capability, read-only mounts) is applied in a forked child that runs the
 // checks and reports back through a pipe.
-#include "libsandbox/doctor.h"
+#include "libsandbox/api/doctor.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -30,8 +30,8 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "libsandbox/cgroup_host.h"
-#include "libsandbox/fs_util.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/host/cgroup_host.h"
 #include "libsandbox/tests/test_util.h"
 
 namespace libsandbox {

@@ -1,16 +1,17 @@
 // The pieces the egress proxy decides with: what the first bytes of a
 // tunnel name, which resolved addresses count as public, and the DNS server
 // setting. The proxy end to end is in run_egress_test.cc.
-#include "libsandbox/egress_inspect.h"
+#include "libsandbox/host/egress_inspect.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <string>
 
-#include "libsandbox/dns_client.h"
-#include "libsandbox/egress_proxy.h"
-#include "libsandbox/ip_address.h"
+#include "libsandbox/base/ip_address.h"
+#include "libsandbox/host/dns_client.h"
+#include "libsandbox/host/egress_proxy.h"
+#include "libsandbox/rules/egress_allowlist.h"
 
 namespace libsandbox {
 namespace {

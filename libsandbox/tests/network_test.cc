@@ -7,7 +7,7 @@
 // inside a SandboxNetwork namespace then probes them; the same probe from the
 // host namespace shows every target is really up, so the negative checks
 // cannot pass vacuously.
-#include "libsandbox/network.h"
+#include "libsandbox/host/network.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -27,8 +27,8 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "libsandbox/fs_util.h"
-#include "libsandbox/process.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/host/process.h"
 #include "libsandbox/tests/test_util.h"
 
 namespace libsandbox {

@@ -1,6 +1,6 @@
 // Named policies under admin caps: loading, validation, resolution for a
 // run, runtime changes, and end to end through libsandbox::Run (real runsc).
-#include "libsandbox/policy.h"
+#include "libsandbox/rules/policy.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,7 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "libsandbox/fs_util.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/rules/egress_allowlist.h"
 #include "libsandbox/sandbox.h"
 #include "libsandbox/tests/test_util.h"
 

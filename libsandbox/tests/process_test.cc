@@ -1,4 +1,4 @@
-#include "libsandbox/process.h"
+#include "libsandbox/host/process.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-#include "libsandbox/retention.h"
+#include "libsandbox/run/retention.h"
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "libsandbox/fs_util.h"
+#include "libsandbox/base/fs_util.h"
 #include "libsandbox/tests/test_util.h"
 
 namespace libsandbox {

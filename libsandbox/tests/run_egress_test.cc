@@ -26,11 +26,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "libsandbox/fs_util.h"
-#include "libsandbox/network.h"
-#include "libsandbox/process.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/host/network.h"
+#include "libsandbox/host/process.h"
 #include "libsandbox/sandbox.h"
-#include "libsandbox/session.h"
+#include "libsandbox/session/session.h"
 #include "libsandbox/tests/test_util.h"
 
 namespace libsandbox {

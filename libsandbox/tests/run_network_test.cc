@@ -15,10 +15,10 @@
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "libsandbox/fs_util.h"
-#include "libsandbox/network.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/host/network.h"
 #include "libsandbox/sandbox.h"
-#include "libsandbox/session.h"
+#include "libsandbox/session/session.h"
 #include "libsandbox/tests/test_util.h"
 
 namespace libsandbox {

@@ -1,6 +1,6 @@
 // runsc discovery and probing against the real runsc on PATH, plus fake
 // "runsc" scripts for builds that are not installed and for wrong binaries.
-#include "libsandbox/runsc.h"
+#include "libsandbox/host/runsc.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,8 +17,8 @@
 #include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "libsandbox/fs_util.h"
-#include "libsandbox/process.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/host/process.h"
 #include "libsandbox/tests/test_util.h"
 
 namespace libsandbox {

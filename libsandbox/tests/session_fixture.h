@@ -11,9 +11,9 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
-#include "libsandbox/fs_util.h"
+#include "libsandbox/base/fs_util.h"
 #include "libsandbox/sandbox.h"
-#include "libsandbox/session.h"
+#include "libsandbox/session/session.h"
 #include "libsandbox/tests/test_util.h"
 
 // Expects result `r` to have status Result::`st`, showing its output if not.

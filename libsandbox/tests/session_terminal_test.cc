@@ -12,8 +12,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "libsandbox/fs_util.h"
-#include "libsandbox/session.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/session/session.h"
 #include "libsandbox/tests/session_fixture.h"
 
 namespace libsandbox {

@@ -1,5 +1,5 @@
 // Persistent sessions against real runsc, cgroups and processes.
-#include "libsandbox/session.h"
+#include "libsandbox/session/session.h"
 
 #include <dirent.h>
 #include <gmock/gmock.h>
@@ -15,7 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "libsandbox/fs_util.h"
+#include "libsandbox/base/fs_util.h"
 #include "libsandbox/sandbox.h"
 #include "libsandbox/tests/session_fixture.h"
 

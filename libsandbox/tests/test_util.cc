@@ -25,10 +25,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "libsandbox/cgroup.h"
-#include "libsandbox/network.h"
-#include "libsandbox/process.h"
-#include "libsandbox/run_dir.h"
+#include "libsandbox/host/cgroup.h"
+#include "libsandbox/host/network.h"
+#include "libsandbox/host/process.h"
+#include "libsandbox/host/run_dir.h"
 
 namespace libsandbox::testing {
 

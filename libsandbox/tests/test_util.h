@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "libsandbox/fs_util.h"
+#include "libsandbox/base/fs_util.h"
 #include "libsandbox/sandbox.h"
 
 namespace libsandbox::testing {

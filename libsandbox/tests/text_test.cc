@@ -1,6 +1,6 @@
 // SanitizeUtf8: what the sandbox prints reaches callers as valid UTF-8, with
 // valid text untouched and each bad byte visible as one U+FFFD.
-#include "libsandbox/text.h"
+#include "libsandbox/base/text.h"
 
 #include <gtest/gtest.h>
 

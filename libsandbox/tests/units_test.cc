@@ -1,5 +1,5 @@
 // Quantities in policy files: sizes, CPU counts, durations, counts.
-#include "libsandbox/units.h"
+#include "libsandbox/base/units.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

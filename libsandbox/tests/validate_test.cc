@@ -1,6 +1,6 @@
 // Input validation: every bad field is refused with InvalidArgument and a
 // message that names it, before any sandbox work starts.
-#include "libsandbox/validate.h"
+#include "libsandbox/rules/validate.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "libsandbox/languages.h"
+#include "libsandbox/rules/languages.h"
 #include "libsandbox/sandbox.h"
 
 namespace libsandbox {

@@ -1,6 +1,6 @@
 // Size-capped session workspaces (real ext4 images, loop devices, mounts
 // and runsc) and policy rootfs images (a real busybox image run by runsc).
-#include "libsandbox/workspace_volume.h"
+#include "libsandbox/run/workspace_volume.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,11 +20,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "libsandbox/bundle.h"
-#include "libsandbox/fs_util.h"
-#include "libsandbox/languages.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/rules/languages.h"
+#include "libsandbox/run/bundle.h"
 #include "libsandbox/sandbox.h"
-#include "libsandbox/session.h"
+#include "libsandbox/session/session.h"
 #include "libsandbox/tests/session_fixture.h"
 
 namespace libsandbox {

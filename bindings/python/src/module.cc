@@ -10,9 +10,9 @@
 
 #include "absl/status/status.h"
 #include "bindings/python/src/proto_dict.h"
-#include "libsandbox/audit.h"
+#include "libsandbox/run/audit.h"
 #include "libsandbox/sandbox.h"
-#include "libsandbox/session.h"
+#include "libsandbox/session/session.h"
 
 namespace py = pybind11;
 

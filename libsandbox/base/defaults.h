@@ -1,0 +1,26 @@
+// The library's defaults, in one place: every layer and the public API take
+// them from here.
+#ifndef LIBSANDBOX_BASE_DEFAULTS_H_
+#define LIBSANDBOX_BASE_DEFAULTS_H_
+
+#include "libsandbox/proto/config.pb.h"
+
+namespace libsandbox {
+
+inline constexpr char kDefaultStateDir[] = "/run/libsandbox";
+inline constexpr char kDefaultStorageDir[] = "/var/lib/libsandbox/files";
+
+// The caps used when a RunRequest does not set `limits`: 30 s, 128 MiB,
+// 1 CPU, 128 pids, 1 MiB per output stream, 64 MiB workspace.
+Limits DefaultLimits();
+
+// A session's caps when its options set none: DefaultLimits with no
+// workspace cap (the session workspace has its own quota) and a 64 MiB /tmp.
+Limits DefaultSessionLimits();
+
+// Fills empty fields of `config` with defaults (state and storage dirs).
+Config ResolvedConfig(const Config& config);
+
+}  // namespace libsandbox
+
+#endif  // LIBSANDBOX_BASE_DEFAULTS_H_

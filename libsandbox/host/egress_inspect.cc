@@ -1,0 +1,171 @@
+#include "libsandbox/host/egress_inspect.h"
+
+#include <cstdint>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+
+namespace libsandbox {
+namespace {
+
+// Big-endian reader that fails instead of reading past the end.
+class Reader {
+ public:
+  explicit Reader(absl::string_view data) : data_(data) {}
+  bool U8(uint32_t& v) { return Int(1, v); }
+  bool U16(uint32_t& v) { return Int(2, v); }
+  bool U24(uint32_t& v) { return Int(3, v); }
+  bool Skip(size_t n) {
+    if (n > data_.size()) return false;
+    data_.remove_prefix(n);
+    return true;
+  }
+  // A block of `n` bytes as a reader of its own.
+  bool Sub(size_t n, Reader& out) {
+    if (n > data_.size()) return false;
+    out = Reader(data_.substr(0, n));
+    data_.remove_prefix(n);
+    return true;
+  }
+  bool Bytes(size_t n, absl::string_view& out) {
+    if (n > data_.size()) return false;
+    out = data_.substr(0, n);
+    data_.remove_prefix(n);
+    return true;
+  }
+  bool empty() const { return data_.empty(); }
+
+ private:
+  bool Int(size_t n, uint32_t& v) {
+    if (n > data_.size()) return false;
+    v = 0;
+    for (size_t i = 0; i < n; ++i) v = v << 8 | static_cast<uint8_t>(data_[i]);
+    data_.remove_prefix(n);
+    return true;
+  }
+  absl::string_view data_;
+};
+
+FirstBytes Malformed(std::string why) {
+  FirstBytes f;
+  f.kind = FirstBytes::kMalformed;
+  f.error = std::move(why);
+  return f;
+}
+
+FirstBytes InspectTls(absl::string_view data) {
+  // Record header: type 22 (handshake), version 3.x, length.
+  if (data.size() < 5) return FirstBytes{};
+  Reader rec(data);
+  uint32_t type, major, minor, rec_len;
+  rec.U8(type);
+  rec.U8(major);
+  rec.U8(minor);
+  rec.U16(rec_len);
+  if (major != 3 || rec_len == 0 || rec_len > 16384) return Malformed("bad TLS record header");
+  if (data.size() < 5 + rec_len) return FirstBytes{};
+  Reader hs(data.substr(5, rec_len));
+  uint32_t hs_type, hs_len;
+  if (!hs.U8(hs_type) || hs_type != 1) return Malformed("first TLS message is not a ClientHello");
+  // A ClientHello split over several records is not accepted.
+  Reader hello(absl::string_view{});
+  if (!hs.U24(hs_len) || !hs.Sub(hs_len, hello)) {
+    return Malformed("ClientHello does not fit in its first record");
+  }
+  uint32_t len;
+  if (!hello.Skip(2 + 32) || !hello.U8(len) || !hello.Skip(len) ||  // version, random, session
+      !hello.U16(len) || !hello.Skip(len) ||                        // cipher suites
+      !hello.U8(len) || !hello.Skip(len)) {                         // compression
+    return Malformed("truncated ClientHello");
+  }
+  FirstBytes f;
+  f.kind = FirstBytes::kTls;
+  if (hello.empty()) return f;  // no extensions at all
+  Reader exts(absl::string_view{});
+  if (!hello.U16(len) || !hello.Sub(len, exts)) return Malformed("truncated extensions");
+  bool seen = false;
+  while (!exts.empty()) {
+    uint32_t ext_type, ext_len;
+    Reader ext(absl::string_view{});
+    if (!exts.U16(ext_type) || !exts.U16(ext_len) || !exts.Sub(ext_len, ext)) {
+      return Malformed("truncated extension");
+    }
+    if (ext_type != 0) continue;  // server_name
+    // Two server_name extensions could name two hosts: refuse.
+    if (seen) return Malformed("two server_name extensions");
+    seen = true;
+    Reader list(absl::string_view{});
+    if (!ext.U16(len) || !ext.Sub(len, list)) return Malformed("truncated server_name");
+    int names = 0;
+    while (!list.empty()) {
+      uint32_t name_type, name_len;
+      absl::string_view name;
+      if (!list.U8(name_type) || !list.U16(name_len) || !list.Bytes(name_len, name)) {
+        return Malformed("truncated server_name entry");
+      }
+      if (name_type != 0) continue;
+      if (++names > 1) return Malformed("several host names in server_name");
+      f.name = NormalizeHostName(name);
+    }
+  }
+  return f;
+}
+
+bool IsTokenChar(char c) { return absl::ascii_isupper(c) || c == '-'; }
+
+FirstBytes InspectHttp(absl::string_view data) {
+  size_t end = data.find("\r\n\r\n");
+  if (end == absl::string_view::npos) {
+    if (data.size() >= kMaxInspectBytes) return Malformed("HTTP request head too long");
+    return FirstBytes{};
+  }
+  FirstBytes f;
+  f.kind = FirstBytes::kHttp;
+  bool first = true;
+  int hosts = 0;
+  for (absl::string_view line : absl::StrSplit(data.substr(0, end), "\r\n")) {
+    if (first) {
+      first = false;
+      continue;
+    }
+    size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) continue;
+    if (!absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(line.substr(0, colon)), "host")) {
+      continue;
+    }
+    if (++hosts > 1) return Malformed("several Host headers");
+    absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
+    if (absl::StartsWith(value, "[")) {
+      size_t close = value.find(']');
+      value = close == absl::string_view::npos ? value : value.substr(0, close + 1);
+    } else if (size_t port = value.rfind(':'); port != absl::string_view::npos) {
+      value = value.substr(0, port);
+    }
+    f.name = NormalizeHostName(value);
+  }
+  return f;
+}
+
+}  // namespace
+
+std::string NormalizeHostName(absl::string_view name) {
+  std::string out = absl::AsciiStrToLower(name);
+  if (!out.empty() && out.back() == '.') out.pop_back();
+  return out;
+}
+
+FirstBytes InspectFirstBytes(absl::string_view data) {
+  if (data.empty()) return FirstBytes{};
+  if (static_cast<uint8_t>(data[0]) == 22) return InspectTls(data);
+  // "GET /", "POST /": an uppercase token then a space.
+  size_t i = 0;
+  while (i < data.size() && i < 16 && IsTokenChar(data[i])) ++i;
+  if (i == data.size() && i < 16) return FirstBytes{};
+  if (i > 0 && i < data.size() && data[i] == ' ') return InspectHttp(data);
+  FirstBytes f;
+  f.kind = FirstBytes::kOther;
+  return f;
+}
+
+}  // namespace libsandbox

@@ -1,0 +1,244 @@
+// Persistent per-user sessions: one long-lived sandbox per SessionKey,
+// booted on first use and reused across execs, with a workspace on disk
+// under <storage_dir>/sessions/<key>/workspace that outlives the sandbox and
+// the host process. State carries from exec to exec: files, the current
+// directory and background processes (until the session stops).
+//
+// Each exec is a `runsc exec` into the session's sandbox of a fixed wrapper
+// that restores the last cwd, runs the code file (never on argv) and records
+// the cwd again. A timeout kills only that exec's process group; a sandbox
+// that dies (e.g. out of memory) is replaced on the next exec, on the same
+// workspace.
+//
+// For an interactive terminal server (one Session per user), beside Exec:
+// background processes (Start, then Poll for output from stream offsets,
+// WriteInput/CloseInput, Kill) whose output the host keeps in capped
+// buffers, and file operations (ReadFile, WriteFile, ListDir) that a fixed
+// helper performs inside the sandbox, so the sandbox's own view decides what
+// a path reaches. A server maps its routes onto these one to one.
+//
+// A SessionManager lets at most Config.max_sessions sandboxes run; booting
+// one more first stops the least recently used idle session.
+#ifndef LIBSANDBOX_SESSION_SESSION_H_
+#define LIBSANDBOX_SESSION_SESSION_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libsandbox/base/defaults.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/proto/config.pb.h"
+#include "libsandbox/rules/policy.h"
+#include "libsandbox/run/instance.h"
+#include "libsandbox/run/workspace_volume.h"
+#include "libsandbox/session/session_files.h"
+
+namespace libsandbox {
+
+inline constexpr absl::Duration kDefaultSessionIdleTimeout = absl::Minutes(30);
+inline constexpr int kDefaultMaxSessions = 64;
+// Background processes running at once in one session.
+inline constexpr int kMaxBackgroundProcesses = 16;
+// Ended processes kept for a final poll; the oldest are forgotten first.
+inline constexpr int kMaxEndedProcesses = 16;
+// Per stream, when neither the request nor the session caps output.
+inline constexpr int64_t kDefaultProcessBuffer = 1 << 20;
+inline constexpr int64_t kMaxProcessBuffer = 64 << 20;
+
+// The directory of a session below <storage_dir>/sessions: the UserKey of
+// user, policy and chat as nested directories, so distinct keys never share
+// one. InvalidArgument for parts UserKey rejects.
+absl::StatusOr<std::string> SessionDirName(const SessionKey& key);
+
+class SessionLauncher;  // session.cc: the thread that starts sandboxes
+class SessionSlots;     // session.cc: the max_sessions cap
+class BackgroundProcess;
+
+class Session {
+ public:
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Runs one command in the session, booting its sandbox if it is not
+  // running. Concurrent calls on one session run one after the other.
+  Result Exec(const ExecRequest& request);
+  // Stops the sandbox (background processes end); the workspace is kept.
+  absl::Status Stop();
+  // Stops the sandbox and empties the workspace.
+  absl::Status Reset();
+
+  // ---- Background processes ----
+  // Starts `request` (code and language as for Exec, with the cwd of the
+  // last exec) without waiting, booting the sandbox if needed; returns its
+  // id. Its stdin stays open for WriteInput (request.stdin comes first). No
+  // timeout unless request.timeout_s is set. Output is buffered per stream
+  // up to request.max_output_bytes, else the session's, else 1 MiB (never
+  // more than 64 MiB); the newest is kept when a poll comes late.
+  // ResourceExhausted when kMaxBackgroundProcesses run already.
+  absl::StatusOr<std::string> Start(const ExecRequest& request);
+  // Output after the given stream offsets (0, 0 the first time; then the
+  // offsets of the last answer), and whether it still runs. Once it has
+  // ended and a poll returned its last output, the process is forgotten
+  // (NotFound after that). Never waits for an Exec.
+  absl::StatusOr<ProcessOutput> Poll(const std::string& id, int64_t stdout_offset,
+                                     int64_t stderr_offset);
+  absl::Status WriteInput(const std::string& id, const std::string& data);
+  absl::Status CloseInput(const std::string& id);
+  // Sends `signal` (1..31) to the process and its children inside the
+  // sandbox.
+  absl::Status Kill(const std::string& id, int signal);
+  // Running and not yet forgotten processes, by start order.
+  std::vector<ProcessInfo> Processes() const;
+
+  // ---- Files, done inside the sandbox (booted if needed) ----
+  // A relative path is relative to /home/user. NotFound, InvalidArgument
+  // (a directory, not a regular file, a bad path), PermissionDenied,
+  // OutOfRange (larger than max_bytes, at most kMaxFileOpBytes).
+  absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                       int64_t max_bytes = kDefaultReadBytes);
+  // Creates or replaces a regular file (and missing parent directories).
+  absl::Status WriteFile(const std::string& path, const std::string& data);
+  // At most kMaxListEntries entries.
+  absl::StatusOr<DirListing> ListDir(const std::string& path);
+
+  // Never wait for a running exec (which counts as live and busy).
+  SessionInfo Info() const;
+  bool live() const;
+  const SessionKey& key() const { return key_; }
+  // Host path of the workspace. A size-capped one (workspace_mb > 0) is a
+  // volume whose files show there only while the sandbox runs.
+  const std::string& workspace() const { return workspace_; }
+
+ private:
+  friend class SessionManager;
+  friend class SessionSlots;
+  Session() = default;
+  // Boots the sandbox unless it runs, replacing one that died (then
+  // `replaced` is set); takes a max_sessions slot first.
+  absl::Status EnsureBootedLocked(bool* replaced) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // BootLocked after taking a max_sessions slot (given back if it fails).
+  absl::Status AdmitAndBootLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the code file and process spec of a background process; returns
+  // them and the host command that runs it.
+  struct ExecFiles {
+    std::string code_file, process_file, pid_file;
+    std::vector<std::string> argv;
+  };
+  absl::StatusOr<ExecFiles> PrepareBackgroundLocked(const Language& language,
+                                                    const ExecRequest& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs the file helper in the sandbox.
+  absl::StatusOr<ProcessResult> RunFileHelper(FileOp op, const std::string& path, int64_t limit,
+                                              std::optional<std::string> input);
+  absl::StatusOr<std::shared_ptr<BackgroundProcess>> FindProcess(const std::string& id);
+  // When the session was last used: by an exec, or by a call on its
+  // processes or files.
+  absl::Time LastActivityLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Touch();
+  void StopProcesses();
+  // For the max_sessions cap: when it was last used if its sandbox runs and
+  // nothing runs in it (no exec, no background process); else nullopt.
+  std::optional<absl::Time> IdleSince() const;
+  bool StopIfStillIdle();
+  absl::Status BootLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status LockWorkspace() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stops the sandbox if no exec ran for longer than the idle timeout.
+  // Never waits for a running exec. True if it stopped it.
+  bool StopIfIdle(absl::Time now);
+  // Kills the process group of the exec whose sandbox pid runsc wrote to
+  // `pid_file`, leaving the session running.
+  void KillExec(const std::string& pid_file) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  std::shared_ptr<const Environment> env_;
+  std::shared_ptr<SessionLauncher> launcher_;
+  SessionKey key_;
+  Limits limits_;  // after the policy
+  bool network_ = false;
+  std::optional<EgressAllowlist> egress_;  // network through the allowlist proxy
+  std::map<std::string, std::string> env_vars_;
+  absl::Duration idle_timeout_ = kDefaultSessionIdleTimeout;
+  std::shared_ptr<SessionSlots> slots_;
+  std::string notes_;  // caps that run unenforced (config allows it)
+  std::string dir_;    // <storage_dir>/sessions/<key>
+  std::string workspace_;
+  std::string rootfs_;     // a policy's image; empty: the host's directories
+  int64_t volume_mb_ = 0;  // > 0: the workspace is a volume of this size
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<Instance> instance_ ABSL_GUARDED_BY(mu_);
+  // Mounted on workspace_ while a sandbox runs (volume_mb_ > 0).
+  std::unique_ptr<WorkspaceVolume> volume_ ABSL_GUARDED_BY(mu_);
+  // Held while a sandbox uses the workspace, so two host processes never
+  // run one session at once.
+  UniqueFd lock_ ABSL_GUARDED_BY(mu_);
+  int64_t execs_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t next_exec_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_used_ ABSL_GUARDED_BY(mu_);
+  bool holds_slot_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Background processes: a lock of their own, so polls never wait for an
+  // exec. Taken after mu_ when both are needed.
+  mutable absl::Mutex procs_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::map<int64_t, std::shared_ptr<BackgroundProcess>> procs_ ABSL_GUARDED_BY(procs_mu_);
+  int64_t next_proc_ ABSL_GUARDED_BY(procs_mu_) = 0;
+  absl::Time last_touched_ ABSL_GUARDED_BY(procs_mu_) = absl::InfinitePast();
+};
+
+// The sessions of one Config. Thread-safe; sessions of different keys run
+// in parallel. Destruction stops every session it holds (workspaces stay).
+class SessionManager {
+ public:
+  // The process-wide manager of `config` (resolved here), created on first
+  // use.
+  static absl::StatusOr<std::shared_ptr<SessionManager>> ForConfig(const Config& config);
+  // A manager of its own, outside the process-wide registry.
+  static absl::StatusOr<std::unique_ptr<SessionManager>> Create(const Config& config);
+  // Stops every session of every ForConfig manager and forgets them.
+  static void ShutdownAll();
+
+  ~SessionManager();
+  SessionManager(const SessionManager&) = delete;
+  SessionManager& operator=(const SessionManager&) = delete;
+
+  // The session of `key`, created on first use with `options` (later calls'
+  // options are ignored while it exists). Its sandbox boots on the first
+  // Exec. InvalidArgument for a bad key or options; FailedPrecondition when
+  // the policy file is broken.
+  absl::StatusOr<std::shared_ptr<Session>> Get(const SessionKey& key,
+                                               const SessionOptions& options = SessionOptions());
+  // Sessions whose sandbox is running, sorted by workspace.
+  std::vector<SessionInfo> List() const;
+  // Stops the session's sandbox; the workspace is kept. OK if none runs.
+  absl::Status Stop(const SessionKey& key);
+  // Stops the session and empties its workspace.
+  absl::Status Reset(const SessionKey& key);
+
+ private:
+  explicit SessionManager(std::shared_ptr<const Environment> env);
+  void ReapLoop();
+
+  const std::shared_ptr<const Environment> env_;
+  const std::shared_ptr<SessionLauncher> launcher_;
+  const std::shared_ptr<SessionSlots> slots_;
+  PolicyStore policies_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t added_ ABSL_GUARDED_BY(mu_) = 0;  // sessions ever added; wakes the reaper
+  std::thread reaper_;
+};
+
+}  // namespace libsandbox
+
+#endif  // LIBSANDBOX_SESSION_SESSION_H_
