@@ -194,8 +194,8 @@ Result Engine::Run(const RunRequest& request, const Limits& limits, absl::Time s
     if (valid.ok()) {
       result = RunAdmitted(*effective, effective->limits(), start);
     } else {
-      result =
-          FailedResult(StatusForSetupError(valid), "policy", std::string(valid.message()), start);
+      result = FailedResult(StatusForSetupError(valid), REASON_POLICY, std::string(valid.message()),
+                            start);
       Count(result);
     }
   }
@@ -218,7 +218,7 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
   GlobalMetrics().AddGauge("queued", -1);
   if (!ticket.ok()) {
     GlobalMetrics().Increment("admission_rejected");
-    Result r = FailedResult(Result::SANDBOX_ERROR, "busy",
+    Result r = FailedResult(Result::SANDBOX_ERROR, REASON_BUSY,
                             absl::StrCat("The run could not start: ", ticket.status().message(),
                                          ". Try again later, or raise max_concurrent / "
                                          "max_concurrent_per_user / max_queued / queue_timeout_s."),
@@ -265,7 +265,7 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
     }
   }
   if (!setup.ok()) {
-    result = FailedResult(StatusForSetupError(setup), "", std::string(setup.message()), start);
+    result = SetupFailedResult(setup, start);
   } else {
     const absl::Time code_start = absl::Now();
     GlobalMetrics().Observe("start", code_start - boot_start);

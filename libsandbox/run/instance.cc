@@ -117,10 +117,6 @@ bool IsRunscFailure(const ProcessResult& p) {
 
 }  // namespace
 
-Result::Status StatusForSetupError(const absl::Status& status) {
-  return absl::IsInvalidArgument(status) ? Result::INVALID_INPUT : Result::SANDBOX_ERROR;
-}
-
 absl::StatusOr<std::shared_ptr<const Environment>> MakeEnvironment(const Config& config) {
   auto env = std::make_shared<Environment>();
   env->config = config;
@@ -396,38 +392,18 @@ Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::T
     result.set_duration_s(absl::ToDoubleSeconds(absl::Now() - start));
     return result;
   }
-  const bool oom = cgroup_ && cgroup_->OomKilled();
-  const bool pids_hit = cgroup_ && cgroup_->PidsLimitHit();
+  Ending ending;
+  ending.oom = cgroup_ && cgroup_->OomKilled();
+  ending.pids_hit = cgroup_ && cgroup_->PidsLimitHit();
+  ending.timed_out = p->timed_out;
+  ending.exit_code = p->exit_code;
   if (cgroup_) cgroup_->KillAll();
 
   SetOutput(*p, &result);
-  if (oom) {
-    result.set_status(Result::INTERRUPTED);
-    result.set_reason("memory");
-    result.set_message(absl::StrCat("The sandbox ran out of memory (limit ", limits.memory_mb(),
-                                    " MiB) and was stopped; raise memory_mb "
-                                    "(MAX_RAM_MEGABYTES) if the code needs more."));
-  } else if (p->timed_out) {
-    result.set_status(Result::TIMEOUT);
-    result.set_message(absl::StrCat("The code ran longer than the limit of ", limits.timeout_s(),
-                                    " s and was stopped; output up to then is kept. Raise "
-                                    "timeout_s (MAX_RUNTIME_SECONDS) to allow more time."));
-  } else if (pids_hit && p->exit_code != 0) {
-    // gVisor's own threads count against the cap too, so a fork bomb can
-    // take the whole sandbox down instead of seeing fork() fail.
-    result.set_status(Result::INTERRUPTED);
-    result.set_reason("pids");
-    result.set_message(absl::StrCat("The code hit the process limit (max_pids=", limits.max_pids(),
-                                    ") and was stopped; raise max_pids (MAX_PIDS) if it needs "
-                                    "more processes or threads."));
-  } else if (IsRunscFailure(*p)) {
-    result.set_status(Result::SANDBOX_ERROR);
-    result.set_message(absl::StrCat("The sandbox failed to start: ", LastLine(result.stderr()),
-                                    ". Run the self-check (doctor) for remedies."));
-    result.clear_stderr();
-  } else {
-    SetExitStatus(p->exit_code, &result);
-  }
+  if (IsRunscFailure(*p)) ending.start_failure = std::string(LastLine(result.stderr()));
+  Classify(ending, limits, RunKind::kRun, &result);
+  // runsc's own failure is in the message, and nothing of the code ran.
+  if (result.reason_code() == REASON_SETUP) result.clear_stderr();
 
   // Keep what the code left behind, for every outcome where it ran; inputs
   // it left unchanged are not outputs.

@@ -126,9 +126,6 @@ class Instance {
   std::map<std::string, std::string> inputs_;  // rel path -> content
 };
 
-// The status for a failed Prepare/Launch: INVALID_INPUT or SANDBOX_ERROR.
-Result::Status StatusForSetupError(const absl::Status& status);
-
 }  // namespace libsandbox
 
 #endif  // LIBSANDBOX_RUN_INSTANCE_H_

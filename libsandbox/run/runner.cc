@@ -5,25 +5,18 @@
 #include "libsandbox/rules/validate.h"
 #include "libsandbox/run/engine.h"
 #include "libsandbox/run/instance.h"
+#include "libsandbox/run/outcome.h"
 
 namespace libsandbox {
 
 Result RunOnce(const RunRequest& request, const Config& config) {
   const absl::Time start = absl::Now();
   const Limits limits = request.has_limits() ? request.limits() : DefaultLimits();
-  Result fail;
   if (absl::Status s = ValidateRequest(request, limits); !s.ok()) {
-    fail.set_status(Result::INVALID_INPUT);
-    fail.set_message(std::string(s.message()));
-    return fail;
+    return FailedResult(Result::INVALID_INPUT, REASON_NONE, std::string(s.message()), start);
   }
   absl::StatusOr<std::shared_ptr<Engine>> engine = Engine::ForConfig(config);
-  if (!engine.ok()) {
-    fail.set_status(StatusForSetupError(engine.status()));
-    fail.set_message(std::string(engine.status().message()));
-    fail.set_duration_s(absl::ToDoubleSeconds(absl::Now() - start));
-    return fail;
-  }
+  if (!engine.ok()) return SetupFailedResult(engine.status(), start);
   return (*engine)->Run(request, limits, start);
 }
 

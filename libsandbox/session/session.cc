@@ -414,7 +414,7 @@ Result Session::Exec(const ExecRequest& request) {
   const Language* language =
       FindLanguage(request.language().empty() ? "python" : request.language());
   if (language == nullptr) {
-    return FailedResult(Result::INVALID_INPUT, "",
+    return FailedResult(Result::INVALID_INPUT, REASON_NONE,
                         absl::StrCat("language: '", request.language(), "' is not one of ",
                                      absl::StrJoin(LanguageNames(), ", ")),
                         start);
@@ -429,7 +429,7 @@ Result Session::Exec(const ExecRequest& request) {
   if (request.has_timeout_s()) limits.set_timeout_s(request.timeout_s());
   if (request.has_max_output_bytes()) limits.set_max_output_bytes(request.max_output_bytes());
   if (absl::Status s = ValidateRequest(as_run, limits); !s.ok()) {
-    return FailedResult(Result::INVALID_INPUT, "", std::string(s.message()), start);
+    return FailedResult(Result::INVALID_INPUT, REASON_NONE, std::string(s.message()), start);
   }
 
   absl::MutexLock lock(&mu_);
@@ -442,9 +442,7 @@ Result Session::Exec(const ExecRequest& request) {
   }
   if (instance_ == nullptr) {
     if (absl::Status s = AdmitAndBootLocked(); !s.ok()) {
-      return FailedResult(StatusForSetupError(s), "",
-                          absl::StrCat("The session's sandbox did not start: ", s.message()),
-                          start);
+      return SetupFailedResult(s, start, "The session's sandbox did not start: ");
     }
   }
 
@@ -494,42 +492,25 @@ Result Session::Exec(const ExecRequest& request) {
 
   Result result;
   if (proxy) *result.mutable_egress() = proxy->ReportSince(egress_before);
-  const bool oom = instance_->OomKilled();
-  const bool pids_hit = instance_->PidsLimitHit();
-  const bool died = !instance_->alive();
+  Ending ending;
+  ending.oom = instance_->OomKilled();
+  ending.pids_hit = instance_->PidsLimitHit();
+  ending.sandbox_gone = !instance_->alive();
   if (!p.ok()) {
     result.set_status(Result::SANDBOX_ERROR);
     result.set_message(absl::StrCat("runsc exec: ", p.status().message()));
   } else {
     SetOutput(*p, &result);
-    if (oom) {
-      result.set_status(Result::INTERRUPTED);
-      result.set_reason("memory");
-      result.set_message(absl::StrCat(
-          "The session ran out of memory (limit ", limits_.memory_mb(),
-          " MiB) and its sandbox was stopped; the workspace is kept and the next exec starts a "
-          "new sandbox. Raise memory_mb if the code needs more."));
-    } else if (p->timed_out) {
-      result.set_status(Result::TIMEOUT);
-      result.set_message(absl::StrCat(
-          "The command ran longer than the limit of ", limits.timeout_s(),
-          " s and was stopped; output up to then is kept and the session goes on. Raise "
-          "timeout_s to allow more time."));
-    } else if (died) {
-      result.set_status(Result::INTERRUPTED);
-      result.set_reason(pids_hit ? "pids" : "sandbox");
-      result.set_message(
-          absl::StrCat(pids_hit ? absl::StrCat("The session hit the process limit (max_pids=",
-                                               limits_.max_pids(), ") and its sandbox stopped")
-                                : std::string("The session's sandbox stopped during the command"),
-                       "; the workspace is kept and the next exec starts a new sandbox."));
-    } else {
-      SetExitStatus(p->exit_code, &result);
-    }
+    ending.timed_out = p->timed_out;
+    ending.exit_code = p->exit_code;
+    // The session's caps, with this command's timeout.
+    Limits caps = limits_;
+    caps.set_timeout_s(limits.timeout_s());
+    Classify(ending, caps, RunKind::kSessionExec, &result);
   }
   if (!message_prefix.empty()) result.set_message(message_prefix + result.message());
   if (!notes_.empty()) absl::StrAppend(result.mutable_message(), "\nNot enforced: ", notes_);
-  if (oom || died) {
+  if (ending.oom || ending.sandbox_gone) {
     StopLocked();
   } else {
     ++execs_;
@@ -744,7 +725,10 @@ absl::StatusOr<ProcessOutput> Session::Poll(const std::string& id, int64_t stdou
   if (out.ok() && !out->info().running() && out->info().reason().empty() && mu_.TryLock()) {
     const bool stopped = instance_ == nullptr || !instance_->alive() || instance_->OomKilled();
     mu_.Unlock();
-    if (stopped) out->mutable_info()->set_reason("sandbox");
+    if (stopped) {
+      out->mutable_info()->set_reason_code(REASON_SANDBOX);
+      out->mutable_info()->set_reason(std::string(ReasonName(REASON_SANDBOX)));
+    }
   }
   if (out.ok() && (*p)->drained()) {
     absl::MutexLock lock(&procs_mu_);
@@ -1063,13 +1047,11 @@ Result SessionExec(const SessionKey& key, const ExecRequest& request, const Sess
   const absl::Time start = absl::Now();
   absl::StatusOr<std::shared_ptr<SessionManager>> manager = SessionManager::ForConfig(config);
   if (!manager.ok()) {
-    return FailedResult(StatusForSetupError(manager.status()), "",
-                        std::string(manager.status().message()), start);
+    return SetupFailedResult(manager.status(), start);
   }
   absl::StatusOr<std::shared_ptr<Session>> session = (*manager)->Get(key, options);
   if (!session.ok()) {
-    return FailedResult(StatusForSetupError(session.status()), "",
-                        std::string(session.status().message()), start);
+    return SetupFailedResult(session.status(), start);
   }
   return (*session)->Exec(request);
 }

@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "libsandbox/base/fs_util.h"
 #include "libsandbox/host/process.h"
+#include "libsandbox/run/outcome.h"
 
 namespace libsandbox {
 namespace {
@@ -220,7 +221,7 @@ void BackgroundProcess::Pump() {
     }
     if (!exited && !timed_out && absl::Now() >= spec_.deadline) {
       timed_out = true;
-      reason_ = "timeout";
+      reason_ = REASON_TIMEOUT;
       mu_.Unlock();  // runs a runsc exec; polls must not wait for it
       if (!SignalInside(SIGKILL).ok() && pid_ > 0) ::kill(-pid_, SIGKILL);
       mu_.Lock();
@@ -281,7 +282,8 @@ ProcessInfo BackgroundProcess::Info() const {
   absl::MutexLock lock(&mu_);
   info.set_running(!ended_);
   if (ended_ && exit_code_) info.set_exit_code(*exit_code_);
-  info.set_reason(reason_);
+  info.set_reason_code(reason_);
+  info.set_reason(std::string(ReasonName(reason_)));
   info.set_stdout_bytes(out_.base + static_cast<int64_t>(out_.data.size()));
   info.set_stderr_bytes(err_.base + static_cast<int64_t>(err_.data.size()));
   const absl::Time end = ended_ ? ended_at_ : absl::Now();
@@ -338,8 +340,8 @@ absl::Status BackgroundProcess::Signal(int sig) {
   if (!running()) return absl::OkStatus();  // nothing left to signal
   absl::Status s = SignalInside(sig);
   absl::MutexLock lock(&mu_);
-  if (s.ok() && reason_.empty() && (sig == SIGKILL || sig == SIGTERM || sig == SIGINT)) {
-    reason_ = "killed";
+  if (s.ok() && reason_ == REASON_NONE && (sig == SIGKILL || sig == SIGTERM || sig == SIGINT)) {
+    reason_ = REASON_KILLED;
   }
   return s;
 }

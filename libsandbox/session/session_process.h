@@ -100,7 +100,7 @@ class BackgroundProcess {
   bool ended_ ABSL_GUARDED_BY(mu_) = false;  // exited and output read
   bool drained_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<int> exit_code_ ABSL_GUARDED_BY(mu_);
-  std::string reason_ ABSL_GUARDED_BY(mu_);
+  Reason reason_ ABSL_GUARDED_BY(mu_) = REASON_NONE;
   absl::Time ended_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 };
 

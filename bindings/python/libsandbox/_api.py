@@ -22,6 +22,7 @@ from libsandbox._types import (
     Limits,
     Result,
     Status,
+    _reason,
 )
 
 FileContent: TypeAlias = bytes | bytearray | memoryview | str
@@ -161,7 +162,7 @@ def _result(raw: Mapping[str, Any]) -> Result:
         message = f"the sandbox reported an unknown status {name!r}. {message}".strip()
     return Result(
         status=status,
-        reason=raw["reason"],
+        reason=_reason(raw["reason"]),
         exit_code=raw["exit_code"],
         stdout=raw["stdout"],
         stderr=raw["stderr"],
@@ -357,7 +358,7 @@ def _audit_record(raw: Mapping[str, Any]) -> AuditRecord:
         policy=raw["policy"],
         language=raw["language"],
         status=status,
-        reason=raw["reason"],
+        reason=_reason(raw["reason"]),
         exit_code=raw["exit_code"],
         duration_s=raw["duration_s"],
         stdout_bytes=raw["stdout_bytes"],

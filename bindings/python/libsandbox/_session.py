@@ -11,7 +11,16 @@ from typing import Any
 
 from libsandbox import _core
 from libsandbox._api import _BadText, _config, _content, _get_executor, _result, _text
-from libsandbox._types import Config, Limits, Result, SessionInfo, Status, _require_number
+from libsandbox._types import (
+    Config,
+    Limits,
+    Reason,
+    Result,
+    SessionInfo,
+    Status,
+    _reason,
+    _require_number,
+)
 
 
 def _env(where: str, env: object) -> dict[str, str]:
@@ -41,7 +50,8 @@ class ProcessInfo:
     """A background process of a session (``Session.start``).
 
     ``exit_code`` is set once it has ended (the code, or 128 + signal);
-    ``reason`` is ``"timeout"`` or ``"killed"`` when that ended it.
+    ``reason`` is ``Reason.TIMEOUT``, ``Reason.KILLED`` or (its session's
+    sandbox stopped) ``Reason.SANDBOX`` when that ended it.
     ``stdout_bytes``/``stderr_bytes`` count everything it wrote, kept or not.
     """
 
@@ -50,10 +60,14 @@ class ProcessInfo:
     language: str
     running: bool
     exit_code: int | None = None
-    reason: str = ""
+    reason: Reason = Reason.NONE
     stdout_bytes: int = 0
     stderr_bytes: int = 0
     duration_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        # A plain "memory" given by a caller becomes Reason.MEMORY.
+        object.__setattr__(self, "reason", Reason(self.reason))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +114,7 @@ def _process_info(raw: Mapping[str, Any]) -> ProcessInfo:
         language=raw["language"],
         running=raw["running"],
         exit_code=raw["exit_code"],
-        reason=raw["reason"],
+        reason=_reason(raw["reason"]),
         stdout_bytes=raw["stdout_bytes"],
         stderr_bytes=raw["stderr_bytes"],
         duration_s=raw["duration_s"],

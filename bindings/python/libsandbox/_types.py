@@ -39,6 +39,39 @@ class Status(enum.Enum):
     INVALID_INPUT = "INVALID_INPUT"
 
 
+class Reason(str, enum.Enum):
+    """Why a run, exec or background process ended the way it did, when its
+    status alone does not say. Each member is the contract's string, so
+    ``result.reason == "memory"`` and ``result.reason is Reason.MEMORY`` both
+    hold; ``Reason.NONE`` is ``""``."""
+
+    NONE = ""
+    MEMORY = "memory"  # out of memory, stopped
+    PIDS = "pids"  # over max_pids, stopped
+    TIMEOUT = "timeout"  # past its wall-clock limit, stopped
+    SANDBOX = "sandbox"  # a session's sandbox stopped under it
+    SETUP = "setup"  # the sandbox could not be set up or started
+    POLICY = "policy"  # refused by the policy or the admin caps
+    BUSY = "busy"  # no room to run now; try again later
+    KILLED = "killed"  # a background process killed on request
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+def _reason(name: str) -> Reason:
+    """The member named ``name`` by the core; NONE for one this package does
+    not know (the core and this package ship together, so only a mismatched
+    build gets there)."""
+    try:
+        return Reason(name)
+    except ValueError:
+        return Reason.NONE
+
+
 def _require_int(
     owner: str, name: str, value: object, maximum: int = _INT64_MAX, zero: str = "no limit"
 ) -> None:
@@ -331,7 +364,7 @@ class Result:
     """What happened in one run. Runs never raise: failures are a status here."""
 
     status: Status
-    reason: str = ""  # e.g. "memory" for INTERRUPTED; empty when none
+    reason: Reason = Reason.NONE  # e.g. Reason.MEMORY ("memory") for INTERRUPTED
     exit_code: int | None = None
     stdout: str = ""  # invalid UTF-8 replaced
     stderr: str = ""
@@ -342,6 +375,10 @@ class Result:
     message: str = ""  # what happened and what to change, for non-OK results
     egress: Egress | None = None  # allowlist runs only
 
+    def __post_init__(self) -> None:
+        # A plain "memory" given by a caller becomes Reason.MEMORY.
+        object.__setattr__(self, "reason", Reason(self.reason))
+
     @property
     def ok(self) -> bool:
         return self.status is Status.OK
@@ -350,7 +387,7 @@ class Result:
         """A JSON-ready dict; ``status`` is its name, ``files`` a list of dicts."""
         return {
             "status": self.status.name,
-            "reason": self.reason,
+            "reason": self.reason.value,
             "exit_code": self.exit_code,
             "stdout": self.stdout,
             "stderr": self.stderr,
@@ -389,7 +426,7 @@ class AuditRecord:
     policy: str  # the policy asked for; empty: none
     language: str
     status: Status
-    reason: str = ""
+    reason: Reason = Reason.NONE
     exit_code: int | None = None
     duration_s: float = 0.0
     stdout_bytes: int = 0
@@ -402,6 +439,10 @@ class AuditRecord:
     egress_denied: int = 0  # and attempts refused
     egress_denials: list[str] = field(default_factory=list)  # the first refusals
 
+    def __post_init__(self) -> None:
+        # A plain "memory" given by a caller becomes Reason.MEMORY.
+        object.__setattr__(self, "reason", Reason(self.reason))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``status`` is its name."""
         return {
@@ -410,7 +451,7 @@ class AuditRecord:
             "policy": self.policy,
             "language": self.language,
             "status": self.status.name,
-            "reason": self.reason,
+            "reason": self.reason.value,
             "exit_code": self.exit_code,
             "duration_s": self.duration_s,
             "stdout_bytes": self.stdout_bytes,

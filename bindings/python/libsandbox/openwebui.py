@@ -406,7 +406,7 @@ def _combined_output(stdout: str, stderr: str) -> str:
     return "\n".join(parts).strip()
 
 
-def failure_message(status: str, reason: str, valves: Valves, language: str) -> str:
+def failure_message(status: str, reason: libsandbox.Reason, valves: Valves, language: str) -> str:
     """What a non-OK status means, in words for the chat."""
     title = language.title()
     if status == "ERROR":
@@ -414,9 +414,11 @@ def failure_message(status: str, reason: str, valves: Valves, language: str) -> 
     if status == "TIMEOUT":
         return f"Code timed out after {valves.MAX_RUNTIME_SECONDS} seconds and was stopped."
     if status == "INTERRUPTED":
-        if reason == "memory":
+        if reason is libsandbox.Reason.MEMORY:
             return f"Code used more than {valves.MAX_RAM_MEGABYTES} MiB of memory and was stopped."
-        return f"Code used too many resources ({reason or 'unknown'}) and was stopped."
+        if reason is libsandbox.Reason.PIDS:
+            return f"Code started more than {valves.MAX_PIDS} processes or threads and was stopped."
+        return f"Code used too many resources ({reason.value or 'unknown'}) and was stopped."
     if status == "STORAGE_ERROR":
         return (
             "Code generated more files than the storage quota allows "
@@ -946,7 +948,7 @@ def _frame(files: list[tuple[str, bytes]]) -> bytes:
 def _storage_failure(outcome: RunOutcome, valves: Valves, language: str, detail: str) -> RunOutcome:
     if outcome.status != "OK":
         return outcome._replace(message=f"{outcome.message} Files were not kept: {detail}")
-    message = failure_message("STORAGE_ERROR", "", valves, language)
+    message = failure_message("STORAGE_ERROR", libsandbox.Reason.NONE, valves, language)
     if valves.DEBUG:
         message += f" [DEBUG] {_clip(detail)}"
     return outcome._replace(status="STORAGE_ERROR", message=message)
@@ -1118,7 +1120,7 @@ class CodeRun:
         except ValveError as e:
             return RunOutcome("SANDBOX_ERROR", "", False, f"Misconfigured valve: {e}", [], [])
         except Exception as e:
-            message = failure_message("SANDBOX_ERROR", "", configured, self.language)
+            message = failure_message("SANDBOX_ERROR", libsandbox.Reason.NONE, configured, self.language)
             if configured.DEBUG:
                 message += f" [DEBUG] {e!r}"
             return RunOutcome("SANDBOX_ERROR", "", False, message, [], [])

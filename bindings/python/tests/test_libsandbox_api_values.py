@@ -133,7 +133,9 @@ def test_python_classes_cover_every_field_of_the_core_messages(tmp_path: Path) -
     )
     raw = _core.run({"code": "print(1)", "language": "no-such-language"}, config.to_dict())
     assert raw["status"] == "INVALID_INPUT"
-    assert set(libsandbox.Result.__dataclass_fields__) == set(raw)
+    # The typed reason_code arrives as Result.reason, a libsandbox.Reason.
+    assert set(libsandbox.Result.__dataclass_fields__) == set(raw) - {"reason_code"}
+    assert libsandbox.Result(status=libsandbox.Status.OK).reason is libsandbox.Reason.NONE
     # A run refused for its policy (there is no policy file) is audited without
     # starting a sandbox, so the record's fields come from a real log line.
     refused = _core.run({"code": "print(1)", "policy": "no-such-policy"}, config.to_dict())

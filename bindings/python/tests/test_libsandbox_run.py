@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ def test_timeout_keeps_partial_output(config: libsandbox.Config) -> None:
     start = time.monotonic()
     result = libsandbox.run(code, limits=Limits(timeout_s=2), config=config)
     assert result.status is Status.TIMEOUT
+    assert result.reason is libsandbox.Reason.TIMEOUT
     assert "before the sleep" in result.stdout
     assert "after" not in result.stdout
     assert time.monotonic() - start < 15
@@ -52,7 +54,10 @@ def test_memory_hog_is_interrupted_for_memory(config: libsandbox.Config) -> None
     )
     result = libsandbox.run(code, limits=Limits(memory_mb=64, timeout_s=20), config=config)
     assert result.status is Status.INTERRUPTED, (result.status, result.message, result.stderr)
-    assert result.reason == "memory"
+    # A typed reason that is also the contract's string.
+    assert result.reason is libsandbox.Reason.MEMORY
+    assert result.reason == "memory" and result.to_dict()["reason"] == "memory"
+    assert json.loads(json.dumps(result.to_dict()))["reason"] == "memory"
     assert "allocated" not in result.stdout
     assert result.message
 
