@@ -1,6 +1,9 @@
 #include "libsandbox/host/egress_inspect.h"
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -79,9 +82,12 @@ FirstBytes InspectTls(absl::string_view data) {
       !hello.U8(len) || !hello.Skip(len)) {                         // compression
     return Malformed("truncated ClientHello");
   }
+  // Without a server name the server picks its default site, which may be
+  // any site it serves: refused.
+  const FirstBytes no_name = Malformed("a TLS ClientHello without a server name (SNI)");
   FirstBytes f;
   f.kind = FirstBytes::kTls;
-  if (hello.empty()) return f;  // no extensions at all
+  if (hello.empty()) return no_name;  // no extensions at all
   Reader exts(absl::string_view{});
   if (!hello.U16(len) || !hello.Sub(len, exts)) return Malformed("truncated extensions");
   bool seen = false;
@@ -109,10 +115,38 @@ FirstBytes InspectTls(absl::string_view data) {
       f.name = NormalizeHostName(name);
     }
   }
-  return f;
+  return f.name.empty() ? no_name : f;
 }
 
 bool IsTokenChar(char c) { return absl::ascii_isupper(c) || c == '-'; }
+
+// The host of an authority ("host:port", "[v6]:port"), lowercase.
+std::string AuthorityHost(absl::string_view authority) {
+  if (absl::StartsWith(authority, "[")) {
+    size_t close = authority.find(']');
+    return NormalizeHostName(close == absl::string_view::npos ? authority
+                                                              : authority.substr(0, close + 1));
+  }
+  if (size_t port = authority.rfind(':'); port != absl::string_view::npos) {
+    authority = authority.substr(0, port);
+  }
+  return NormalizeHostName(authority);
+}
+
+// The host a request target names: absolute-form ("http://host/...") and
+// authority-form ("host:443", CONNECT) name one, which servers obey over the
+// Host header (RFC 9112 3.2); origin-form ("/...") and "*" name none ("").
+// nullopt for user info ("a@b"), which senders must not send (RFC 9110
+// 4.2.4) and parsers split differently.
+std::optional<std::string> TargetHost(absl::string_view target) {
+  if (absl::StartsWith(target, "/") || target == "*") return "";
+  if (size_t scheme = target.find("://"); scheme != absl::string_view::npos) {
+    target = target.substr(scheme + 3);
+    target = target.substr(0, target.find_first_of("/?#"));
+  }
+  if (target.find('@') != absl::string_view::npos) return std::nullopt;
+  return AuthorityHost(target);
+}
 
 FirstBytes InspectHttp(absl::string_view data) {
   size_t end = data.find("\r\n\r\n");
@@ -120,11 +154,24 @@ FirstBytes InspectHttp(absl::string_view data) {
     if (data.size() >= kMaxInspectBytes) return Malformed("HTTP request head too long");
     return FirstBytes{};
   }
+  const absl::string_view head = data.substr(0, end);
+  const absl::string_view request_line = head.substr(0, head.find("\r\n"));
+  std::vector<absl::string_view> parts = absl::StrSplit(request_line, ' ');
+  if (parts.size() != 3 || parts[1].empty()) return Malformed("not an HTTP/1.x request line");
+  if (parts[2] == "HTTP/2.0") {
+    return Malformed("HTTP/2 without TLS (h2c) names no host the proxy can check; use https");
+  }
+  if (parts[2] != "HTTP/1.1" && parts[2] != "HTTP/1.0") {
+    return Malformed("not an HTTP/1.x request line");
+  }
   FirstBytes f;
   f.kind = FirstBytes::kHttp;
+  std::optional<std::string> target_host = TargetHost(parts[1]);
+  if (!target_host) return Malformed("a request target with user info");
+  f.name = *std::move(target_host);
   bool first = true;
   int hosts = 0;
-  for (absl::string_view line : absl::StrSplit(data.substr(0, end), "\r\n")) {
+  for (absl::string_view line : absl::StrSplit(head, "\r\n")) {
     if (first) {
       first = false;
       continue;
@@ -135,15 +182,13 @@ FirstBytes InspectHttp(absl::string_view data) {
       continue;
     }
     if (++hosts > 1) return Malformed("several Host headers");
-    absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
-    if (absl::StartsWith(value, "[")) {
-      size_t close = value.find(']');
-      value = close == absl::string_view::npos ? value : value.substr(0, close + 1);
-    } else if (size_t port = value.rfind(':'); port != absl::string_view::npos) {
-      value = value.substr(0, port);
+    const std::string host = AuthorityHost(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    if (!f.name.empty() && host != f.name) {
+      return Malformed("the request target and the Host header name different hosts");
     }
-    f.name = NormalizeHostName(value);
+    f.name = host;
   }
+  if (f.name.empty()) return Malformed("an HTTP request that names no host (no Host header)");
   return f;
 }
 
@@ -163,9 +208,12 @@ FirstBytes InspectFirstBytes(absl::string_view data) {
   while (i < data.size() && i < 16 && IsTokenChar(data[i])) ++i;
   if (i == data.size() && i < 16) return FirstBytes{};
   if (i > 0 && i < data.size() && data[i] == ' ') return InspectHttp(data);
-  FirstBytes f;
-  f.kind = FirstBytes::kOther;
-  return f;
+  // Anything else could name a host the proxy cannot see, so only what it
+  // checked passes. Servers skip empty lines before a request line (RFC 9112
+  // 2.2) and some accept lowercase methods: both would hide a Host header.
+  if (data[0] == '\r' || data[0] == '\n') return Malformed("empty lines before the request line");
+  if (absl::ascii_islower(data[0])) return Malformed("an HTTP method must be uppercase");
+  return Malformed("the first bytes are neither a TLS ClientHello nor an HTTP/1.x request");
 }
 
 }  // namespace libsandbox

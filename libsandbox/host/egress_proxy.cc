@@ -120,7 +120,13 @@ std::optional<Target> ParseTarget(absl::string_view target, std::string& why) {
   if (absl::StartsWith(target, "[") ||
       (colon != absl::string_view::npos &&
        target.substr(0, colon).find(':') != absl::string_view::npos)) {
-    why = "an IP address, not a host name";
+    // Only an IPv6 literal has colons in its host part; say which it was.
+    absl::string_view host = colon == absl::string_view::npos ? target : target.substr(0, colon);
+    if (absl::StartsWith(host, "[") && absl::EndsWith(host, "]")) {
+      host = host.substr(1, host.size() - 2);
+    }
+    why = IpAddress::Parse(std::string(host)) ? "an IP address, not a host name"
+                                              : "not HOST:PORT (a host name has no ':')";
     return std::nullopt;
   }
   if (colon == absl::string_view::npos) {

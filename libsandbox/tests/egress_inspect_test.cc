@@ -3,6 +3,7 @@
 // setting. The proxy end to end is in run_egress_test.cc.
 #include "libsandbox/host/egress_inspect.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -15,6 +16,8 @@
 
 namespace libsandbox {
 namespace {
+
+using ::testing::HasSubstr;
 
 void Put16(std::string& s, size_t v) {
   s.push_back(static_cast<char>(v >> 8));
@@ -68,10 +71,12 @@ TEST(InspectFirstBytes, ReadsTheServerNameOfAClientHello) {
   }
 }
 
-TEST(InspectFirstBytes, ClientHelloWithoutServerName) {
+TEST(InspectFirstBytes, ClientHelloWithoutServerNameIsRefused) {
+  // The server would pick its default site, which may be any it serves.
   FirstBytes f = InspectFirstBytes(ClientHello(Ext(10, "\x00\x02\x00\x1d")));
-  EXPECT_EQ(f.kind, FirstBytes::kTls);
-  EXPECT_EQ(f.name, "");
+  EXPECT_EQ(f.kind, FirstBytes::kMalformed);
+  EXPECT_THAT(f.error, HasSubstr("server name"));
+  EXPECT_EQ(InspectFirstBytes(ClientHello("")).kind, FirstBytes::kMalformed);
 }
 
 TEST(InspectFirstBytes, RefusesAmbiguousOrBrokenHellos) {
@@ -98,9 +103,39 @@ TEST(InspectFirstBytes, ReadsTheHostHeader) {
   EXPECT_EQ(InspectFirstBytes("GE").kind, FirstBytes::kNeedMore);
 }
 
-TEST(InspectFirstBytes, OtherProtocolsPass) {
-  EXPECT_EQ(InspectFirstBytes("SSH-2.0-OpenSSH\r\n").kind, FirstBytes::kOther);
-  EXPECT_EQ(InspectFirstBytes(std::string("\x00\x01", 2)).kind, FirstBytes::kOther);
+TEST(InspectFirstBytes, TheRequestTargetNamesTheHostToo) {
+  // Servers obey an absolute or authority-form target over the Host header.
+  FirstBytes f = InspectFirstBytes("GET http://Allowed.test:8080/x HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(f.kind, FirstBytes::kHttp);
+  EXPECT_EQ(f.name, "allowed.test");
+  EXPECT_EQ(InspectFirstBytes("CONNECT evil.test:443 HTTP/1.1\r\n\r\n").name, "evil.test");
+  FirstBytes mixed =
+      InspectFirstBytes("GET http://evil.test/ HTTP/1.1\r\nHost: allowed.test\r\n\r\n");
+  EXPECT_EQ(mixed.kind, FirstBytes::kMalformed);
+  EXPECT_THAT(mixed.error, HasSubstr("different hosts"));
+  // Parsers split "u@evil.test@allowed.test" differently.
+  EXPECT_EQ(InspectFirstBytes("GET http://u@evil.test@allowed.test/ HTTP/1.1\r\n\r\n").kind,
+            FirstBytes::kMalformed);
+}
+
+TEST(InspectFirstBytes, RefusesWhatItCannotCheck) {
+  auto refused = [](const std::string& data, const std::string& why) {
+    FirstBytes f = InspectFirstBytes(data);
+    EXPECT_EQ(f.kind, FirstBytes::kMalformed) << data;
+    EXPECT_THAT(f.error, HasSubstr(why)) << data;
+  };
+  // Empty lines before the request line hide its Host header from a
+  // request-line check; servers skip them (RFC 9112 2.2).
+  for (const char* prefix : {"\r\n", "\n", "\r\n\r\n"}) {
+    refused(std::string(prefix) + "GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n", "empty lines");
+  }
+  refused("get / HTTP/1.1\r\nHost: evil.test\r\n\r\n", "uppercase");
+  refused("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "h2c");
+  refused("GET / HTTP/1.0\r\n\r\n", "names no host");
+  refused("GET /\r\nHost: a.test\r\n\r\n", "request line");
+  refused("GET / SPDY/3\r\nHost: a.test\r\n\r\n", "request line");
+  refused("SSH-2.0-OpenSSH\r\n", "neither");
+  refused(std::string("\x00\x01", 2), "neither");
 }
 
 std::string Reason(const char* text) {

@@ -289,7 +289,8 @@ TEST_F(RunEgressTest, OnlyAllowedNamesOnAllowedPortsGetThrough) {
   // Allowed: by name over IPv4, by a "*." name over IPv6, TLS and HTTP that
   // name the same host.
   code += t("allowed", "allowed.test", pub);
-  code += t("v6", "v6.allowed.test", echo, ", b'plain bytes'");
+  code += t("v6", "v6.allowed.test", echo,
+            ", b'GET / HTTP/1.1\\r\\nHost: v6.allowed.test\\r\\n\\r\\n'");
   code += t("sni_ok", "allowed.test", echo, ", hello('allowed.test')");
   code += t("host_ok", "ALLOWED.test.", echo,
             ", b'GET / HTTP/1.1\\r\\nHost: allowed.test\\r\\n\\r\\n'");
@@ -305,6 +306,12 @@ TEST_F(RunEgressTest, OnlyAllowedNamesOnAllowedPortsGetThrough) {
   code += t("sni_forged", "allowed.test", echo, ", hello('evil.test')");
   code += t("host_forged", "allowed.test", echo,
             ", b'GET / HTTP/1.1\\r\\nHost: evil.test\\r\\n\\r\\n'");
+  // Servers skip empty lines before a request line: the Host behind them counts.
+  code += t("crlf_forged", "allowed.test", echo,
+            ", b'\\r\\nGET / HTTP/1.1\\r\\nHost: evil.test\\r\\n\\r\\n'");
+  // Bytes the proxy cannot check (the client speaks first) do not pass.
+  code += t("unchecked", "allowed.test", echo, ", b'SSH-2.0-OpenSSH_9.2\\r\\n'");
+  code += t("colon", "a:b.allowed.test", echo);
   code += absl::StrCat("tunnel(\"plain_http\", \"\", raw=b'GET http://allowed.test:", pub,
                        "/ HTTP/1.1\\r\\nHost: allowed.test\\r\\n\\r\\n')\n");
   // Around the proxy: straight to the test host, to the host's loopback
@@ -326,26 +333,28 @@ TEST_F(RunEgressTest, OnlyAllowedNamesOnAllowedPortsGetThrough) {
   std::map<std::string, std::string> o = Outcomes(r.stdout());
 
   EXPECT_EQ(o["allowed"], "DATA pub");
-  EXPECT_EQ(o["v6"], "DATA echo:11");
+  EXPECT_THAT(o["v6"], StartsWith("DATA echo:"));
   EXPECT_THAT(o["sni_ok"], StartsWith("DATA echo:"));
   EXPECT_THAT(o["host_ok"], StartsWith("DATA echo:"));
   for (const char* refused : {"other", "port", "ipv4", "ipv6", "localhost", "loop", "meta",
-                              "private", "mixed", "v6loop", "mapped", "ula"}) {
+                              "private", "mixed", "v6loop", "mapped", "ula", "colon"}) {
     EXPECT_EQ(o[refused], "HTTP 403") << refused;
   }
   EXPECT_EQ(o["nx"], "HTTP 502");
   EXPECT_EQ(o["sni_forged"], "CLOSED");
   EXPECT_EQ(o["host_forged"], "CLOSED");
+  EXPECT_EQ(o["crlf_forged"], "CLOSED");
+  EXPECT_EQ(o["unchecked"], "CLOSED");
   EXPECT_EQ(o["plain_http"], "HTTP 405");
   for (const char* around : {"direct_v4", "direct_v6", "hostlo", "metadata"}) {
     EXPECT_THAT(o[around], StartsWith("ERR")) << around;
   }
   EXPECT_THAT(o["dns"], StartsWith("ERR"));
 
-  // Counted and kept: 4 through, 12 refused + nx + 2 forged + plain HTTP.
+  // Counted and kept: 4 through, 13 refused + nx + 3 forged + unchecked + plain HTTP.
   ASSERT_TRUE(r.has_egress());
   EXPECT_EQ(r.egress().allowed(), 4);
-  EXPECT_EQ(r.egress().denied(), 16);
+  EXPECT_EQ(r.egress().denied(), 19);
   const std::string denials = absl::StrJoin(r.egress().denials(), "\n");
   EXPECT_THAT(denials, HasSubstr("other.test"));
   EXPECT_THAT(denials, HasSubstr("not on the allowlist"));
@@ -356,14 +365,18 @@ TEST_F(RunEgressTest, OnlyAllowedNamesOnAllowedPortsGetThrough) {
   EXPECT_THAT(denials, HasSubstr("TLS server name \"evil.test\" does not match"));
   EXPECT_THAT(denials, HasSubstr("Host header \"evil.test\" does not match"));
   EXPECT_THAT(denials, HasSubstr("only CONNECT"));
+  EXPECT_THAT(denials, HasSubstr("empty lines before the request line"));
+  EXPECT_THAT(denials, HasSubstr("neither a TLS ClientHello nor an HTTP/1.x request"));
+  EXPECT_THAT(denials, HasSubstr("a:b.allowed.test:" + std::to_string(echo) +
+                                 ": not HOST:PORT (a host name has no ':')"));
 
   // The audit log has the same count, per user.
   absl::StatusOr<std::vector<AuditRecord>> audit = QueryAudit(config_, "mallory", 10);
   ASSERT_TRUE(audit.ok()) << audit.status();
   ASSERT_EQ(audit->size(), 1u);
   EXPECT_EQ((*audit)[0].egress_allowed(), 4);
-  EXPECT_EQ((*audit)[0].egress_denied(), 16);
-  EXPECT_EQ((*audit)[0].egress_denials_size(), 16);
+  EXPECT_EQ((*audit)[0].egress_denied(), 19);
+  EXPECT_EQ((*audit)[0].egress_denials_size(), 19);
 }
 
 // The same hosts, controlled from the host namespace: each allowed path
