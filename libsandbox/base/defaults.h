@@ -3,12 +3,20 @@
 #ifndef LIBSANDBOX_BASE_DEFAULTS_H_
 #define LIBSANDBOX_BASE_DEFAULTS_H_
 
+#include "absl/time/time.h"
 #include "libsandbox/proto/config.pb.h"
 
 namespace libsandbox {
 
 inline constexpr char kDefaultStateDir[] = "/run/libsandbox";
 inline constexpr char kDefaultStorageDir[] = "/var/lib/libsandbox/files";
+
+// The language of a request (or exec) that names none.
+inline constexpr char kDefaultLanguage[] = "python";
+// How long a run waits for admission when Config.queue_timeout_s is 0.
+inline constexpr absl::Duration kDefaultQueueTimeout = absl::Seconds(60);
+// The port an egress allowlist without ports allows.
+inline constexpr int kDefaultEgressPort = 443;
 
 // The caps used when a RunRequest does not set `limits`: 30 s, 128 MiB,
 // 1 CPU, 128 pids, 1 MiB per output stream, 64 MiB workspace.

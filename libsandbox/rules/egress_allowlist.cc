@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "libsandbox/base/defaults.h"
 #include "libsandbox/base/units.h"
 
 namespace libsandbox {
@@ -89,7 +90,7 @@ bool EgressAllows(const EgressAllowlist& allowlist, absl::string_view host, int 
   const bool name_ok = std::any_of(allowlist.domains().begin(), allowlist.domains().end(),
                                    [&](const std::string& d) { return DomainMatches(d, host); });
   if (!name_ok) return false;
-  if (allowlist.ports().empty()) return port == 443;
+  if (allowlist.ports().empty()) return port == kDefaultEgressPort;
   return std::find(allowlist.ports().begin(), allowlist.ports().end(), port) !=
          allowlist.ports().end();
 }

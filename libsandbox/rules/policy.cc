@@ -1,8 +1,5 @@
 #include "libsandbox/rules/policy.h"
 
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/text_format.h>
-#include <google/protobuf/util/json_util.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -19,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "libsandbox/base/defaults.h"
 #include "libsandbox/base/fs_util.h"
+#include "libsandbox/base/message_file.h"
 #include "libsandbox/base/units.h"
 #include "libsandbox/rules/egress_allowlist.h"
 #include "libsandbox/rules/validate.h"
@@ -224,7 +222,7 @@ absl::StatusOr<NetworkMode> CompileNetwork(const NetworkPolicy& n, const AdminCa
     }
     out.ports.push_back(port);
   }
-  if (out.ports.empty()) out.ports.push_back(443);
+  if (out.ports.empty()) out.ports.push_back(kDefaultEgressPort);
   return NetworkMode::kAllowlist;
 }
 
@@ -352,19 +350,6 @@ absl::StatusOr<CompiledPolicy> CompilePolicy(const Policy& p, const AdminCaps& c
   return c;
 }
 
-// Collects text-format parse errors instead of printing them.
-class ErrorCollector : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, int column, const std::string& message) override {
-    if (first_.empty())
-      first_ = absl::StrCat("line ", line + 1, " column ", column + 1, ": ", message);
-  }
-  const std::string& first() const { return first_; }
-
- private:
-  std::string first_;
-};
-
 }  // namespace
 
 struct PolicyStore::Compiled {
@@ -414,42 +399,23 @@ absl::StatusOr<std::shared_ptr<const PolicyStore::Compiled>> Compile(PolicySet s
 
 absl::StatusOr<PolicySet> ParsePolicySet(const std::string& text, PolicyFormat format) {
   PolicySet set;
-  if (format == PolicyFormat::kJson) {
-    google::protobuf::util::JsonParseOptions options;
-    options.ignore_unknown_fields = false;  // a typo must not drop a cap
-    auto status = google::protobuf::util::JsonStringToMessage(text, &set, options);
-    if (!status.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("policy set (JSON): ", status.ToString()));
-    }
-    return set;
-  }
-  google::protobuf::TextFormat::Parser parser;
-  ErrorCollector errors;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text, &set)) {
-    return absl::InvalidArgumentError(absl::StrCat("policy set (textproto): ", errors.first()));
-  }
+  absl::Status s = ParseMessage(
+      text, format == PolicyFormat::kJson ? MessageFormat::kJson : MessageFormat::kTextproto, set);
+  if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("policy set ", s.message()));
   return set;
 }
 
 absl::StatusOr<PolicySet> ReadPolicyFile(const std::string& path) {
-  PolicyFormat format;
-  if (absl::EndsWith(path, ".json")) {
-    format = PolicyFormat::kJson;
-  } else if (absl::EndsWith(path, ".textproto") || absl::EndsWith(path, ".txtpb") ||
-             absl::EndsWith(path, ".pbtxt")) {
-    format = PolicyFormat::kTextproto;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "policy file ", path, ": name it .textproto, .txtpb, .pbtxt (text format) or .json"));
-  }
+  absl::StatusOr<MessageFormat> format = MessageFormatOf(path, "policy file");
+  if (!format.ok()) return format.status();
   absl::StatusOr<std::string> text = ReadFile(path, kMaxPolicyFileBytes + 1);
   if (!text.ok()) return text.status();
   if (text->size() > kMaxPolicyFileBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("policy file ", path, " is larger than ", kMaxPolicyFileBytes, " bytes"));
   }
-  absl::StatusOr<PolicySet> set = ParsePolicySet(*text, format);
+  absl::StatusOr<PolicySet> set = ParsePolicySet(
+      *text, *format == MessageFormat::kJson ? PolicyFormat::kJson : PolicyFormat::kTextproto);
   if (!set.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("policy file ", path, ": ", set.status().message()));

@@ -7,11 +7,11 @@
 
 #include <cerrno>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "libsandbox/base/fs_util.h"
+#include "libsandbox/base/message_file.h"
 #include "libsandbox/rules/policy.h"
 
 namespace libsandbox {
@@ -19,7 +19,8 @@ namespace {
 
 absl::StatusOr<std::string> Serialize(const std::string& path, const PolicySet& set) {
   std::string out;
-  if (absl::EndsWith(path, ".json")) {
+  if (MessageFormatOf(path, "policy file").value_or(MessageFormat::kTextproto) ==
+      MessageFormat::kJson) {
     google::protobuf::util::JsonPrintOptions options;
     options.add_whitespace = true;
     auto status = google::protobuf::util::MessageToJsonString(set, &out, options);
@@ -81,10 +82,9 @@ absl::Status EditPolicyFile(const std::string& path,
           absl::StrCat(current.status().message(), "; fix the file before changing it"));
     }
     set = *std::move(current);
-  } else if (!absl::EndsWith(path, ".json") && !absl::EndsWith(path, ".textproto") &&
-             !absl::EndsWith(path, ".txtpb") && !absl::EndsWith(path, ".pbtxt")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "policy file ", path, ": name it .textproto, .txtpb, .pbtxt (text format) or .json"));
+  } else if (absl::StatusOr<MessageFormat> format = MessageFormatOf(path, "policy file");
+             !format.ok()) {
+    return format.status();
   }
   if (absl::Status s = change(set); !s.ok()) return s;
   if (absl::Status s = ValidatePolicySet(set); !s.ok()) return s;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "libsandbox/base/defaults.h"
 #include "libsandbox/rules/egress_allowlist.h"
 #include "libsandbox/rules/languages.h"
 
@@ -77,7 +78,7 @@ absl::Status ValidateRelativePath(const std::string& path) {
 }
 
 absl::Status ValidateRequest(const RunRequest& r, const Limits& limits) {
-  if (FindLanguage(r.language().empty() ? "python" : r.language()) == nullptr) {
+  if (FindLanguage(r.language().empty() ? kDefaultLanguage : r.language()) == nullptr) {
     return Invalid("language", absl::StrCat("unknown language '", r.language().substr(0, 64),
                                             "'; known: ", absl::StrJoin(LanguageNames(), ", ")));
   }

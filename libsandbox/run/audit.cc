@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "libsandbox/base/defaults.h"
 #include "libsandbox/base/fs_util.h"
 #include "libsandbox/base/text.h"
 
@@ -129,7 +130,7 @@ AuditRecord MakeAuditRecord(const RunRequest& request, const Result& result,
   AuditRecord r;
   r.set_user(SanitizeUtf8(request.user()));
   r.set_policy(SanitizeUtf8(policy));
-  r.set_language(SanitizeUtf8(request.language().empty() ? "python" : request.language()));
+  r.set_language(SanitizeUtf8(request.language().empty() ? kDefaultLanguage : request.language()));
   r.set_status(result.status());
   r.set_reason(SanitizeUtf8(result.reason()));
   if (result.has_exit_code()) r.set_exit_code(result.exit_code());

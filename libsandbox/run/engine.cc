@@ -22,8 +22,6 @@
 namespace libsandbox {
 namespace {
 
-constexpr absl::Duration kDefaultQueueTimeout = absl::Seconds(60);
-
 absl::Mutex registry_mu(absl::kConstInit);
 
 constexpr size_t kMaxEngines = 8;
@@ -171,7 +169,7 @@ Engine::Engine(std::shared_ptr<const Environment> env)
     for (const std::string& name : c.pool_languages()) {
       if (const Language* l = FindLanguage(name)) settings.languages.push_back(l);
     }
-    if (settings.languages.empty()) settings.languages.push_back(FindLanguage("python"));
+    if (settings.languages.empty()) settings.languages.push_back(FindLanguage(kDefaultLanguage));
     settings.boot_limits = c.has_pool_limits() ? c.pool_limits() : DefaultLimits();
     pool_ = std::make_unique<WarmPool>(env_, std::move(settings));
   }
@@ -230,7 +228,7 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
   GlobalMetrics().AddGauge("running", 1);
 
   const Language* language =
-      FindLanguage(request.language().empty() ? "python" : request.language());
+      FindLanguage(request.language().empty() ? kDefaultLanguage : request.language());
   const absl::Time boot_start = absl::Now();
   std::unique_ptr<Instance> instance;
   // Pooled sandboxes boot on the host's system directories.

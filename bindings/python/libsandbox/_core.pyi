@@ -4,6 +4,8 @@ from collections.abc import Mapping
 from typing import Any, TypedDict, type_check_only
 
 VERSION: str
+DEFAULT_LANGUAGE: str
+DEFAULT_READ_BYTES: int
 
 @type_check_only
 class _FileDict(TypedDict):

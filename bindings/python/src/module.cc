@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "bindings/python/src/proto_dict.h"
+#include "libsandbox/base/defaults.h"
 #include "libsandbox/run/audit.h"
 #include "libsandbox/sandbox.h"
 #include "libsandbox/session/session.h"
@@ -371,6 +372,9 @@ PYBIND11_MODULE(_core, m) {
   namespace lp = libsandbox::python;
   m.doc() = "Compiled core of libsandbox; use the libsandbox package instead.";
   m.attr("VERSION") = std::string(libsandbox::kVersion);
+  // The core's defaults, so the Python signatures can be checked against them.
+  m.attr("DEFAULT_LANGUAGE") = std::string(libsandbox::kDefaultLanguage);
+  m.attr("DEFAULT_READ_BYTES") = libsandbox::kDefaultReadBytes;
   m.def("run", &lp::RunDicts, py::arg("request"), py::arg("config"),
         "Runs a RunRequest dict under a Config dict; returns a Result dict. Releases the GIL.");
   m.def("runsc_version", &lp::RunscVersionOf, py::arg("config"),

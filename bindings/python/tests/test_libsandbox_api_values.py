@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import json
 import math
 from pathlib import Path
@@ -41,6 +42,27 @@ def test_limits_defaults_are_the_contract_and_the_core_defaults() -> None:
     assert (limits.max_output_bytes, limits.workspace_mb) == (1048576, 64)
     core = _core.default_limits()
     assert limits.to_dict() == {k: core[k] for k in limits.to_dict()}
+
+
+def test_limits_defaults_come_from_the_core_field_by_field() -> None:
+    # The dataclass's own defaults, not only what to_dict() makes of them.
+    core = _core.default_limits()
+    for name, spec in libsandbox.Limits.__dataclass_fields__.items():
+        assert spec.default == core[name], name
+        assert type(spec.default) is type(core[name]), name
+
+
+def test_signature_defaults_are_the_core_defaults() -> None:
+    for func in (
+        libsandbox.run,
+        libsandbox.run_async,
+        libsandbox.Session.exec,
+        libsandbox.Session.exec_async,
+        libsandbox.Session.start,
+    ):
+        assert inspect.signature(func).parameters["language"].default == _core.DEFAULT_LANGUAGE, func
+    read_file = inspect.signature(libsandbox.Session.read_file)
+    assert read_file.parameters["max_bytes"].default == _core.DEFAULT_READ_BYTES
 
 
 def test_zero_means_no_limit_and_is_accepted() -> None:
