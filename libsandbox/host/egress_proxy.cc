@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "libsandbox/base/ip_address.h"
 #include "libsandbox/host/egress_inspect.h"
+#include "libsandbox/host/host_addresses.h"
 #include "libsandbox/host/netns_socket.h"
 #include "libsandbox/rules/egress_allowlist.h"
 
@@ -363,6 +364,22 @@ void EgressProxy::Serve(UniqueFd client) {
   for (const IpAddress& a : *addrs) {
     if (std::string reason = NonPublicReason(a); !reason.empty()) {
       why = absl::StrCat("resolves to ", a.ToString(), " (", reason, ")");
+      Reply(c, stop, 403, "Forbidden", why);
+      Deny(target, why);
+      return;
+    }
+  }
+  // Public addresses of the host itself would reach its own services.
+  absl::StatusOr<std::vector<IpAddress>> own = HostInterfaceAddresses();
+  if (!own.ok()) {
+    why = absl::StrCat("cannot list this host's own addresses: ", own.status().message());
+    Reply(c, stop, 403, "Forbidden", why);
+    Deny(target, why);
+    return;
+  }
+  for (const IpAddress& a : *addrs) {
+    if (IsHostAddress(a, *own)) {
+      why = absl::StrCat("resolves to ", a.ToString(), " (this host's own address)");
       Reply(c, stop, 403, "Forbidden", why);
       Deny(target, why);
       return;

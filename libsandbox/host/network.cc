@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -29,6 +28,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "libsandbox/host/host_addresses.h"
 
 namespace libsandbox {
 namespace {
@@ -133,15 +133,15 @@ std::vector<Cidr> Outermost(std::vector<Cidr> cidrs) {
 // Every IPv4 address of the calling thread's namespace: through slirp they
 // would reach services on the host that listen on all addresses.
 absl::StatusOr<std::vector<Cidr>> HostAddresses() {
-  ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return ErrnoStatus("getifaddrs", errno);
+  absl::StatusOr<std::vector<IpAddress>> all = HostInterfaceAddresses();
+  if (!all.ok()) return all.status();
   std::vector<Cidr> out;
-  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
-    out.push_back(Cidr{ntohl(sin->sin_addr.s_addr), 32});
+  for (const IpAddress& a : *all) {
+    if (a.family != AF_INET) continue;
+    uint32_t addr;
+    std::memcpy(&addr, a.bytes.data(), 4);
+    out.push_back(Cidr{ntohl(addr), 32});
   }
-  ::freeifaddrs(list);
   return out;
 }
 

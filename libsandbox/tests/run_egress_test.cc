@@ -43,16 +43,21 @@ using ::testing::StartsWith;
 constexpr char kPubV6Host[] = "2001:db8:7::1";
 constexpr char kPubV6[] = "2001:db8:7::2";
 constexpr char kPubV4[] = "203.0.113.2";
+constexpr char kPubV4Host[] = "203.0.113.1";  // the host's end of the link
 
 // Waits for the client's first bytes, answers "echo:<n>" and closes: a
 // server that lets the client speak first, so the proxy inspects what the
-// client sends. Listens dual-stack inside a namespace.
+// client sends. Listens dual-stack inside a namespace (empty: ours, the
+// host's).
 class EchoServer {
  public:
   static absl::StatusOr<std::unique_ptr<EchoServer>> Start(const std::string& netns) {
     auto s = std::unique_ptr<EchoServer>(new EchoServer());
-    UniqueFd ns(::open(absl::StrCat("/run/netns/", netns).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!ns.valid()) return ErrnoStatus("open netns", errno);
+    UniqueFd ns;
+    if (!netns.empty()) {
+      ns = UniqueFd(::open(absl::StrCat("/run/netns/", netns).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!ns.valid()) return ErrnoStatus("open netns", errno);
+    }
     absl::StatusOr<UniqueFd> fd =
         SocketInNetworkNamespace(ns.get(), AF_INET6, SOCK_STREAM | SOCK_CLOEXEC);
     if (!fd.ok()) return fd.status();
@@ -201,15 +206,8 @@ class RunEgressTest : public testing::NetworkHostsTest {
     }
     UniqueFd netns(::open(absl::StrCat("/run/netns/", ns).c_str(), O_RDONLY | O_CLOEXEC));
     SpawnOptions opts;
-    opts.argv = {*dnsmasq,
-                 "--keep-in-foreground",
-                 "--conf-file=/dev/null",
-                 "--no-resolv",
-                 "--no-hosts",
-                 "--pid-file=",
-                 "--user=root",
-                 "--bind-interfaces",
-                 "--local=/test/",
+    opts.argv = {*dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
+                 "--no-hosts", "--pid-file=", "--user=root", "--bind-interfaces", "--local=/test/",
                  absl::StrCat("--listen-address=", kPubV4),
                  absl::StrCat("--host-record=allowed.test,", kPubV4),
                  absl::StrCat("--host-record=v6.allowed.test,", kPubV6),
@@ -220,7 +218,11 @@ class RunEgressTest : public testing::NetworkHostsTest {
                  absl::StrCat("--host-record=mixed.allowed.test,", kPubV4, ",::1"),
                  "--host-record=v6loop.allowed.test,::1",
                  "--host-record=mapped.allowed.test,::ffff:127.0.0.1",
-                 "--host-record=ula.allowed.test,fd00:ec2::254"};
+                 "--host-record=ula.allowed.test,fd00:ec2::254",
+                 // The host's own end of the link to "pub": public, but ours.
+                 absl::StrCat("--host-record=self.allowed.test,", kPubV4Host),
+                 absl::StrCat("--host-record=self6.allowed.test,", kPubV6Host),
+                 absl::StrCat("--host-record=selfmapped.allowed.test,::ffff:", kPubV4Host)};
     opts.netns_fd = netns.get();
     opts.capture_output = false;
     absl::StatusOr<Subprocess> p = Subprocess::Start(opts);
@@ -377,6 +379,49 @@ TEST_F(RunEgressTest, OnlyAllowedNamesOnAllowedPortsGetThrough) {
   EXPECT_EQ((*audit)[0].egress_allowed(), 4);
   EXPECT_EQ((*audit)[0].egress_denied(), 19);
   EXPECT_EQ((*audit)[0].egress_denials_size(), 19);
+}
+
+// A name on the allowlist that resolves to one of the host's own public
+// addresses would reach services of the host listening on all addresses.
+TEST_F(RunEgressTest, TheHostsOwnAddressesAreRefused) {
+  absl::StatusOr<std::unique_ptr<EchoServer>> own = EchoServer::Start("");
+  ASSERT_TRUE(own.ok()) << own.status();
+  const int port = (*own)->port();
+  std::string code = kEgressProbe;
+  for (const char* name : {"self", "self6", "selfmapped"}) {
+    code += absl::StrCat("tunnel(\"", name, "\", \"", name, ".allowed.test:", port,
+                         "\", b'GET / HTTP/1.1\\r\\nHost: ", name, ".allowed.test\\r\\n\\r\\n')\n");
+  }
+  // The listener answers on that address, so a refusal is the proxy's doing.
+  {
+    UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(static_cast<uint16_t>(port));
+    ASSERT_EQ(::inet_pton(AF_INET, kPubV4Host, &sin.sin_addr), 1);
+    ASSERT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
+    ASSERT_EQ(::send(c.get(), "x", 1, MSG_NOSIGNAL), 1);
+    char buf[16] = {};
+    ASSERT_GT(::recv(c.get(), buf, sizeof(buf) - 1, 0), 0);
+    EXPECT_STREQ(buf, "echo:1");
+  }
+  RunRequest req;
+  req.set_code(code);
+  req.set_network(true);
+  req.mutable_egress()->add_domains("*.allowed.test");
+  req.mutable_egress()->add_ports(port);
+  Result r = libsandbox::Run(req, config_);
+  ASSERT_EQ(r.status(), Result::OK) << r.message() << "\n" << r.stderr();
+  std::map<std::string, std::string> o = Outcomes(r.stdout());
+  for (const char* name : {"self", "self6", "selfmapped"}) {
+    EXPECT_EQ(o[name], "HTTP 403") << name;
+  }
+  const std::string denials = absl::StrJoin(r.egress().denials(), "\n");
+  EXPECT_THAT(denials,
+              HasSubstr(absl::StrCat("resolves to ", kPubV4Host, " (this host's own address)")));
+  EXPECT_THAT(denials,
+              HasSubstr(absl::StrCat("resolves to ", kPubV6Host, " (this host's own address)")));
+  EXPECT_EQ(r.egress().allowed(), 0);
 }
 
 // The same hosts, controlled from the host namespace: each allowed path
