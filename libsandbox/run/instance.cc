@@ -15,6 +15,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "libsandbox/base/fs_util.h"
 #include "libsandbox/base/text.h"
+#include "libsandbox/host/platform_probe.h"
 #include "libsandbox/host/statx_shim.h"
 #include "libsandbox/proto/executor.pb.h"
 #include "libsandbox/run/bundle.h"
@@ -129,6 +130,13 @@ absl::StatusOr<std::shared_ptr<const Environment>> MakeEnvironment(const Config&
   absl::StatusOr<std::string> platform = ChoosePlatform(**info, config.platform());
   if (!platform.ok()) return platform.status();
   env->platform = *platform;
+  // The build's default platform is what the doctor proves; one the config
+  // names is booted once first, so it is refused at once if it cannot run.
+  if (!config.platform().empty()) {
+    if (absl::Status s = ProbePlatform(**info, config.platform(), config.state_dir()); !s.ok()) {
+      return s;
+    }
+  }
   if (NeedsStatxShim(**info)) {
     absl::StatusOr<std::string> dir = InstallStatxShim(config.state_dir());
     if (!dir.ok()) {

@@ -17,10 +17,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libsandbox/base/defaults.h"
 #include "libsandbox/base/fs_util.h"
 #include "libsandbox/host/cgroup.h"
 #include "libsandbox/host/process.h"
 #include "libsandbox/host/run_dir.h"
+#include "libsandbox/host/runsc.h"
 #include "libsandbox/sandbox.h"
 #include "libsandbox/tests/test_util.h"
 
@@ -326,6 +328,47 @@ TEST_P(RunTest, EightConcurrentRuns) {
     EXPECT_EQ(results[i].status(), Result::OK) << results[i].message() << results[i].stderr();
     EXPECT_EQ(results[i].stdout(), absl::StrCat(i, "\n"));
   }
+}
+
+// A configured platform is booted once before any run uses it: kvm where
+// /dev/kvm exists but cannot run gVisor's guest (nested virtualisation) is
+// refused naming it, instead of hanging every run until its timeout.
+TEST(PlatformRunTest, AConfiguredPlatformRunsOrIsRefusedNamingIt) {
+  const std::string root = testing::MakeTestDir("platform");
+  Config config;
+  config.set_state_dir(root + "/state");
+  config.set_storage_dir(root + "/storage");
+  config.set_runsc_path(testing::TestRunscPath());
+  absl::StatusOr<std::string> runsc = LocateRunsc(testing::TestRunscPath());
+  ASSERT_TRUE(runsc.ok()) << runsc.status();
+  absl::StatusOr<std::shared_ptr<const RunscInfo>> info = ProbeRunsc(*runsc);
+  ASSERT_TRUE(info.ok()) << info.status();
+  if (!(*info)->KnowsPlatform("kvm")) GTEST_SKIP() << "this runsc has no kvm platform";
+  RunRequest req;
+  req.set_code("print('ran')");
+  *req.mutable_limits() = DefaultLimits();
+  req.mutable_limits()->set_timeout_s(20);
+
+  config.set_platform("kvm");
+  Result first = libsandbox::Run(req, config);
+  if (first.status() == Result::OK) {
+    EXPECT_EQ(first.stdout(), "ran\n");  // KVM works for gVisor on this host
+  } else {
+    EXPECT_EQ(first.status(), Result::SANDBOX_ERROR) << first.message();
+    EXPECT_EQ(first.reason_code(), REASON_SETUP);
+    EXPECT_THAT(first.message(), HasSubstr("platform \"kvm\" cannot run sandboxes here"));
+    EXPECT_THAT(first.message(), HasSubstr("leave platform empty"));
+    Result again = libsandbox::Run(req, config);
+    EXPECT_EQ(again.status(), Result::SANDBOX_ERROR);
+    EXPECT_EQ(again.message(), first.message());
+  }
+  // The build's own default, named explicitly, passes its probe and runs.
+  config.set_platform((*info)->default_platform);
+  Result named = libsandbox::Run(req, config);
+  EXPECT_EQ(named.status(), Result::OK) << named.message();
+  EXPECT_EQ(named.stdout(), "ran\n");
+  Shutdown();
+  (void)RemoveTree(root);
 }
 
 // What a run leaves behind: runsc state, cgroups, run dirs, processes.

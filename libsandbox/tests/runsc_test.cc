@@ -7,6 +7,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libsandbox/base/fs_util.h"
+#include "libsandbox/host/platform_probe.h"
 #include "libsandbox/host/process.h"
 #include "libsandbox/tests/test_util.h"
 
@@ -327,6 +329,53 @@ TEST(ParseRunscFlagsTest, ReadsGoFlagHelpAndCapsIt) {
   absl::StrAppend(&flood, "  -", std::string(500, 'y'), "\n");
   EXPECT_LE(ParseRunscFlags(flood).size(), 1024u);
   EXPECT_THAT(ParseRunscFlags(flood), Not(Contains(::testing::Key(std::string(500, 'y')))));
+}
+
+}  // namespace
+}  // namespace libsandbox
+
+namespace libsandbox {
+namespace {
+
+// A runsc whose `do` behaves as `body` says, counting its boots in `count`.
+std::string PlatformScript(const std::string& count, const std::string& body) {
+  return absl::StrCat("#!/bin/sh\necho boot >> ", count, "\n", body, "\n");
+}
+
+TEST_F(RunscTest, PlatformProbeRefusesAPlatformThatCannotRunNamingIt) {
+  const std::string count = dir_.path() + "/boots";
+  RunscInfo info;
+  info.path = WriteScript("failing", PlatformScript(count, "echo 'no vcpu' >&2; exit 3"));
+  absl::Status s = ProbePlatform(info, "kvm", dir_.path() + "/state");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("platform \"kvm\" cannot run sandboxes here"));
+  EXPECT_THAT(s.message(), HasSubstr("no vcpu"));
+  EXPECT_THAT(s.message(), HasSubstr("leave platform empty"));
+  EXPECT_THAT(s.message(), HasSubstr("/dev/kvm"));
+  // Kept: the next call answers without booting again.
+  EXPECT_EQ(ProbePlatform(info, "kvm", dir_.path() + "/state"), s);
+  absl::StatusOr<std::string> boots = ReadFile(count);
+  ASSERT_TRUE(boots.ok());
+  EXPECT_EQ(*boots, "boot\n");
+  // Its throwaway state is gone.
+  const std::string state = dir_.path() + "/state";
+  EXPECT_TRUE(!std::filesystem::exists(state) || std::filesystem::is_empty(state));
+}
+
+TEST_F(RunscTest, PlatformProbeStopsAHangingPlatformAtItsDeadline) {
+  RunscInfo info;
+  info.path = WriteScript("hanging", PlatformScript(dir_.path() + "/n", "exec sleep 60"));
+  const absl::Time start = absl::Now();
+  absl::Status s = ProbePlatform(info, "kvm", dir_.path() + "/state", absl::Seconds(1));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("did not finish"));
+}
+
+TEST_F(RunscTest, PlatformProbePassesAPlatformThatRuns) {
+  RunscInfo info;
+  info.path = WriteScript("working", PlatformScript(dir_.path() + "/n", "exit 0"));
+  EXPECT_TRUE(ProbePlatform(info, "ptrace", dir_.path() + "/state").ok());
 }
 
 }  // namespace
