@@ -203,7 +203,8 @@ class Session {
 class SessionManager {
  public:
   // The process-wide manager of `config` (resolved here), created on first
-  // use.
+  // use. Kept until ShutdownAll (no cap: session_manager.cc); a forked child
+  // starts with none (base/registry.h).
   static absl::StatusOr<std::shared_ptr<SessionManager>> ForConfig(const Config& config);
   // A manager of its own, outside the process-wide registry.
   static absl::StatusOr<std::unique_ptr<SessionManager>> Create(const Config& config);
