@@ -15,8 +15,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <deque>
-#include <future>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -27,7 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "libsandbox/base/task_thread.h"
 #include "libsandbox/host/host_addresses.h"
 
 namespace libsandbox {
@@ -229,59 +227,13 @@ absl::StatusOr<UniqueFd> NewNamespace() {
 // PR_SET_PDEATHSIG, which Subprocess sets, fires when the *thread* that
 // forked the child exits, not the process. A network often outlives the
 // thread that asked for it (a worker thread, a pool warmer), so slirp4netns
-// is forked from one thread that lives as long as the process. It still dies
-// with the process, by that signal and by --exit-fd.
-class LongLivedSpawner {
- public:
-  static absl::StatusOr<Subprocess> Start(const SpawnOptions& options) {
-    return Get().Run(options);
-  }
-
- private:
-  using Task = std::packaged_task<absl::StatusOr<Subprocess>()>;
-
-  static LongLivedSpawner& Get() {
-    static absl::Mutex mu(absl::kConstInit);
-    static LongLivedSpawner* current = nullptr;
-    absl::MutexLock lock(&mu);
-    // After fork() the child has no spawner thread: start a fresh one (the
-    // old object is left alone, its mutex may be held forever).
-    if (current == nullptr || current->pid_ != ::getpid()) current = new LongLivedSpawner();
-    return *current;
-  }
-
-  LongLivedSpawner() : pid_(::getpid()) {
-    std::thread([this] { Loop(); }).detach();
-  }
-
-  absl::StatusOr<Subprocess> Run(const SpawnOptions& options) {
-    Task task([&options] { return Subprocess::Start(options); });
-    std::future<absl::StatusOr<Subprocess>> result = task.get_future();
-    {
-      absl::MutexLock lock(&mu_);
-      queue_.push_back(std::move(task));
-    }
-    return result.get();
-  }
-
-  [[noreturn]] void Loop() {
-    while (true) {
-      Task task;
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](std::deque<Task>* q) { return !q->empty(); }, &queue_));
-        task = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      task();
-    }
-  }
-
-  const pid_t pid_;
-  absl::Mutex mu_;
-  std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
-};
+// is forked from one thread that lives as long as the process (a forked
+// child gets its own: task_thread.h). It still dies with the process, by
+// that signal and by --exit-fd.
+absl::StatusOr<Subprocess> StartLongLived(const SpawnOptions& options) {
+  static TaskThread* const spawner = new TaskThread();
+  return spawner->Call([&options] { return Subprocess::Start(options); });
+}
 
 struct Tools {
   std::string slirp4netns;
@@ -437,7 +389,7 @@ absl::StatusOr<std::unique_ptr<SandboxNetwork>> SandboxNetwork::Create(
   opts.keep_fds = {exit_r.get(), ready_w.get(), net->netns_.get()};
   // Its diagnostics would fill an unread pipe and stall it.
   opts.capture_output = false;
-  absl::StatusOr<Subprocess> slirp = LongLivedSpawner::Start(opts);
+  absl::StatusOr<Subprocess> slirp = StartLongLived(opts);
   if (!slirp.ok()) return slirp.status();
   net->slirp_ = *std::move(slirp);
   // Our copies would hide slirp4netns's exit from the ready wait.

@@ -1,20 +1,15 @@
 #include "libsandbox/run/engine.h"
 
-#include <unistd.h>
-
-#include <algorithm>
 #include <cstdlib>
-#include <deque>
-#include <map>
-#include <thread>
+#include <vector>
 
-#include "absl/functional/any_invocable.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "libsandbox/base/defaults.h"
 #include "libsandbox/base/metrics.h"
+#include "libsandbox/base/registry.h"
+#include "libsandbox/base/task_thread.h"
 #include "libsandbox/host/run_dir.h"
 #include "libsandbox/rules/validate.h"
 #include "libsandbox/run/outcome.h"
@@ -22,89 +17,23 @@
 namespace libsandbox {
 namespace {
 
-absl::Mutex registry_mu(absl::kConstInit);
-
+// Hosts that change their Config (e.g. Open WebUI valves) leave old
+// engines behind; only the most recently used few keep their pools.
 constexpr size_t kMaxEngines = 8;
 
-struct Registered {
-  std::shared_ptr<Engine> engine;
-  uint64_t last_used = 0;
-};
-
-std::map<std::string, Registered>* engines = nullptr;
-pid_t engines_pid = 0;
-
-// A forked child must not touch its parent's sandboxes (their runsc
-// processes are the parent's children): it forgets the engines, leaking
-// them on purpose, and starts afresh. (Not pthread_atfork: runs fork runsc
-// while holding registry_mu.)
-std::map<std::string, Registered>& Registry() ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu) {
-  if (engines == nullptr || engines_pid != ::getpid()) {
-    engines = new std::map<std::string, Registered>();
-    engines_pid = ::getpid();
-  }
+Registry<Engine>& Engines() {
+  static auto* engines = new Registry<Engine>(kMaxEngines);
   return *engines;
 }
 
-// Runs teardown jobs on one long-lived thread, in order.
-class TeardownQueue {
- public:
-  TeardownQueue() {
-    std::thread([this] { Work(); }).detach();
-  }
-
-  void Add(absl::AnyInvocable<void()> job) {
-    absl::MutexLock lock(&mu_);
-    jobs_.push_back(std::move(job));
-  }
-
-  // Returns once every job added so far has run.
-  void Drain() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](TeardownQueue* q)
-             ABSL_NO_THREAD_SAFETY_ANALYSIS { return q->jobs_.empty() && !q->busy_; },
-        this));
-  }
-
- private:
-  void Work() {
-    while (true) {
-      absl::AnyInvocable<void()> job;
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](std::deque<absl::AnyInvocable<void()>>* jobs) { return !jobs->empty(); }, &jobs_));
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-        busy_ = true;
-      }
-      job();
-      job = nullptr;  // destroys what the job held, off the lock
-      absl::MutexLock lock(&mu_);
-      busy_ = false;
-    }
-  }
-
-  absl::Mutex mu_;
-  std::deque<absl::AnyInvocable<void()>> jobs_ ABSL_GUARDED_BY(mu_);
-  bool busy_ ABSL_GUARDED_BY(mu_) = false;
-};
-
-// One queue per process; a forked child gets its own (its parent's thread
-// does not exist there).
-TeardownQueue& Teardowns() {
-  static absl::Mutex mu(absl::kConstInit);
-  static TeardownQueue* queue = nullptr;
-  static pid_t queue_pid = 0;
-  absl::MutexLock lock(&mu);
-  if (queue == nullptr || queue_pid != ::getpid()) {
-    queue = new TeardownQueue();
-    queue_pid = ::getpid();
+// Runs teardowns on one long-lived thread, in order; a forked child gets
+// its own (task_thread.h).
+TaskThread& Teardowns() {
+  static TaskThread* const queue = [] {
     // Finish pending teardowns before exit destroys what they use.
-    static const bool registered = [] { return std::atexit([] { Teardowns().Drain(); }) == 0; }();
-    (void)registered;
-  }
+    std::atexit([] { Teardowns().Drain(); });
+    return new TaskThread();
+  }();
   return *queue;
 }
 
@@ -117,44 +46,20 @@ void Count(const Result& r) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Engine>> Engine::ForConfig(const Config& config) {
-  std::string key = config.SerializeAsString();
-  std::shared_ptr<Engine> evicted;  // destroyed after the lock: draining takes a while
-  absl::MutexLock lock(&registry_mu);
-  auto& engines = Registry();
-  static uint64_t clock = 0;
-  if (auto it = engines.find(key); it != engines.end()) {
-    it->second.last_used = ++clock;
-    return it->second.engine;
-  }
-  absl::StatusOr<std::shared_ptr<const Environment>> env = MakeEnvironment(config);
-  if (!env.ok()) return env.status();
-  // A host process killed mid-run left sandboxes behind: reap them first.
-  ReapStaleRuns(config.state_dir(), (*env)->runsc_path);
-  // Hosts that change their Config (e.g. Open WebUI valves) leave old
-  // engines behind; only the most recently used few keep their pools.
-  if (engines.size() >= kMaxEngines) {
-    auto lru = std::min_element(engines.begin(), engines.end(), [](const auto& a, const auto& b) {
-      return a.second.last_used < b.second.last_used;
-    });
-    evicted = std::move(lru->second.engine);
-    engines.erase(lru);
-  }
-  auto engine = std::make_shared<Engine>(*env);
-  engines[key] = {engine, ++clock};
-  registry_mu.Unlock();
-  evicted.reset();
-  registry_mu.Lock();
-  return engine;
+  return Engines().Get(
+      config.SerializeAsString(), [&]() -> absl::StatusOr<std::shared_ptr<Engine>> {
+        absl::StatusOr<std::shared_ptr<const Environment>> env = MakeEnvironment(config);
+        if (!env.ok()) return env.status();
+        // A host process killed mid-run left sandboxes behind: reap them first.
+        ReapStaleRuns(config.state_dir(), (*env)->runsc_path);
+        return std::make_shared<Engine>(*env);
+      });
 }
 
 void Engine::ShutdownAll() {
-  std::map<std::string, Registered> engines;
-  {
-    absl::MutexLock lock(&registry_mu);
-    engines.swap(Registry());
-  }
+  std::vector<std::shared_ptr<Engine>> engines = Engines().TakeAll();
   Teardowns().Drain();
-  // Destroyed outside the lock: draining a pool takes a while.
+  // Destroyed outside the registry's lock: draining a pool takes a while.
 }
 
 Engine::Engine(std::shared_ptr<const Environment> env)
@@ -278,8 +183,8 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
   // Teardown (killing what is left, removing the cgroup, unmounting) takes
   // tens of ms: it happens after the caller has its result, and the run's
   // admission slot is freed only when it is done.
-  Teardowns().Add([engine = shared_from_this(), instance = std::move(instance),
-                   ticket = std::make_shared<Admission::Ticket>(*std::move(ticket))]() mutable {
+  Teardowns().Post([engine = shared_from_this(), instance = std::move(instance),
+                    ticket = std::make_shared<Admission::Ticket>(*std::move(ticket))]() mutable {
     const absl::Time teardown_start = absl::Now();
     instance.reset();
     ticket.reset();

@@ -16,7 +16,8 @@ namespace libsandbox {
 
 class Engine : public std::enable_shared_from_this<Engine> {
  public:
-  // The engine for `config` (resolved), created on first use.
+  // The engine for `config` (resolved), created on first use. The few most
+  // recently used are kept; a forked child starts with none (base/registry.h).
   static absl::StatusOr<std::shared_ptr<Engine>> ForConfig(const Config& config);
   // Drains every pool, finishes pending teardowns and forgets all engines
   // (runs in flight finish).

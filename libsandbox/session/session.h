@@ -58,8 +58,8 @@ inline constexpr int64_t kMaxProcessBuffer = 64 << 20;
 // one. InvalidArgument for parts UserKey rejects.
 absl::StatusOr<std::string> SessionDirName(const SessionKey& key);
 
-class SessionLauncher;  // session.cc: the thread that starts sandboxes
-class SessionSlots;     // session.cc: the max_sessions cap
+class SessionLauncher;  // session_launcher.h: the thread that starts sandboxes
+class SessionSlots;     // session_slots.h: the max_sessions cap
 class BackgroundProcess;
 
 class Session {
@@ -127,15 +127,19 @@ class Session {
   absl::Status EnsureBootedLocked(bool* replaced) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // BootLocked after taking a max_sessions slot (given back if it fails).
   absl::Status AdmitAndBootLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes the code file and process spec of a background process; returns
-  // them and the host command that runs it.
+  // Writes the code file and process spec of an exec or a background
+  // process (session_request.cc); returns them and the host command that
+  // runs it. Nothing is left behind when it fails.
+  enum class ExecKind { kExec, kBackground };
   struct ExecFiles {
     std::string code_file, process_file, pid_file;
     std::vector<std::string> argv;
   };
-  absl::StatusOr<ExecFiles> PrepareBackgroundLocked(const Language& language,
-                                                    const ExecRequest& request)
+  absl::StatusOr<ExecFiles> WriteExecFilesLocked(ExecKind kind, const Language& language,
+                                                 const ExecRequest& request)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes the workspace directory, owned by the sandbox user.
+  static absl::Status PrepareWorkspaceDir(const std::string& workspace);
   // Runs the file helper in the sandbox.
   absl::StatusOr<ProcessResult> RunFileHelper(FileOp op, const std::string& path, int64_t limit,
                                               std::optional<std::string> input);
@@ -199,7 +203,8 @@ class Session {
 class SessionManager {
  public:
   // The process-wide manager of `config` (resolved here), created on first
-  // use.
+  // use. Kept until ShutdownAll (no cap: session_manager.cc); a forked child
+  // starts with none (base/registry.h).
   static absl::StatusOr<std::shared_ptr<SessionManager>> ForConfig(const Config& config);
   // A manager of its own, outside the process-wide registry.
   static absl::StatusOr<std::unique_ptr<SessionManager>> Create(const Config& config);

@@ -1,0 +1,117 @@
+// Session::Exec: one command run in the session's sandbox under the cwd
+// wrapper (session_scripts.h), waited for, its outcome made a Result.
+#include <unistd.h>
+
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "libsandbox/base/fs_util.h"
+#include "libsandbox/host/process.h"
+#include "libsandbox/run/outcome.h"
+#include "libsandbox/session/session.h"
+#include "libsandbox/session/session_request.h"
+
+namespace libsandbox {
+namespace {
+
+constexpr absl::Duration kKillTimeout = absl::Seconds(5);
+
+}  // namespace
+
+void Session::KillExec(const std::string& pid_file) {
+  absl::StatusOr<std::string> text = libsandbox::ReadFile(pid_file, 32);
+  int pid = 0;
+  if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &pid) || pid <= 1) return;
+  // The exec leads its own process group inside the sandbox: kill the
+  // group (its children too), never the sandbox.
+  const std::string group = absl::StrCat("-", pid);
+  (void)RunCommand(instance_->RunscCommand({"exec", "--user", "1000:1000", instance_->container(),
+                                            "/bin/kill", "-KILL", "--", group}),
+                   kKillTimeout);
+}
+
+Result Session::Exec(const ExecRequest& request) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<CheckedExec> checked =
+      CheckExecRequest(request, key_.user(), limits_, /*background=*/false);
+  if (!checked.ok()) {
+    return FailedResult(Result::INVALID_INPUT, REASON_NONE, std::string(checked.status().message()),
+                        start);
+  }
+  const Limits& limits = checked->limits;
+
+  absl::MutexLock lock(&mu_);
+  std::string message_prefix;
+  if (instance_ != nullptr && (!instance_->alive() || instance_->OomKilled())) {
+    message_prefix =
+        "The session's sandbox had stopped; a new one was started on the same "
+        "workspace (background processes are gone). ";
+    StopLocked();
+  }
+  if (instance_ == nullptr) {
+    if (absl::Status s = AdmitAndBootLocked(); !s.ok()) {
+      return SetupFailedResult(s, start, "The session's sandbox did not start: ");
+    }
+  }
+
+  const EgressProxy* proxy = instance_->egress_proxy();
+  const EgressReport egress_before = proxy ? proxy->Report() : EgressReport();
+  absl::StatusOr<ExecFiles> files =
+      WriteExecFilesLocked(ExecKind::kExec, *checked->language, request);
+  absl::StatusOr<ProcessResult> p = absl::InternalError("not run");
+  if (!files.ok()) {
+    p = files.status();
+  } else {
+    SpawnOptions spawn;
+    spawn.argv = files->argv;
+    if (request.has_stdin()) spawn.stdin_data = request.stdin();
+    spawn.exit_drain_grace = kExecDrainGrace;
+    absl::StatusOr<Subprocess> child = Subprocess::Start(spawn);
+    if (child.ok()) {
+      const absl::Time deadline = limits.timeout_s() > 0
+                                      ? absl::Now() + absl::Seconds(limits.timeout_s())
+                                      : absl::InfiniteFuture();
+      p = child->Communicate(static_cast<size_t>(limits.max_output_bytes()), deadline,
+                             [&] { KillExec(files->pid_file); });
+    } else {
+      p = child.status();
+    }
+    for (const std::string* f : {&files->code_file, &files->process_file, &files->pid_file}) {
+      ::unlink(f->c_str());
+    }
+  }
+
+  Result result;
+  if (proxy) *result.mutable_egress() = proxy->ReportSince(egress_before);
+  Ending ending;
+  ending.oom = instance_->OomKilled();
+  ending.pids_hit = instance_->PidsLimitHit();
+  ending.sandbox_gone = !instance_->alive();
+  if (!p.ok()) {
+    result.set_status(Result::SANDBOX_ERROR);
+    result.set_message(absl::StrCat("runsc exec: ", p.status().message()));
+  } else {
+    SetOutput(*p, &result);
+    ending.timed_out = p->timed_out;
+    ending.exit_code = p->exit_code;
+    // The session's caps, with this command's timeout.
+    Limits caps = limits_;
+    caps.set_timeout_s(limits.timeout_s());
+    Classify(ending, caps, RunKind::kSessionExec, &result);
+  }
+  if (!message_prefix.empty()) result.set_message(message_prefix + result.message());
+  if (!notes_.empty()) absl::StrAppend(result.mutable_message(), "\nNot enforced: ", notes_);
+  if (ending.oom || ending.sandbox_gone) {
+    StopLocked();
+  } else {
+    ++execs_;
+  }
+  last_used_ = absl::Now();
+  result.set_duration_s(absl::ToDoubleSeconds(last_used_ - start));
+  return result;
+}
+
+}  // namespace libsandbox
