@@ -19,6 +19,7 @@
 #include "libsandbox/session/session_launcher.h"
 #include "libsandbox/session/session_request.h"
 #include "libsandbox/session/session_slots.h"
+#include "libsandbox/session/stale_volumes.h"
 
 namespace libsandbox {
 namespace {
@@ -64,6 +65,8 @@ absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(const Con
   // Sandboxes of a host process that died are reaped like any run's; their
   // workspaces stay.
   ReapStaleRuns((*env)->config.state_dir(), (*env)->runsc_path);
+  // So are the volumes their sessions had mounted.
+  DetachStaleSessionVolumes((*env)->config.storage_dir() + "/sessions");
   return std::unique_ptr<SessionManager>(new SessionManager(*std::move(env)));
 }
 

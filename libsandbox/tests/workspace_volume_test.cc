@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -20,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "libsandbox/base/fs_util.h"
 #include "libsandbox/rules/languages.h"
 #include "libsandbox/run/bundle.h"
@@ -280,6 +282,50 @@ TEST_F(SessionVolumeTest, WritingPastTheCapIsEnospcAndTheSessionAndItsFilesSurvi
   manager_.reset();  // destruction stops the session and unmounts
   EXPECT_EQ(LoopsBoundTo(image), 0);
   EXPECT_EQ(MountsAt(workspace), 0);
+}
+
+// A host killed with SIGKILL leaves its sessions' volumes mounted; the next
+// host process detaches them (and so frees their loop devices) when it
+// starts, not only when the same session boots again.
+TEST_F(SessionVolumeTest, VolumesOfAKilledHostAreDetachedWhenTheNextOneStarts) {
+  SessionKey alice;
+  alice.set_user("alice");
+  const std::string dir = root_ + "/storage/sessions/" + *SessionDirName(alice);
+  const std::string workspace = dir + "/workspace";
+  const std::string image = dir + "/workspace.img";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    absl::StatusOr<std::unique_ptr<SessionManager>> m = SessionManager::Create(config_);
+    if (!m.ok()) ::_exit(2);
+    SessionOptions options;
+    *options.mutable_limits() = DefaultSessionLimits();
+    options.mutable_limits()->set_workspace_mb(16);
+    absl::StatusOr<std::shared_ptr<Session>> s = (*m)->Get(alice, options);
+    if (!s.ok()) ::_exit(3);
+    ExecRequest req;
+    req.set_code("echo kept > f");
+    req.set_language("bash");
+    if ((*s)->Exec(req).status() != Result::OK) ::_exit(4);
+    ::kill(::getpid(), SIGKILL);  // as a crashed host: nothing cleaned up
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  ASSERT_EQ(MountsAt(workspace), 1);
+  ASSERT_EQ(LoopsBoundTo(image), 1);
+
+  NewManager();  // the next host process
+  EXPECT_EQ(MountsAt(workspace), 0);
+  // The loop device clears itself once its last user is gone.
+  for (int i = 0; i < 50 && LoopsBoundTo(image) != 0; ++i) absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(LoopsBoundTo(image), 0);
+  // The files are in the image, for the session's next boot.
+  std::shared_ptr<Session> s = Get(16);
+  ASSERT_NE(s, nullptr);
+  Result r = Exec(*s, "cat f", "bash");
+  EXPECT_RESULT(r, OK);
+  EXPECT_EQ(r.stdout(), "kept\n");
 }
 
 TEST_F(SessionVolumeTest, ResetEmptiesTheVolume) {
