@@ -11,6 +11,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace libsandbox {
 
@@ -85,6 +86,23 @@ absl::Status MakeDirs(const std::string& path, unsigned mode) {
   std::filesystem::create_directories(path, ec);
   if (ec) return absl::InternalError(absl::StrCat("create ", path, ": ", ec.message()));
   if (::chmod(path.c_str(), mode) != 0) return ErrnoStatus(absl::StrCat("chmod ", path), errno);
+  return absl::OkStatus();
+}
+
+absl::Status MakePrivateDirs(const std::string& base, absl::string_view rel) {
+  if (absl::Status s = MakeDirs(base, 0700); !s.ok()) return s;
+  std::string path = base;
+  for (absl::string_view part : absl::StrSplit(rel, '/', absl::SkipEmpty())) {
+    absl::StrAppend(&path, "/", part);
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoStatus(absl::StrCat("mkdir ", path), errno);
+    }
+    // Also for a directory made before, and never through a symlink.
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid() || ::fchmod(fd.get(), 0700) != 0) {
+      return ErrnoStatus(absl::StrCat("chmod ", path), errno);
+    }
+  }
   return absl::OkStatus();
 }
 

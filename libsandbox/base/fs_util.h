@@ -62,6 +62,10 @@ absl::Status MakePipe(UniqueFd& read_end, UniqueFd& write_end);
 
 // Creates `path` and missing parents with `mode`.
 absl::Status MakeDirs(const std::string& path, unsigned mode = 0755);
+// `base` and every directory of the relative path `rel` below it, each
+// made (or, when it exists, changed to) mode 0700: for paths whose names
+// are private, such as users' ids.
+absl::Status MakePrivateDirs(const std::string& base, absl::string_view rel);
 // Writes `data` to a new file (O_EXCL unless `overwrite`), not following symlinks.
 absl::Status WriteFile(const std::string& path, absl::string_view data, unsigned mode = 0644,
                        bool overwrite = false);

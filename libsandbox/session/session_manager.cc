@@ -162,7 +162,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const SessionKey& k
   }
   session->dir_ = absl::StrCat(config.storage_dir(), "/sessions/", *dir_name);
   session->workspace_ = session->dir_ + "/workspace";
-  if (auto s = MakeDirs(session->dir_, 0700); !s.ok()) return s;
+  // Their names are user, policy and chat ids: no one else may list them.
+  if (auto s = MakePrivateDirs(config.storage_dir() + "/sessions", *dir_name); !s.ok()) return s;
   if (auto s = Session::PrepareWorkspaceDir(session->workspace_); !s.ok()) return s;
 
   absl::MutexLock lock(&mu_);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "libsandbox/base/fs_util.h"
 #include "libsandbox/sandbox.h"
@@ -79,6 +81,31 @@ TEST_F(SessionTest, CwdAndFilesCarryOverBetweenExecs) {
   EXPECT_EQ(r.exit_code(), 3);
   r = Exec(*s, "grep CapEff /proc/self/status");
   EXPECT_THAT(r.stdout(), HasSubstr("0000000000000000"));
+}
+
+// The names of session directories are user, policy and chat ids: no other
+// account may list them, even where an older version left them open.
+TEST_F(SessionTest, SessionDirectoriesArePrivate) {
+  const std::string sessions = root_ + "/storage/sessions";
+  ASSERT_TRUE(MakeDirs(sessions, 0755).ok());
+  SessionOptions options;
+  std::shared_ptr<Session> s = Get("alice", options);
+  ASSERT_NE(s, nullptr);
+  absl::StatusOr<std::string> rel = SessionDirName(s->key());
+  ASSERT_TRUE(rel.ok());
+  std::string path = sessions;
+  std::vector<std::string> dirs = {path};
+  for (absl::string_view part : absl::StrSplit(*rel, '/')) {
+    absl::StrAppend(&path, "/", part);
+    dirs.push_back(path);
+  }
+  ASSERT_GE(dirs.size(), 4u);  // sessions, user, policy, chat
+  for (const std::string& dir : dirs) {
+    struct stat st;
+    ASSERT_EQ(::lstat(dir.c_str(), &st), 0) << dir;
+    EXPECT_TRUE(S_ISDIR(st.st_mode)) << dir;
+    EXPECT_EQ(st.st_mode & 0777, 0700u) << dir;
+  }
 }
 
 TEST_F(SessionTest, WorkspacePersistsAcrossStopAndHostRestart) {
