@@ -78,7 +78,7 @@ def _find_sandbox_run() -> str | None:
     """$LIBSANDBOX_SANDBOX_RUN, else the CMake build tree's, else the one on PATH."""
     if env := os.environ.get("LIBSANDBOX_SANDBOX_RUN"):
         return env
-    built = Path(__file__).resolve().parents[3] / "build" / "libsandbox" / "cli" / "sandbox-run"
+    built = Path(__file__).resolve().parents[3] / "build" / "libsandbox" / "sandbox-run"
     if built.is_file():
         return str(built)
     return shutil.which("sandbox-run")
