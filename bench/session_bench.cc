@@ -102,7 +102,7 @@ absl::StatusOr<std::unique_ptr<SessionManager>> NewManager(benchmark::State& sta
 
 // Get (creating the session) and one exec of `snippet`.
 absl::Status ExecHello(SessionManager& manager, const SessionKey& key, const Snippet& snippet) {
-  absl::StatusOr<std::shared_ptr<Session>> session = manager.Get(key);
+  absl::StatusOr<std::shared_ptr<ManagedSession>> session = manager.Get(key);
   if (!session.ok()) return session.status();
   ExecRequest request;
   request.set_language(snippet.language);

@@ -32,6 +32,10 @@ std::vector<Check> Doctor(const Config& config) { return RunDoctor(ResolvedConfi
 
 std::vector<std::string> Languages() { return LanguageNames(); }
 
+std::string_view DefaultLanguage() { return kDefaultLanguage; }
+
+int MaxAuditQueryLimit() { return kMaxAuditQueryLimit; }
+
 Metrics GetMetrics() { return GlobalMetrics().Snapshot(); }
 
 absl::StatusOr<std::vector<AuditRecord>> QueryAudit(const Config& config, const std::string& user,

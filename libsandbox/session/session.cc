@@ -34,7 +34,7 @@ absl::StatusOr<std::string> SessionDirName(const SessionKey& key) {
   return dir;
 }
 
-absl::Status Session::PrepareWorkspaceDir(const std::string& workspace) {
+absl::Status ManagedSession::PrepareWorkspaceDir(const std::string& workspace) {
   if (auto s = MakeDirs(workspace, 0700); !s.ok()) return s;
   struct stat st;
   if (::lstat(workspace.c_str(), &st) != 0) return ErrnoStatus("lstat " + workspace, errno);
@@ -47,12 +47,12 @@ absl::Status Session::PrepareWorkspaceDir(const std::string& workspace) {
   return absl::OkStatus();
 }
 
-Session::~Session() {
+ManagedSession::~ManagedSession() {
   absl::MutexLock lock(&mu_);
   StopLocked();
 }
 
-bool Session::live() const {
+bool ManagedSession::live() const {
   // A running exec holds the lock, and its sandbox is live.
   if (!mu_.TryLock()) return true;
   bool live = instance_ != nullptr && instance_->alive();
@@ -60,7 +60,7 @@ bool Session::live() const {
   return live;
 }
 
-SessionInfo Session::Info() const {
+SessionInfo ManagedSession::Info() const {
   SessionInfo info;
   *info.mutable_key() = key_;
   info.set_workspace(workspace_);
@@ -73,7 +73,7 @@ SessionInfo Session::Info() const {
   return info;
 }
 
-absl::Status Session::LockWorkspace() {
+absl::Status ManagedSession::LockWorkspace() {
   if (lock_.valid()) return absl::OkStatus();
   UniqueFd fd(::open((dir_ + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd.valid()) return ErrnoStatus("open " + dir_ + "/lock", errno);
@@ -85,7 +85,7 @@ absl::Status Session::LockWorkspace() {
   return absl::OkStatus();
 }
 
-absl::Status Session::BootLocked() {
+absl::Status ManagedSession::BootLocked() {
   if (auto s = LockWorkspace(); !s.ok()) return s;
   if (auto s = PrepareWorkspaceDir(workspace_); !s.ok()) return s;
   if (volume_mb_ > 0 && volume_ == nullptr) {
@@ -119,7 +119,7 @@ absl::Status Session::BootLocked() {
   return absl::OkStatus();
 }
 
-void Session::StopLocked() {
+void ManagedSession::StopLocked() {
   StopProcesses();    // no runsc exec outlives the sandbox's run dir
   instance_.reset();  // kills the sandbox and every process in it
   volume_.reset();    // unmounts the workspace before the lock goes
@@ -130,13 +130,13 @@ void Session::StopLocked() {
   }
 }
 
-absl::Status Session::Stop() {
+absl::Status ManagedSession::Stop() {
   absl::MutexLock lock(&mu_);
   StopLocked();
   return absl::OkStatus();
 }
 
-absl::Status Session::Reset() {
+absl::Status ManagedSession::Reset() {
   absl::MutexLock lock(&mu_);
   StopLocked();
   // Hold the lock while wiping: no other host process may be using it.
@@ -154,7 +154,7 @@ absl::Status Session::Reset() {
   return s;
 }
 
-bool Session::StopIfIdle(absl::Time now) {
+bool ManagedSession::StopIfIdle(absl::Time now) {
   if (!mu_.TryLock()) return false;  // an exec is running: not idle
   bool stop = instance_ != nullptr && now - LastActivityLocked() > idle_timeout_;
   if (stop) StopLocked();
@@ -162,7 +162,7 @@ bool Session::StopIfIdle(absl::Time now) {
   return stop;
 }
 
-absl::Status Session::AdmitAndBootLocked() {
+absl::Status ManagedSession::AdmitAndBootLocked() {
   if (!holds_slot_) {
     if (absl::Status s = slots_->Acquire(this); !s.ok()) return s;
     holds_slot_ = true;
@@ -175,7 +175,7 @@ absl::Status Session::AdmitAndBootLocked() {
   return s;
 }
 
-absl::Status Session::EnsureBootedLocked(bool* replaced) {
+absl::Status ManagedSession::EnsureBootedLocked(bool* replaced) {
   *replaced = false;
   // Out of memory, the sandbox is on its way down even if runsc still runs.
   if (instance_ != nullptr && (!instance_->alive() || instance_->OomKilled())) {
@@ -190,17 +190,17 @@ absl::Status Session::EnsureBootedLocked(bool* replaced) {
   return absl::OkStatus();
 }
 
-absl::Time Session::LastActivityLocked() const {
+absl::Time ManagedSession::LastActivityLocked() const {
   absl::MutexLock lock(&procs_mu_);
   return std::max(last_used_, last_touched_);
 }
 
-void Session::Touch() {
+void ManagedSession::Touch() {
   absl::MutexLock lock(&procs_mu_);
   last_touched_ = absl::Now();
 }
 
-void Session::StopProcesses() {
+void ManagedSession::StopProcesses() {
   std::map<int64_t, std::shared_ptr<BackgroundProcess>> procs;
   {
     absl::MutexLock lock(&procs_mu_);
@@ -209,7 +209,7 @@ void Session::StopProcesses() {
   // Destroyed here: each joins its pump thread.
 }
 
-std::optional<absl::Time> Session::IdleSince() const {
+std::optional<absl::Time> ManagedSession::IdleSince() const {
   if (!mu_.TryLock()) return std::nullopt;  // an exec runs
   std::optional<absl::Time> since;
   if (instance_ != nullptr) {
@@ -222,7 +222,7 @@ std::optional<absl::Time> Session::IdleSince() const {
   return since;
 }
 
-bool Session::StopIfStillIdle() {
+bool ManagedSession::StopIfStillIdle() {
   if (!mu_.TryLock()) return false;
   bool busy = instance_ == nullptr;
   if (!busy) {

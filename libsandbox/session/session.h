@@ -10,7 +10,7 @@
 // that dies (e.g. out of memory) is replaced on the next exec, on the same
 // workspace.
 //
-// For an interactive terminal server (one Session per user), beside Exec:
+// For an interactive terminal server (one session per user), beside Exec:
 // background processes (Start, then Poll for output from stream offsets,
 // WriteInput/CloseInput, Kill) whose output the host keeps in capped
 // buffers, and file operations (ReadFile, WriteFile, ListDir) that a fixed
@@ -62,11 +62,14 @@ class SessionLauncher;  // session_launcher.h: the thread that starts sandboxes
 class SessionSlots;     // session_slots.h: the max_sessions cap
 class BackgroundProcess;
 
-class Session {
+// The live session of one key, held by its SessionManager. Hosts reach it
+// through the public handle libsandbox::Session (include/libsandbox/
+// session.h), which finds it again by key on every call.
+class ManagedSession {
  public:
-  ~Session();
-  Session(const Session&) = delete;
-  Session& operator=(const Session&) = delete;
+  ~ManagedSession();
+  ManagedSession(const ManagedSession&) = delete;
+  ManagedSession& operator=(const ManagedSession&) = delete;
 
   // Runs one command in the session, booting its sandbox if it is not
   // running. Concurrent calls on one session run one after the other.
@@ -121,7 +124,7 @@ class Session {
  private:
   friend class SessionManager;
   friend class SessionSlots;
-  Session() = default;
+  ManagedSession() = default;
   // Boots the sandbox unless it runs, replacing one that died (then
   // `replaced` is set); takes a max_sessions slot first.
   absl::Status EnsureBootedLocked(bool* replaced) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -219,8 +222,8 @@ class SessionManager {
   // options are ignored while it exists). Its sandbox boots on the first
   // Exec. InvalidArgument for a bad key or options; FailedPrecondition when
   // the policy file is broken.
-  absl::StatusOr<std::shared_ptr<Session>> Get(const SessionKey& key,
-                                               const SessionOptions& options = SessionOptions());
+  absl::StatusOr<std::shared_ptr<ManagedSession>> Get(
+      const SessionKey& key, const SessionOptions& options = SessionOptions());
   // Sessions whose sandbox is running, sorted by workspace.
   std::vector<SessionInfo> List() const;
   // Stops the session's sandbox; the workspace is kept. OK if none runs.
@@ -238,7 +241,7 @@ class SessionManager {
   PolicyStore policies_;
 
   mutable absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<ManagedSession>> sessions_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t added_ ABSL_GUARDED_BY(mu_) = 0;  // sessions ever added; wakes the reaper
   std::thread reaper_;

@@ -20,7 +20,7 @@
 
 namespace libsandbox {
 
-absl::StatusOr<std::string> Session::Start(const ExecRequest& request) {
+absl::StatusOr<std::string> ManagedSession::Start(const ExecRequest& request) {
   absl::StatusOr<CheckedExec> checked =
       CheckExecRequest(request, key_.user(), limits_, /*background=*/true);
   if (!checked.ok()) return checked.status();
@@ -86,7 +86,8 @@ absl::StatusOr<std::string> Session::Start(const ExecRequest& request) {
   return spec.id;
 }
 
-absl::StatusOr<std::shared_ptr<BackgroundProcess>> Session::FindProcess(const std::string& id) {
+absl::StatusOr<std::shared_ptr<BackgroundProcess>> ManagedSession::FindProcess(
+    const std::string& id) {
   int64_t n = 0;
   absl::MutexLock lock(&procs_mu_);
   last_touched_ = absl::Now();
@@ -99,8 +100,8 @@ absl::StatusOr<std::shared_ptr<BackgroundProcess>> Session::FindProcess(const st
                    "stop with the session's sandbox)"));
 }
 
-absl::StatusOr<ProcessOutput> Session::Poll(const std::string& id, int64_t stdout_offset,
-                                            int64_t stderr_offset) {
+absl::StatusOr<ProcessOutput> ManagedSession::Poll(const std::string& id, int64_t stdout_offset,
+                                                   int64_t stderr_offset) {
   absl::StatusOr<std::shared_ptr<BackgroundProcess>> p = FindProcess(id);
   if (!p.ok()) return p.status();
   absl::StatusOr<ProcessOutput> out = (*p)->Poll(stdout_offset, stderr_offset);
@@ -124,25 +125,25 @@ absl::StatusOr<ProcessOutput> Session::Poll(const std::string& id, int64_t stdou
   return out;
 }
 
-absl::Status Session::WriteInput(const std::string& id, const std::string& data) {
+absl::Status ManagedSession::WriteInput(const std::string& id, const std::string& data) {
   absl::StatusOr<std::shared_ptr<BackgroundProcess>> p = FindProcess(id);
   if (!p.ok()) return p.status();
   return (*p)->WriteInput(data);
 }
 
-absl::Status Session::CloseInput(const std::string& id) {
+absl::Status ManagedSession::CloseInput(const std::string& id) {
   absl::StatusOr<std::shared_ptr<BackgroundProcess>> p = FindProcess(id);
   if (!p.ok()) return p.status();
   return (*p)->CloseInput();
 }
 
-absl::Status Session::Kill(const std::string& id, int signal) {
+absl::Status ManagedSession::Kill(const std::string& id, int signal) {
   absl::StatusOr<std::shared_ptr<BackgroundProcess>> p = FindProcess(id);
   if (!p.ok()) return p.status();
   return (*p)->Signal(signal);
 }
 
-std::vector<ProcessInfo> Session::Processes() const {
+std::vector<ProcessInfo> ManagedSession::Processes() const {
   std::vector<ProcessInfo> out;
   absl::MutexLock lock(&procs_mu_);
   for (const auto& [n, p] : procs_) out.push_back(p->Info());

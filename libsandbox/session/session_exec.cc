@@ -1,4 +1,4 @@
-// Session::Exec: one command run in the session's sandbox under the cwd
+// ManagedSession::Exec: one command run in the session's sandbox under the cwd
 // wrapper (session_scripts.h), waited for, its outcome made a Result.
 #include <unistd.h>
 
@@ -21,7 +21,7 @@ constexpr absl::Duration kKillTimeout = absl::Seconds(5);
 
 }  // namespace
 
-void Session::KillExec(const std::string& pid_file) {
+void ManagedSession::KillExec(const std::string& pid_file) {
   absl::StatusOr<std::string> text = libsandbox::ReadFile(pid_file, 32);
   int pid = 0;
   if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &pid) || pid <= 1) return;
@@ -33,7 +33,7 @@ void Session::KillExec(const std::string& pid_file) {
                    kKillTimeout);
 }
 
-Result Session::Exec(const ExecRequest& request) {
+Result ManagedSession::Exec(const ExecRequest& request) {
   const absl::Time start = absl::Now();
   absl::StatusOr<CheckedExec> checked =
       CheckExecRequest(request, key_.user(), limits_, /*background=*/false);

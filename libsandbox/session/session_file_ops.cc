@@ -19,9 +19,9 @@ constexpr absl::Duration kFileOpTimeout = absl::Seconds(60);
 
 }  // namespace
 
-absl::StatusOr<ProcessResult> Session::RunFileHelper(FileOp op, const std::string& path,
-                                                     int64_t limit,
-                                                     std::optional<std::string> input) {
+absl::StatusOr<ProcessResult> ManagedSession::RunFileHelper(FileOp op, const std::string& path,
+                                                            int64_t limit,
+                                                            std::optional<std::string> input) {
   if (absl::Status s = CheckSandboxPath(path); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   bool replaced = false;
@@ -51,7 +51,7 @@ absl::StatusOr<ProcessResult> Session::RunFileHelper(FileOp op, const std::strin
   return r;
 }
 
-absl::StatusOr<std::string> Session::ReadFile(const std::string& path, int64_t max_bytes) {
+absl::StatusOr<std::string> ManagedSession::ReadFile(const std::string& path, int64_t max_bytes) {
   if (max_bytes <= 0 || max_bytes > kMaxFileOpBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_bytes: must be between 1 and ", kMaxFileOpBytes));
@@ -66,7 +66,7 @@ absl::StatusOr<std::string> Session::ReadFile(const std::string& path, int64_t m
   return std::move(r->out.data);
 }
 
-absl::Status Session::WriteFile(const std::string& path, const std::string& data) {
+absl::Status ManagedSession::WriteFile(const std::string& path, const std::string& data) {
   if (static_cast<int64_t>(data.size()) > kMaxFileOpBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("write_file: ", data.size(), " bytes, more than ", kMaxFileOpBytes));
@@ -76,7 +76,7 @@ absl::Status Session::WriteFile(const std::string& path, const std::string& data
   return FileHelperStatus(*r, "write_file", path);
 }
 
-absl::StatusOr<DirListing> Session::ListDir(const std::string& path) {
+absl::StatusOr<DirListing> ManagedSession::ListDir(const std::string& path) {
   absl::StatusOr<ProcessResult> r =
       RunFileHelper(FileOp::kList, path, kMaxListEntries, std::nullopt);
   if (!r.ok()) return r.status();

@@ -89,7 +89,7 @@ SessionManager::~SessionManager() {
     stopping_ = true;
   }
   reaper_.join();
-  std::map<std::string, std::shared_ptr<Session>> sessions;
+  std::map<std::string, std::shared_ptr<ManagedSession>> sessions;
   {
     absl::MutexLock lock(&mu_);
     sessions.swap(sessions_);
@@ -97,8 +97,8 @@ SessionManager::~SessionManager() {
   for (auto& [key, session] : sessions) (void)session->Stop();
 }
 
-absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const SessionKey& key,
-                                                             const SessionOptions& options) {
+absl::StatusOr<std::shared_ptr<ManagedSession>> SessionManager::Get(const SessionKey& key,
+                                                                    const SessionOptions& options) {
   absl::StatusOr<std::string> dir_name = SessionDirName(key);
   if (!dir_name.ok()) return dir_name.status();
   const std::string id = KeyString(key);
@@ -114,7 +114,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const SessionKey& k
       SessionRequest(policies_, config, key, options, &policy_name);
   if (!effective.ok()) return effective.status();
 
-  auto session = std::shared_ptr<Session>(new Session());
+  auto session = std::shared_ptr<ManagedSession>(new ManagedSession());
   session->env_ = env_;
   session->launcher_ = launcher_;
   session->key_ = key;
@@ -164,7 +164,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const SessionKey& k
   session->workspace_ = session->dir_ + "/workspace";
   // Their names are user, policy and chat ids: no one else may list them.
   if (auto s = MakePrivateDirs(config.storage_dir() + "/sessions", *dir_name); !s.ok()) return s;
-  if (auto s = Session::PrepareWorkspaceDir(session->workspace_); !s.ok()) return s;
+  if (auto s = ManagedSession::PrepareWorkspaceDir(session->workspace_); !s.ok()) return s;
 
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = sessions_.emplace(id, session);
@@ -176,7 +176,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Get(const SessionKey& k
 }
 
 std::vector<SessionInfo> SessionManager::List() const {
-  std::vector<std::shared_ptr<Session>> sessions;
+  std::vector<std::shared_ptr<ManagedSession>> sessions;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [id, s] : sessions_) sessions.push_back(s);
@@ -192,7 +192,7 @@ std::vector<SessionInfo> SessionManager::List() const {
 }
 
 absl::Status SessionManager::Stop(const SessionKey& key) {
-  std::shared_ptr<Session> session;
+  std::shared_ptr<ManagedSession> session;
   {
     absl::MutexLock lock(&mu_);
     auto it = sessions_.find(KeyString(key));
@@ -203,14 +203,14 @@ absl::Status SessionManager::Stop(const SessionKey& key) {
 }
 
 absl::Status SessionManager::Reset(const SessionKey& key) {
-  absl::StatusOr<std::shared_ptr<Session>> session = Get(key, SessionOptions());
+  absl::StatusOr<std::shared_ptr<ManagedSession>> session = Get(key, SessionOptions());
   if (!session.ok()) return session.status();
   return (*session)->Reset();
 }
 
 void SessionManager::ReapLoop() {
   while (true) {
-    std::vector<std::shared_ptr<Session>> sessions;
+    std::vector<std::shared_ptr<ManagedSession>> sessions;
     absl::Duration interval = kMaxReapInterval;
     int64_t added = 0;
     {

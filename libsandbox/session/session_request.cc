@@ -88,9 +88,8 @@ absl::Status WriteProcessSpec(const std::string& path, std::vector<std::string> 
 
 // The code goes to a file in the read-only code dir, never on argv; the
 // process spec (it holds the env) stays in the host-only run dir.
-absl::StatusOr<Session::ExecFiles> Session::WriteExecFilesLocked(ExecKind kind,
-                                                                 const Language& language,
-                                                                 const ExecRequest& request) {
+absl::StatusOr<ManagedSession::ExecFiles> ManagedSession::WriteExecFilesLocked(
+    ExecKind kind, const Language& language, const ExecRequest& request) {
   const char* prefix = kind == ExecKind::kBackground ? "bg-" : "exec-";
   const std::string name = absl::StrCat(prefix, ++next_exec_, "-", language.file_name);
   const std::string base = absl::StrCat(instance_->run_path(), "/", prefix, next_exec_);

@@ -9,15 +9,15 @@
 
 namespace libsandbox {
 
-void SessionSlots::Add(std::weak_ptr<Session> session) {
+void SessionSlots::Add(std::weak_ptr<ManagedSession> session) {
   absl::MutexLock lock(&mu_);
-  std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+  std::erase_if(sessions_, [](const std::weak_ptr<ManagedSession>& w) { return w.expired(); });
   sessions_.push_back(std::move(session));
 }
 
-absl::Status SessionSlots::Acquire(const Session* self) {
+absl::Status SessionSlots::Acquire(const ManagedSession* self) {
   for (int attempt = 0; attempt < 8; ++attempt) {
-    std::vector<std::shared_ptr<Session>> others;  // released outside mu_
+    std::vector<std::shared_ptr<ManagedSession>> others;  // released outside mu_
     {
       absl::MutexLock lock(&mu_);
       if (used_ < max_) {
@@ -28,7 +28,7 @@ absl::Status SessionSlots::Acquire(const Session* self) {
         if (auto s = w.lock(); s && s.get() != self) others.push_back(std::move(s));
       }
     }
-    std::shared_ptr<Session> victim;
+    std::shared_ptr<ManagedSession> victim;
     absl::Time oldest = absl::InfiniteFuture();
     for (const auto& s : others) {
       std::optional<absl::Time> since = s->IdleSince();

@@ -13,24 +13,24 @@
 
 namespace libsandbox {
 
-class Session;
+class ManagedSession;
 
 class SessionSlots {
  public:
   explicit SessionSlots(int max) : max_(max) {}
 
   // A session that may take a slot (and be stopped to free one).
-  void Add(std::weak_ptr<Session> session);
+  void Add(std::weak_ptr<ManagedSession> session);
   // A slot for `self` (whose mu_ the caller holds). ResourceExhausted when
   // every slot is held by a busy session.
-  absl::Status Acquire(const Session* self);
+  absl::Status Acquire(const ManagedSession* self);
   void Release();
 
  private:
   const int max_;
   absl::Mutex mu_;
   int used_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::weak_ptr<ManagedSession>> sessions_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace libsandbox

@@ -39,7 +39,7 @@ class MultiUserTest : public testing::SessionFixture {
  protected:
   MultiUserTest() : SessionFixture("multi-user") {}
 
-  std::shared_ptr<Session> Get(const std::string& user, bool network) {
+  std::shared_ptr<ManagedSession> Get(const std::string& user, bool network) {
     SessionOptions options;
     options.set_network(network);
     return SessionFixture::Get(user, options);
@@ -64,7 +64,7 @@ TEST_F(MultiUserTest, ThreeUsersShareNothing) {
   EXPECT_RESULT(own, OK);
   EXPECT_THAT(own.stdout(), HasSubstr("127.0.0.1 OK"));
 
-  for (Session* other : {bob.get(), carol.get()}) {
+  for (ManagedSession* other : {bob.get(), carol.get()}) {
     SCOPED_TRACE(other->key().user());
     Result r = Exec(
         *other,
@@ -103,7 +103,7 @@ TEST_F(MultiUserTest, HostDeathWithLiveSessionsKeepsWorkspacesAndLeavesNothingRu
     for (const char* user : {"alice", "bob"}) {
       SessionKey key;
       key.set_user(user);
-      absl::StatusOr<std::shared_ptr<Session>> s = (*m)->Get(key);
+      absl::StatusOr<std::shared_ptr<ManagedSession>> s = (*m)->Get(key);
       if (!s.ok()) ::_exit(2);
       ExecRequest req;
       req.set_language("bash");

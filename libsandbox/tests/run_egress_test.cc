@@ -472,7 +472,7 @@ TEST_F(RunEgressTest, PolicyAllowlistAppliesToRunsAndSessions) {
   SessionKey key;
   key.set_user("alice");
   key.set_policy("web");
-  absl::StatusOr<std::shared_ptr<Session>> s = (*m)->Get(key);
+  absl::StatusOr<std::shared_ptr<ManagedSession>> s = (*m)->Get(key);
   ASSERT_TRUE(s.ok()) << s.status();
   for (int i = 0; i < 2; ++i) {
     ExecRequest exec;

@@ -129,7 +129,7 @@ TEST_F(RunNetworkTest, SessionWithNetworkOnIsFilteredLikeARun) {
   key.set_user("alice");
   SessionOptions options;
   options.set_network(true);
-  absl::StatusOr<std::shared_ptr<Session>> s = (*m)->Get(key, options);
+  absl::StatusOr<std::shared_ptr<ManagedSession>> s = (*m)->Get(key, options);
   ASSERT_TRUE(s.ok()) << s.status();
   for (int i = 0; i < 2; ++i) {
     ExecRequest exec;

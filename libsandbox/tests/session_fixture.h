@@ -55,19 +55,20 @@ class SessionFixture : public ::testing::Test {
   }
 
   // The session of `user` under `policy`; null (and a failure) on error.
-  std::shared_ptr<Session> Get(const std::string& user, SessionOptions options = {},
-                               const std::string& policy = "") {
+  std::shared_ptr<ManagedSession> Get(const std::string& user, SessionOptions options = {},
+                                      const std::string& policy = "") {
     if (manager_ == nullptr) NewManager();
     if (manager_ == nullptr) return nullptr;
     SessionKey key;
     key.set_user(user);
     key.set_policy(policy);
-    absl::StatusOr<std::shared_ptr<Session>> s = manager_->Get(key, options);
+    absl::StatusOr<std::shared_ptr<ManagedSession>> s = manager_->Get(key, options);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? *s : nullptr;
   }
 
-  static Result Exec(Session& s, const std::string& code, const std::string& language = "bash",
+  static Result Exec(ManagedSession& s, const std::string& code,
+                     const std::string& language = "bash",
                      std::optional<double> timeout_s = std::nullopt) {
     ExecRequest req;
     req.set_code(code);

@@ -39,7 +39,7 @@ class SessionTerminalTest : public testing::SessionFixture {
     ProcessOutput last;
     int polls = 0;
   };
-  static Collected PollToEnd(Session& s, const std::string& id, int64_t out_off = 0,
+  static Collected PollToEnd(ManagedSession& s, const std::string& id, int64_t out_off = 0,
                              int64_t err_off = 0) {
     Collected c;
     const absl::Duration limit = absl::Seconds(20);
@@ -60,7 +60,7 @@ class SessionTerminalTest : public testing::SessionFixture {
     return c;
   }
 
-  static std::string Start(Session& s, const ExecRequest& r) {
+  static std::string Start(ManagedSession& s, const ExecRequest& r) {
     absl::StatusOr<std::string> id = s.Start(r);
     EXPECT_TRUE(id.ok()) << id.status();
     return id.value_or("");
@@ -327,7 +327,7 @@ TEST_F(SessionTerminalTest, PolicyIdleTimeoutApplies) {
   SessionKey key;
   key.set_user("alice");
   key.set_policy("brief");
-  absl::StatusOr<std::shared_ptr<Session>> refused = manager_->Get(key, longer);
+  absl::StatusOr<std::shared_ptr<ManagedSession>> refused = manager_->Get(key, longer);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(refused.status().message(), HasSubstr("idle_timeout_s"));

@@ -89,7 +89,7 @@ TEST_F(SessionTest, SessionDirectoriesArePrivate) {
   const std::string sessions = root_ + "/storage/sessions";
   ASSERT_TRUE(MakeDirs(sessions, 0755).ok());
   SessionOptions options;
-  std::shared_ptr<Session> s = Get("alice", options);
+  std::shared_ptr<ManagedSession> s = Get("alice", options);
   ASSERT_NE(s, nullptr);
   absl::StatusOr<std::string> rel = SessionDirName(s->key());
   ASSERT_TRUE(rel.ok());

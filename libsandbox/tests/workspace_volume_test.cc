@@ -225,7 +225,7 @@ class SessionVolumeTest : public testing::SessionFixture {
     SessionFixture::TearDown();
   }
   // Alice's session with its workspace capped at `workspace_mb`.
-  std::shared_ptr<Session> Get(int64_t workspace_mb) {
+  std::shared_ptr<ManagedSession> Get(int64_t workspace_mb) {
     SessionOptions options;
     *options.mutable_limits() = DefaultSessionLimits();
     options.mutable_limits()->set_workspace_mb(workspace_mb);
@@ -234,7 +234,7 @@ class SessionVolumeTest : public testing::SessionFixture {
 };
 
 TEST_F(SessionVolumeTest, WritingPastTheCapIsEnospcAndTheSessionAndItsFilesSurvive) {
-  std::shared_ptr<Session> s = Get(16);
+  std::shared_ptr<ManagedSession> s = Get(16);
   ASSERT_NE(s, nullptr);
   const std::string workspace = s->workspace();
   const std::string image =
@@ -301,7 +301,7 @@ TEST_F(SessionVolumeTest, VolumesOfAKilledHostAreDetachedWhenTheNextOneStarts) {
     SessionOptions options;
     *options.mutable_limits() = DefaultSessionLimits();
     options.mutable_limits()->set_workspace_mb(16);
-    absl::StatusOr<std::shared_ptr<Session>> s = (*m)->Get(alice, options);
+    absl::StatusOr<std::shared_ptr<ManagedSession>> s = (*m)->Get(alice, options);
     if (!s.ok()) ::_exit(3);
     ExecRequest req;
     req.set_code("echo kept > f");
@@ -321,7 +321,7 @@ TEST_F(SessionVolumeTest, VolumesOfAKilledHostAreDetachedWhenTheNextOneStarts) {
   for (int i = 0; i < 50 && LoopsBoundTo(image) != 0; ++i) absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(LoopsBoundTo(image), 0);
   // The files are in the image, for the session's next boot.
-  std::shared_ptr<Session> s = Get(16);
+  std::shared_ptr<ManagedSession> s = Get(16);
   ASSERT_NE(s, nullptr);
   Result r = Exec(*s, "cat f", "bash");
   EXPECT_RESULT(r, OK);
@@ -329,7 +329,7 @@ TEST_F(SessionVolumeTest, VolumesOfAKilledHostAreDetachedWhenTheNextOneStarts) {
 }
 
 TEST_F(SessionVolumeTest, ResetEmptiesTheVolume) {
-  std::shared_ptr<Session> s = Get(16);
+  std::shared_ptr<ManagedSession> s = Get(16);
   ASSERT_NE(s, nullptr);
   EXPECT_RESULT(Exec(*s, "echo hi > a.txt", "bash"), OK);
   ASSERT_TRUE(s->Reset().ok());
@@ -350,7 +350,7 @@ TEST_F(SessionVolumeTest, APolicysWorkspaceCapsTheSession) {
   SessionOptions options;
   *options.mutable_limits() = DefaultSessionLimits();  // workspace_mb 0: the policy's
   options.mutable_limits()->set_tmp_mb(8);             // the policy's workspace caps /tmp as well
-  absl::StatusOr<std::shared_ptr<Session>> s = manager_->Get(key, options);
+  absl::StatusOr<std::shared_ptr<ManagedSession>> s = manager_->Get(key, options);
   ASSERT_TRUE(s.ok()) << s.status();
   Result r = Exec(**s,
                   "import os\n"
@@ -486,7 +486,7 @@ TEST_F(RootfsTest, ASessionOnAnImageWithoutPythonIsRefused) {
   SessionKey key;
   key.set_user("alice");
   key.set_policy("image");
-  absl::StatusOr<std::shared_ptr<Session>> s = (*m)->Get(key);
+  absl::StatusOr<std::shared_ptr<ManagedSession>> s = (*m)->Get(key);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.status().message(), HasSubstr("has no program /usr/bin/python3"));

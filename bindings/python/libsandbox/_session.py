@@ -217,6 +217,9 @@ class Session:
             "idle_timeout_s": float(idle_timeout_s),
         }
         self._config = _config(config)
+        # The core's handle on the session: nothing is created or booted
+        # until its first call.
+        self._session = _core.Client(self._config).session(self._key, self._options)
 
     @property
     def user(self) -> str:
@@ -263,7 +266,7 @@ class Session:
             request = _exec_request(code, language, stdin, env, timeout_s, max_output_bytes)
         except _BadText as e:
             return Result(status=Status.INVALID_INPUT, message=f"{e}; pass valid Unicode text.")
-        return _result(_core.session_exec(self._key, request, self._options, self._config))
+        return _result(self._session.exec(request))
 
     async def exec_async(
         self,
@@ -287,9 +290,6 @@ class Session:
             max_output_bytes=max_output_bytes,
         )
         return await asyncio.get_running_loop().run_in_executor(_get_executor(), call)
-
-    def _call(self, name: str, *args: Any) -> Any:
-        return getattr(_core, name)(self._key, self._options, self._config, *args)
 
     def start(
         self,
@@ -317,14 +317,13 @@ class Session:
             request = _exec_request(code, language, stdin, env, timeout_s, max_output_bytes)
         except _BadText as e:
             raise ValueError(str(e)) from None
-        return str(self._call("session_start", request))
+        return self._session.start(request)
 
     def poll(self, process_id: str, stdout_offset: int = 0, stderr_offset: int = 0) -> ProcessOutput:
         """Output of a background process after the given offsets (those of
         the last answer; output before them is freed). Once it has ended and
         a poll returned its last output, the process is forgotten."""
-        raw = self._call(
-            "session_poll",
+        raw = self._session.poll(
             _process_id(process_id),
             _offset("stdout_offset", stdout_offset),
             _offset("stderr_offset", stderr_offset),
@@ -345,11 +344,11 @@ class Session:
             content = _content("data", data)
         except _BadText as e:
             raise ValueError(str(e)) from None
-        self._call("session_write_input", _process_id(process_id), content)
+        self._session.write_input(_process_id(process_id), content)
 
     def close_input(self, process_id: str) -> None:
         """Closes the process's stdin once queued input is written."""
-        self._call("session_close_input", _process_id(process_id))
+        self._session.close_input(_process_id(process_id))
 
     def kill(self, process_id: str, signal: int = _signal.SIGKILL) -> None:
         """Sends ``signal`` (1..31) to the process and its children."""
@@ -357,11 +356,11 @@ class Session:
             raise TypeError(f"signal must be an int, got {type(signal).__name__}")
         if not 1 <= signal <= 31:
             raise ValueError(f"signal must be between 1 and 31, got {signal}")
-        self._call("session_kill", _process_id(process_id), int(signal))
+        self._session.kill(_process_id(process_id), int(signal))
 
     def processes(self) -> list[ProcessInfo]:
         """Running and not yet forgotten background processes."""
-        return [_process_info(raw) for raw in self._call("session_processes")]
+        return [_process_info(raw) for raw in self._session.processes()]
 
     def read_file(self, path: str, max_bytes: int = 1 << 20) -> bytes:
         """A regular file's bytes, read inside the sandbox; ValueError when
@@ -370,7 +369,7 @@ class Session:
             raise TypeError(f"max_bytes must be an int, got {type(max_bytes).__name__}")
         if not 1 <= max_bytes <= 64 << 20:
             raise ValueError(f"max_bytes must be between 1 and {64 << 20}, got {max_bytes}")
-        return bytes(self._call("session_read_file", self._path(path), max_bytes))
+        return self._session.read_file(self._path(path), max_bytes)
 
     def write_file(self, path: str, data: str | bytes) -> None:
         """Creates or replaces a regular file (and missing parent
@@ -379,11 +378,11 @@ class Session:
             content = _content("data", data)
         except _BadText as e:
             raise ValueError(str(e)) from None
-        self._call("session_write_file", self._path(path), content)
+        self._session.write_file(self._path(path), content)
 
     def list_dir(self, path: str = ".") -> DirListing:
         """A directory's entries, listed inside the sandbox."""
-        raw = self._call("session_list_dir", self._path(path))
+        raw = self._session.list_dir(self._path(path))
         entries = [DirEntry(name=e["name"], type=e["type"], size=e["size"]) for e in raw["entries"]]
         return DirListing(entries=entries, truncated=raw["truncated"])
 
@@ -397,17 +396,17 @@ class Session:
     def stop(self) -> None:
         """Stops the sandbox (background processes end); the workspace stays.
         The next exec boots a new one. Raises RuntimeError when it cannot."""
-        _core.stop_session(self._key, self._config)
+        self._session.stop()
 
     def reset(self) -> None:
         """Stops the sandbox and empties the workspace. Raises RuntimeError
         when it cannot (e.g. another host process uses the session)."""
-        _core.reset_session(self._key, self._config)
+        self._session.reset()
 
     def info(self) -> SessionInfo:
         """Where the workspace is and whether the sandbox runs; never waits
         for a running exec (it then reports only key and workspace)."""
-        return _session_info(_core.session_info(self._key, self._options, self._config))
+        return _session_info(self._session.info())
 
 
 def list_sessions(config: Config | None = None) -> list[SessionInfo]:

@@ -1,81 +1,124 @@
-// libsandbox._core: the compiled half of the Python package. It speaks plain
-// dicts shaped like the messages of config.proto; the pure-Python package
-// builds the typed, validated classes (Config, Limits, Result, ...) on top.
+// libsandbox._core: the compiled half of the Python package. A thin binding
+// of the public C++ API (libsandbox/sandbox.h, client.h, session.h): plain
+// dicts shaped like the messages of config.proto in and out, Client and
+// Session as objects; the pure-Python package builds the typed, validated
+// classes (Config, Limits, Result, Session, ...) on top. Every call that
+// may wait (on a sandbox, runsc, a file or a lock) releases the GIL.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <memory>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "bindings/python/src/proto_dict.h"
-#include "libsandbox/base/defaults.h"
-#include "libsandbox/run/audit.h"
+#include "libsandbox/client.h"
 #include "libsandbox/sandbox.h"
-#include "libsandbox/session/session.h"
+#include "libsandbox/session.h"
 
 namespace py = pybind11;
 
 namespace libsandbox::python {
 namespace {
 
-// Arguments that do not fit config.proto. Python conventions: a wrong type or
-// an unknown field is a TypeError, a value out of range a ValueError.
-void RaiseIfBadArgument(const absl::Status& status) {
-  if (status.ok()) return;
-  const std::string message(status.message());
-  if (status.code() == absl::StatusCode::kOutOfRange) throw py::value_error(message);
-  throw py::type_error(message);
-}
+// ---- Statuses of the core as Python exceptions: the one mapping ----
+//
+//   absl::StatusCode       Python exception
+//   ---------------------  ------------------------------------------------
+//   InvalidArgument,       ValueError
+//   OutOfRange
+//   NotFound               _core.NotFoundError(FileNotFoundError, KeyError)
+//   PermissionDenied       PermissionError
+//   DeadlineExceeded       TimeoutError
+//   FailedPrecondition     _core.PreconditionError(ValueError, RuntimeError)
+//   any other (Internal,   _core.SandboxError(RuntimeError, OSError)
+//   ResourceExhausted,
+//   Unavailable, ...)
+//
+// The three classes of our own derive from each builtin that callers catch
+// for that code: a missing file or process is a FileNotFoundError, an
+// unknown policy name a KeyError; a refused policy change (the default
+// policy, a broken file) a ValueError, a session another host process holds
+// a RuntimeError; a host failure a RuntimeError to session callers and an
+// OSError to those reading a log or policy file.
+PyObject* not_found_error = nullptr;
+PyObject* precondition_error = nullptr;
+PyObject* sandbox_error = nullptr;
 
-// Failures of host queries (runsc lookup and the like).
-[[noreturn]] void RaiseQueryError(const absl::Status& status) {
-  const std::string message(status.message());
-  switch (status.code()) {
-    case absl::StatusCode::kNotFound:
-      PyErr_SetString(PyExc_FileNotFoundError, message.c_str());
-      throw py::error_already_set();
+PyObject* ExceptionOf(absl::StatusCode code) {
+  switch (code) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kOutOfRange:
-      throw py::value_error(message);
+      return PyExc_ValueError;
+    case absl::StatusCode::kNotFound:
+      return not_found_error;
+    case absl::StatusCode::kPermissionDenied:
+      return PyExc_PermissionError;
+    case absl::StatusCode::kDeadlineExceeded:
+      return PyExc_TimeoutError;
+    case absl::StatusCode::kFailedPrecondition:
+      return precondition_error;
     default:
-      throw std::runtime_error(message);  // pybind11 maps this to RuntimeError
+      return sandbox_error;
   }
 }
 
-// Failures to read a log file: OSError, with the subclass Python code
-// already catches for that cause.
-[[noreturn]] void RaiseFileError(const absl::Status& status) {
-  const std::string message(status.message());
-  PyObject* type = PyExc_OSError;
-  if (status.code() == absl::StatusCode::kNotFound) type = PyExc_FileNotFoundError;
-  if (status.code() == absl::StatusCode::kPermissionDenied) type = PyExc_PermissionError;
-  PyErr_SetString(type, message.c_str());
+// Raises the exception of a failed `status`; returns if it is OK.
+void RaiseIfError(const absl::Status& status) {
+  if (status.ok()) return;
+  PyErr_SetString(ExceptionOf(status.code()), std::string(status.message()).c_str());
   throw py::error_already_set();
 }
 
-// Failures of policy-file changes: ValueError for a change that is refused
-// (over a cap, the default policy, a broken file), KeyError for an unknown
-// name, FileNotFoundError for a missing file, OSError for the rest.
-[[noreturn]] void RaisePolicyError(const absl::Status& status, bool missing_is_key) {
-  const std::string message(status.message());
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-      throw py::value_error(message);
-    case absl::StatusCode::kNotFound:
-      if (missing_is_key) throw py::key_error(message);
-      RaiseFileError(status);
-    default:
-      RaiseFileError(status);
-  }
+template <typename T>
+T ValueOrRaise(absl::StatusOr<T> value) {
+  RaiseIfError(value.status());
+  return *std::move(value);
 }
 
-Config ToConfig(py::handle config) {
-  Config out;
-  RaiseIfBadArgument(DictToMessage(config, &out));
+// Registers the classes of the table on `m`.
+void AddExceptions(py::module_& m) {
+  const auto add = [&](const char* name, PyObject* bases, const char* doc) {
+    PyObject* type = PyErr_NewExceptionWithDoc((std::string("libsandbox._core.") + name).c_str(),
+                                               doc, bases, nullptr);
+    Py_DECREF(bases);
+    if (type == nullptr) throw py::error_already_set();
+    m.add_object(name, py::handle(type));  // the module keeps the reference
+    return type;
+  };
+  not_found_error = add("NotFoundError", PyTuple_Pack(2, PyExc_FileNotFoundError, PyExc_KeyError),
+                        "No such file, process, session or policy.");
+  precondition_error =
+      add("PreconditionError", PyTuple_Pack(2, PyExc_ValueError, PyExc_RuntimeError),
+          "Refused in the current state (a policy file, a workspace in use, ...).");
+  sandbox_error = add("SandboxError", PyTuple_Pack(2, PyExc_RuntimeError, PyExc_OSError),
+                      "A failure of the host or the sandbox, or a cap reached.");
+}
+
+// ---- Arguments ----
+// A dict that does not fit its message is the caller's mistake, not a
+// status of the core. Python conventions: a wrong type or an unknown field
+// is a TypeError, a number out of range a ValueError.
+template <typename M>
+M FromDict(py::handle dict) {
+  M out;
+  if (absl::Status s = DictToMessage(dict, &out); !s.ok()) {
+    const std::string message(s.message());
+    if (s.code() == absl::StatusCode::kOutOfRange) throw py::value_error(message);
+    throw py::type_error(message);
+  }
   return out;
+}
+
+// Runs `fn` with the GIL released: it may wait for a sandbox, runsc, a file
+// or a lock, and other Python threads (and event loops) go on meanwhile.
+template <typename Fn>
+auto Released(Fn fn) -> decltype(fn()) {
+  py::gil_scoped_release release;
+  return fn();
 }
 
 py::dict ResultDict(const Result& result) {
@@ -84,227 +127,11 @@ py::dict ResultDict(const Result& result) {
   return out;
 }
 
-py::dict RunDicts(py::handle request, py::handle config) {
-  RunRequest req;
-  RaiseIfBadArgument(DictToMessage(request, &req));
-  const Config cfg = ToConfig(config);
-  Result result;
-  {
-    // A run takes seconds: let other Python threads (and event loops) go on.
-    py::gil_scoped_release release;
-    result = Run(req, cfg);
-  }
-  return ResultDict(result);
-}
-
-std::string RunscVersionOf(py::handle config) {
-  const Config cfg = ToConfig(config);
-  absl::StatusOr<std::string> version;
-  {
-    py::gil_scoped_release release;  // runs `runsc --version`
-    version = RunscVersion(cfg);
-  }
-  if (!version.ok()) RaiseQueryError(version.status());
-  return *std::move(version);
-}
-
-py::list DoctorDicts(py::handle config) {
-  const Config cfg = ToConfig(config);
-  std::vector<Check> checks;
-  {
-    py::gil_scoped_release release;  // probes runsc and the host
-    checks = Doctor(cfg);
-  }
+template <typename M>
+py::list DictList(const std::vector<M>& messages) {
   py::list out;
-  for (const Check& check : checks) out.append(MessageToDict(check));
+  for (const M& m : messages) out.append(MessageToDict(m));
   return out;
-}
-
-py::list QueryAuditDicts(py::handle config, const std::string& user, int limit) {
-  const Config cfg = ToConfig(config);
-  absl::StatusOr<std::vector<AuditRecord>> records;
-  {
-    py::gil_scoped_release release;  // reads (up to two rotations of) the log file
-    records = QueryAudit(cfg, user, limit);
-  }
-  if (!records.ok()) RaiseFileError(records.status());
-  py::list out;
-  for (const AuditRecord& record : *records) out.append(MessageToDict(record));
-  return out;
-}
-
-SessionKey ToSessionKey(py::handle key) {
-  SessionKey out;
-  RaiseIfBadArgument(DictToMessage(key, &out));
-  return out;
-}
-
-py::dict SessionExecDicts(py::handle key, py::handle request, py::handle options,
-                          py::handle config) {
-  const SessionKey k = ToSessionKey(key);
-  ExecRequest req;
-  RaiseIfBadArgument(DictToMessage(request, &req));
-  SessionOptions opts;
-  RaiseIfBadArgument(DictToMessage(options, &opts));
-  const Config cfg = ToConfig(config);
-  Result result;
-  {
-    py::gil_scoped_release release;  // may boot the session's sandbox, then waits on the exec
-    result = SessionExec(k, req, opts, cfg);
-  }
-  return ResultDict(result);
-}
-
-// Stop and Reset: a bad key is a ValueError, a host failure (say, the
-// session is held by another process) a RuntimeError.
-void SessionCall(py::handle key, py::handle config,
-                 absl::Status (*call)(const SessionKey&, const Config&)) {
-  const SessionKey k = ToSessionKey(key);
-  const Config cfg = ToConfig(config);
-  absl::Status status;
-  {
-    py::gil_scoped_release release;  // stops a sandbox, may wipe a workspace
-    status = call(k, cfg);
-  }
-  if (!status.ok()) RaiseQueryError(status);
-}
-
-// ---- Background processes and files of a session (a terminal server's
-// calls) ----
-
-// A session call's failure as the Python exception that fits it.
-[[noreturn]] void RaiseSessionError(const absl::Status& status) {
-  const std::string message(status.message());
-  PyObject* type = PyExc_RuntimeError;
-  switch (status.code()) {
-    case absl::StatusCode::kNotFound:
-      type = PyExc_FileNotFoundError;
-      break;
-    case absl::StatusCode::kPermissionDenied:
-      type = PyExc_PermissionError;
-      break;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange:
-      type = PyExc_ValueError;
-      break;
-    case absl::StatusCode::kDeadlineExceeded:
-      type = PyExc_TimeoutError;
-      break;
-    default:
-      break;
-  }
-  PyErr_SetString(type, message.c_str());
-  throw py::error_already_set();
-}
-
-// Runs `call` on the session of key/options/config with the GIL released.
-template <typename T, typename Fn>
-T OnSession(py::handle key, py::handle options, py::handle config, Fn call) {
-  const SessionKey k = ToSessionKey(key);
-  SessionOptions opts;
-  RaiseIfBadArgument(DictToMessage(options, &opts));
-  const Config cfg = ToConfig(config);
-  absl::StatusOr<T> out = absl::InternalError("not run");
-  {
-    py::gil_scoped_release release;  // may boot the sandbox, runs runsc exec
-    absl::StatusOr<std::shared_ptr<SessionManager>> manager = SessionManager::ForConfig(cfg);
-    absl::StatusOr<std::shared_ptr<Session>> session =
-        manager.ok() ? (*manager)->Get(k, opts) : manager.status();
-    out = session.ok() ? call(**session) : absl::StatusOr<T>(session.status());
-  }
-  if (!out.ok()) RaiseSessionError(out.status());
-  return *std::move(out);
-}
-
-void RegisterSessionCalls(py::module_& m) {
-  m.def(
-      "session_start",
-      [](py::handle key, py::handle options, py::handle config, py::handle request) {
-        ExecRequest req;
-        RaiseIfBadArgument(DictToMessage(request, &req));
-        return OnSession<std::string>(key, options, config,
-                                      [&](Session& s) { return s.Start(req); });
-      },
-      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("request"),
-      "Starts an ExecRequest dict in the background; returns the process id.");
-  m.def(
-      "session_poll",
-      [](py::handle key, py::handle options, py::handle config, const std::string& id,
-         int64_t stdout_offset, int64_t stderr_offset) {
-        ProcessOutput out = OnSession<ProcessOutput>(key, options, config, [&](Session& s) {
-          return s.Poll(id, stdout_offset, stderr_offset);
-        });
-        return MessageToDict(out);
-      },
-      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("id"),
-      py::arg("stdout_offset"), py::arg("stderr_offset"),
-      "A ProcessOutput dict: output since the offsets, and the process's info.");
-  m.def(
-      "session_write_input",
-      [](py::handle key, py::handle options, py::handle config, const std::string& id,
-         const py::bytes& data) {
-        std::string bytes = data;
-        OnSession<bool>(key, options, config, [&](Session& s) -> absl::StatusOr<bool> {
-          if (absl::Status st = s.WriteInput(id, bytes); !st.ok()) return st;
-          return true;
-        });
-      },
-      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("id"), py::arg("data"));
-  m.def(
-      "session_close_input",
-      [](py::handle key, py::handle options, py::handle config, const std::string& id) {
-        OnSession<bool>(key, options, config, [&](Session& s) -> absl::StatusOr<bool> {
-          if (absl::Status st = s.CloseInput(id); !st.ok()) return st;
-          return true;
-        });
-      },
-      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("id"));
-  m.def(
-      "session_kill",
-      [](py::handle key, py::handle options, py::handle config, const std::string& id, int signal) {
-        OnSession<bool>(key, options, config, [&](Session& s) -> absl::StatusOr<bool> {
-          if (absl::Status st = s.Kill(id, signal); !st.ok()) return st;
-          return true;
-        });
-      },
-      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("id"), py::arg("signal"));
-  m.def(
-      "session_processes",
-      [](py::handle key, py::handle options, py::handle config) {
-        std::vector<ProcessInfo> infos = OnSession<std::vector<ProcessInfo>>(
-            key, options, config,
-            [&](Session& s) -> absl::StatusOr<std::vector<ProcessInfo>> { return s.Processes(); });
-        py::list out;
-        for (const ProcessInfo& info : infos) out.append(MessageToDict(info));
-        return out;
-      },
-      py::arg("key"), py::arg("options"), py::arg("config"));
-  m.def(
-      "session_read_file",
-      [](py::handle key, py::handle options, py::handle config, const std::string& path,
-         int64_t max_bytes) {
-        return py::bytes(OnSession<std::string>(
-            key, options, config, [&](Session& s) { return s.ReadFile(path, max_bytes); }));
-      },
-      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("path"), py::arg("max_bytes"));
-  m.def(
-      "session_write_file",
-      [](py::handle key, py::handle options, py::handle config, const std::string& path,
-         const py::bytes& data) {
-        std::string bytes = data;
-        OnSession<bool>(key, options, config, [&](Session& s) -> absl::StatusOr<bool> {
-          if (absl::Status st = s.WriteFile(path, bytes); !st.ok()) return st;
-          return true;
-        });
-      },
-      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("path"), py::arg("data"));
-  m.def(
-      "session_list_dir",
-      [](py::handle key, py::handle options, py::handle config, const std::string& path) {
-        return MessageToDict(OnSession<DirListing>(key, options, config,
-                                                   [&](Session& s) { return s.ListDir(path); }));
-      },
-      py::arg("key"), py::arg("options"), py::arg("config"), py::arg("path"));
 }
 
 py::dict SessionInfoDict(const SessionInfo& info, bool running) {
@@ -313,45 +140,11 @@ py::dict SessionInfoDict(const SessionInfo& info, bool running) {
   return out;
 }
 
-py::list ListSessionDicts(py::handle config) {
-  const Config cfg = ToConfig(config);
-  absl::StatusOr<std::vector<SessionInfo>> sessions;
-  {
-    py::gil_scoped_release release;
-    sessions = ListSessions(cfg);
-  }
-  if (!sessions.ok()) RaiseQueryError(sessions.status());
+py::list SessionInfoDicts(const Client& client) {
+  std::vector<SessionInfo> sessions = ValueOrRaise(Released([&] { return client.ListSessions(); }));
   py::list out;
-  for (const SessionInfo& info : *sessions) out.append(SessionInfoDict(info, true));
+  for (const SessionInfo& info : sessions) out.append(SessionInfoDict(info, true));
   return out;
-}
-
-// The info of one session, running or not (ListSessions only has running
-// ones). Creates the session's record with `options` if there is none yet,
-// as its first exec would.
-py::dict SessionInfoOf(py::handle key, py::handle options, py::handle config) {
-  const SessionKey k = ToSessionKey(key);
-  SessionOptions opts;
-  RaiseIfBadArgument(DictToMessage(options, &opts));
-  const Config cfg = ToConfig(config);
-  absl::StatusOr<std::shared_ptr<Session>> session;
-  SessionInfo info;
-  bool running = false;
-  {
-    py::gil_scoped_release release;
-    absl::StatusOr<std::shared_ptr<SessionManager>> manager = SessionManager::ForConfig(cfg);
-    if (manager.ok()) {
-      session = (*manager)->Get(k, opts);
-    } else {
-      session = manager.status();
-    }
-    if (session.ok()) {
-      running = (*session)->live();
-      info = (*session)->Info();
-    }
-  }
-  if (!session.ok()) RaiseQueryError(session.status());
-  return SessionInfoDict(info, running);
 }
 
 std::vector<std::string> StatusNames() {
@@ -365,121 +158,229 @@ std::vector<std::string> StatusNames() {
   return names;
 }
 
+// ---- Client and Session: the handles of client.h and session.h ----
+
+// Plain `type` as the classes' metaclass, as the stubs declare (the two need
+// no static properties, which pybind11's own metaclass is for).
+py::metaclass PlainType() {
+  return py::metaclass(py::handle(reinterpret_cast<PyObject*>(&PyType_Type)));
+}
+
+void AddClient(py::module_& m) {
+  py::class_<Client>(m, "Client", "The library under one Config dict (libsandbox/client.h).",
+                     PlainType())
+      .def(py::init([](py::handle config) { return Client(FromDict<Config>(config)); }),
+           py::arg("config"))
+      .def_property_readonly(
+          "config", [](const Client& c) { return MessageToDict(c.config()); },
+          "The Config dict with defaults filled in.")
+      .def(
+          "run",
+          [](const Client& c, py::handle request) {
+            const RunRequest req = FromDict<RunRequest>(request);
+            return ResultDict(Released([&] { return c.Run(req); }));
+          },
+          py::arg("request"), "Runs a RunRequest dict; returns a Result dict.")
+      .def(
+          "session",
+          [](const Client& c, py::handle key, py::handle options) {
+            return c.OpenSession(FromDict<SessionKey>(key), FromDict<SessionOptions>(options));
+          },
+          py::arg("key"), py::arg("options"),
+          "The Session of a SessionKey dict, created with a SessionOptions dict by its first "
+          "call.")
+      .def("list_sessions", &SessionInfoDicts,
+           "SessionInfo dicts (plus `running`) of the running sessions.");
+}
+
+void AddSession(py::module_& m) {
+  using S = Session;
+  py::class_<S>(m, "Session", "The session of one key (libsandbox/session.h).", PlainType())
+      .def_property_readonly("key", [](const S& s) { return MessageToDict(s.key()); })
+      .def(
+          "exec",
+          [](const S& s, py::handle request) {
+            const ExecRequest req = FromDict<ExecRequest>(request);
+            return ResultDict(Released([&] { return s.Exec(req); }));
+          },
+          py::arg("request"), "Runs an ExecRequest dict; returns a Result dict.")
+      .def(
+          "start",
+          [](const S& s, py::handle request) {
+            const ExecRequest req = FromDict<ExecRequest>(request);
+            return ValueOrRaise(Released([&] { return s.Start(req); }));
+          },
+          py::arg("request"), "Starts an ExecRequest dict in the background; returns its id.")
+      .def(
+          "poll",
+          [](const S& s, const std::string& id, int64_t stdout_offset, int64_t stderr_offset) {
+            return MessageToDict(
+                ValueOrRaise(Released([&] { return s.Poll(id, stdout_offset, stderr_offset); })));
+          },
+          py::arg("id"), py::arg("stdout_offset"), py::arg("stderr_offset"),
+          "A ProcessOutput dict: output since the offsets, and the process's info.")
+      .def(
+          "write_input",
+          [](const S& s, const std::string& id, const py::bytes& data) {
+            std::string bytes = data;
+            RaiseIfError(Released([&] { return s.WriteInput(id, bytes); }));
+          },
+          py::arg("id"), py::arg("data"))
+      .def(
+          "close_input",
+          [](const S& s, const std::string& id) {
+            RaiseIfError(Released([&] { return s.CloseInput(id); }));
+          },
+          py::arg("id"))
+      .def(
+          "kill",
+          [](const S& s, const std::string& id, int signal) {
+            RaiseIfError(Released([&] { return s.Kill(id, signal); }));
+          },
+          py::arg("id"), py::arg("signal"))
+      .def("processes",
+           [](const S& s) {
+             return DictList(ValueOrRaise(Released([&] { return s.Processes(); })));
+           })
+      .def(
+          "read_file",
+          [](const S& s, const std::string& path, int64_t max_bytes) {
+            return py::bytes(ValueOrRaise(Released([&] { return s.ReadFile(path, max_bytes); })));
+          },
+          py::arg("path"), py::arg("max_bytes"))
+      .def(
+          "write_file",
+          [](const S& s, const std::string& path, const py::bytes& data) {
+            std::string bytes = data;
+            RaiseIfError(Released([&] { return s.WriteFile(path, bytes); }));
+          },
+          py::arg("path"), py::arg("data"))
+      .def(
+          "list_dir",
+          [](const S& s, const std::string& path) {
+            return MessageToDict(ValueOrRaise(Released([&] { return s.ListDir(path); })));
+          },
+          py::arg("path"))
+      .def(
+          "info",
+          [](const S& s) {
+            // Running or not: creates the session's record, as a first exec would.
+            const bool running = ValueOrRaise(Released([&] { return s.Running(); }));
+            return SessionInfoDict(ValueOrRaise(Released([&] { return s.Info(); })), running);
+          },
+          "The SessionInfo dict (plus `running`), running or not.")
+      .def(
+          "stop", [](const S& s) { RaiseIfError(Released([&] { return s.Stop(); })); },
+          "Stops the sandbox; the workspace is kept.")
+      .def(
+          "reset", [](const S& s) { RaiseIfError(Released([&] { return s.Reset(); })); },
+          "Stops the sandbox and empties the workspace.");
+}
+
 }  // namespace
 }  // namespace libsandbox::python
 
 PYBIND11_MODULE(_core, m) {
   namespace lp = libsandbox::python;
+  using libsandbox::Client;
+  using libsandbox::Config;
   m.doc() = "Compiled core of libsandbox; use the libsandbox package instead.";
+  lp::AddExceptions(m);
+  lp::AddSession(m);
+  lp::AddClient(m);
   m.attr("VERSION") = std::string(libsandbox::kVersion);
   // The core's defaults, so the Python signatures can be checked against them.
-  m.attr("DEFAULT_LANGUAGE") = std::string(libsandbox::kDefaultLanguage);
-  m.attr("DEFAULT_READ_BYTES") = libsandbox::kDefaultReadBytes;
-  m.def("run", &lp::RunDicts, py::arg("request"), py::arg("config"),
-        "Runs a RunRequest dict under a Config dict; returns a Result dict. Releases the GIL.");
-  m.def("runsc_version", &lp::RunscVersionOf, py::arg("config"),
-        "The version of the runsc the Config dict selects.");
-  m.def("doctor", &lp::DoctorDicts, py::arg("config"), "Host self-checks as Check dicts.");
+  m.attr("DEFAULT_LANGUAGE") = std::string(libsandbox::DefaultLanguage());
+  m.attr("DEFAULT_READ_BYTES") = libsandbox::kSessionReadBytes;
+  m.attr("MAX_AUDIT_QUERY_LIMIT") = libsandbox::MaxAuditQueryLimit();
+  m.def(
+      "run",
+      [](py::handle request, py::handle config) {
+        const libsandbox::RunRequest req = lp::FromDict<libsandbox::RunRequest>(request);
+        const Config cfg = lp::FromDict<Config>(config);
+        return lp::ResultDict(lp::Released([&] { return libsandbox::Run(req, cfg); }));
+      },
+      py::arg("request"), py::arg("config"),
+      "Runs a RunRequest dict under a Config dict; returns a Result dict. Releases the GIL.");
+  m.def(
+      "runsc_version",
+      [](py::handle config) {
+        const Config cfg = lp::FromDict<Config>(config);
+        return lp::ValueOrRaise(lp::Released([&] { return libsandbox::RunscVersion(cfg); }));
+      },
+      py::arg("config"), "The version of the runsc the Config dict selects.");
+  m.def(
+      "doctor",
+      [](py::handle config) {
+        const Config cfg = lp::FromDict<Config>(config);
+        return lp::DictList(lp::Released([&] { return libsandbox::Doctor(cfg); }));
+      },
+      py::arg("config"), "Host self-checks as Check dicts.");
   m.def(
       "default_limits", [] { return lp::MessageToDict(libsandbox::DefaultLimits()); },
       "The Limits dict used when a request sets none.");
   m.def(
       "resolved_config",
       [](py::handle config) {
-        return lp::MessageToDict(libsandbox::ResolvedConfig(lp::ToConfig(config)));
+        return lp::MessageToDict(libsandbox::ResolvedConfig(lp::FromDict<Config>(config)));
       },
       py::arg("config"), "The Config dict with defaults filled in.");
   m.def(
       "get_policies",
       [](py::handle config) {
-        const libsandbox::Config cfg = lp::ToConfig(config);
-        absl::StatusOr<libsandbox::PolicySet> set = libsandbox::GetPolicies(cfg);
-        if (!set.ok()) lp::RaisePolicyError(set.status(), false);
-        return lp::MessageToDict(*set);
+        const Config cfg = lp::FromDict<Config>(config);
+        return lp::MessageToDict(
+            lp::ValueOrRaise(lp::Released([&] { return libsandbox::GetPolicies(cfg); })));
       },
       py::arg("config"), "The PolicySet dict the config's policy file holds.");
   m.def(
       "set_policies",
       [](py::handle set, py::handle config) {
-        libsandbox::PolicySet s;
-        lp::RaiseIfBadArgument(lp::DictToMessage(set, &s));
-        const libsandbox::Config cfg = lp::ToConfig(config);
-        absl::Status status;
-        {
-          py::gil_scoped_release release;  // takes the file's lock
-          status = libsandbox::SetPolicies(cfg, s);
-        }
-        if (!status.ok()) lp::RaisePolicyError(status, false);
+        const auto s = lp::FromDict<libsandbox::PolicySet>(set);
+        const Config cfg = lp::FromDict<Config>(config);
+        // Takes the file's lock.
+        lp::RaiseIfError(lp::Released([&] { return libsandbox::SetPolicies(cfg, s); }));
       },
       py::arg("policy_set"), py::arg("config"), "Replaces the policy file's whole set.");
   m.def(
       "set_policy",
       [](py::handle policy, py::handle config) {
-        libsandbox::Policy p;
-        lp::RaiseIfBadArgument(lp::DictToMessage(policy, &p));
-        const libsandbox::Config cfg = lp::ToConfig(config);
-        absl::Status status;
-        {
-          py::gil_scoped_release release;
-          status = libsandbox::SetPolicy(cfg, p);
-        }
-        if (!status.ok()) lp::RaisePolicyError(status, false);
+        const auto p = lp::FromDict<libsandbox::Policy>(policy);
+        const Config cfg = lp::FromDict<Config>(config);
+        lp::RaiseIfError(lp::Released([&] { return libsandbox::SetPolicy(cfg, p); }));
       },
       py::arg("policy"), py::arg("config"), "Adds a Policy dict, or replaces the one of its name.");
   m.def(
       "remove_policy",
       [](const std::string& name, py::handle config) {
-        const libsandbox::Config cfg = lp::ToConfig(config);
-        absl::Status status;
-        {
-          py::gil_scoped_release release;
-          status = libsandbox::RemovePolicy(cfg, name);
-        }
-        if (!status.ok()) lp::RaisePolicyError(status, true);
+        const Config cfg = lp::FromDict<Config>(config);
+        lp::RaiseIfError(lp::Released([&] { return libsandbox::RemovePolicy(cfg, name); }));
       },
       py::arg("name"), py::arg("config"), "Removes the policy of that name.");
-  m.attr("MAX_AUDIT_QUERY_LIMIT") = libsandbox::kMaxAuditQueryLimit;
-  m.def("query_audit", &lp::QueryAuditDicts, py::arg("config"), py::arg("user"), py::arg("limit"),
-        "Up to `limit` AuditRecord dicts of `user` (empty: all), newest first. Releases the GIL.");
+  m.def(
+      "query_audit",
+      [](py::handle config, const std::string& user, int limit) {
+        const Config cfg = lp::FromDict<Config>(config);
+        // Reads (up to two rotations of) the log file.
+        return lp::DictList(lp::ValueOrRaise(
+            lp::Released([&] { return libsandbox::QueryAudit(cfg, user, limit); })));
+      },
+      py::arg("config"), py::arg("user"), py::arg("limit"),
+      "Up to `limit` AuditRecord dicts of `user` (empty: all), newest first. Releases the GIL.");
   m.def("languages", &libsandbox::Languages, "The languages run() accepts.");
   m.def("status_names", &lp::StatusNames, "The names of every Result status.");
   m.def(
       "metrics",
       [] {
-        libsandbox::Metrics metrics;
-        {
-          py::gil_scoped_release release;  // waits on the library's lock, never on Python
-          metrics = libsandbox::GetMetrics();
-        }
-        return lp::MessageToDict(metrics);
+        // Waits on the library's lock, never on Python.
+        return lp::MessageToDict(lp::Released([] { return libsandbox::GetMetrics(); }));
       },
       "Counters, gauges and latency histograms of this process's runs, as a Metrics dict.");
   m.def(
-      "shutdown",
-      [] {
-        py::gil_scoped_release release;  // stops pre-booted sandboxes
-        libsandbox::Shutdown();
-      },
+      "shutdown", [] { lp::Released([] { libsandbox::Shutdown(); }); },
       "Drains warm pools, stops sessions and releases what runs keep between runs.");
-  m.def("session_exec", &lp::SessionExecDicts, py::arg("key"), py::arg("request"),
-        py::arg("options"), py::arg("config"),
-        "Runs an ExecRequest dict in the session of a SessionKey dict; returns a Result dict. "
-        "Releases the GIL.");
   m.def(
-      "stop_session",
-      [](py::handle key, py::handle config) {
-        lp::SessionCall(key, config, &libsandbox::StopSession);
-      },
-      py::arg("key"), py::arg("config"), "Stops the session's sandbox; its workspace is kept.");
-  m.def(
-      "reset_session",
-      [](py::handle key, py::handle config) {
-        lp::SessionCall(key, config, &libsandbox::ResetSession);
-      },
-      py::arg("key"), py::arg("config"), "Stops the session and empties its workspace.");
-  m.def("list_sessions", &lp::ListSessionDicts, py::arg("config"),
-        "SessionInfo dicts (plus `running`) of the config's running sessions.");
-  lp::RegisterSessionCalls(m);
-  m.def("session_info", &lp::SessionInfoOf, py::arg("key"), py::arg("options"), py::arg("config"),
-        "The SessionInfo dict (plus `running`) of one session, running or not.");
+      "list_sessions",
+      [](py::handle config) { return lp::SessionInfoDicts(Client(lp::FromDict<Config>(config))); },
+      py::arg("config"), "SessionInfo dicts (plus `running`) of the config's running sessions.");
 }

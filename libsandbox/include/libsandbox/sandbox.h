@@ -6,7 +6,8 @@
 //   // r.status() == libsandbox::Result::OK, r.stdout() == "hi\n"
 //
 // All functions are thread-safe and never throw; failures are reported in the
-// Result (runs) or as absl::Status (queries).
+// Result (runs) or as absl::Status (queries). client.h and session.h offer
+// the same as objects: a Client holding one Config, and Session handles.
 #ifndef LIBSANDBOX_SANDBOX_H_
 #define LIBSANDBOX_SANDBOX_H_
 
@@ -44,6 +45,8 @@ std::string_view StatusName(Result::Status status);
 
 // The languages Run accepts ("python", "bash", ...).
 std::vector<std::string> Languages();
+// The language of a request that names none ("python").
+std::string_view DefaultLanguage();
 
 // Counters, gauges and latency histograms of this process's runs.
 Metrics GetMetrics();
@@ -52,6 +55,8 @@ Metrics GetMetrics();
 // newest first, from the log `config` writes when `audit` is on.
 absl::StatusOr<std::vector<AuditRecord>> QueryAudit(const Config& config, const std::string& user,
                                                     int limit);
+// The most records one QueryAudit returns; a larger limit is cut to it.
+int MaxAuditQueryLimit();
 
 // ---- Policies: the admin's policy file (Config.policy_file) ----
 // Changes are checked in full against the file's caps and written

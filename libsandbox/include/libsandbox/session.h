@@ -1,0 +1,128 @@
+// libsandbox::Session: a handle on the persistent session of one SessionKey,
+// made by Client::OpenSession (client.h).
+//
+//   libsandbox::Client client(config);
+//   libsandbox::SessionKey key;
+//   key.set_user("alice");
+//   libsandbox::Session session = client.OpenSession(key);
+//   libsandbox::ExecRequest req;
+//   req.set_code("echo hi > note.txt");
+//   req.set_language("bash");
+//   libsandbox::Result r = session.Exec(req);            // boots the sandbox
+//   absl::StatusOr<std::string> note = session.ReadFile("note.txt");
+//
+// A session is one sandbox and one workspace per key. The workspace lives
+// under <storage_dir>/sessions/ and survives Stop and host restarts; cwd,
+// files and background processes carry from call to call while the sandbox
+// runs. Sessions idle past their idle timeout stop.
+//
+// The handle is a value: copies share one key, options and config, and are
+// cheap. It holds no sandbox itself: every call finds the process-wide
+// session of its key under the Client's Config, creating it with the
+// handle's options if there is none (the options of the first to create it
+// win while it exists). So handles of the same key, and the free functions
+// of sandbox.h, all act on one session, and Shutdown() stops it like any
+// other. Calls are thread-safe; concurrent Execs on one session run one
+// after the other, and calls on processes never wait for an Exec.
+//
+// Nothing throws. Exec reports like Run, in the Result; the other calls
+// return absl::Status: InvalidArgument for a bad key, options or argument,
+// FailedPrecondition when the policy file or the workspace cannot be used
+// (e.g. another host process holds it), ResourceExhausted over a cap,
+// NotFound for a missing file or process, PermissionDenied, OutOfRange (a
+// file larger than asked), DeadlineExceeded (the file helper hung).
+#ifndef LIBSANDBOX_SESSION_H_
+#define LIBSANDBOX_SESSION_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "libsandbox/proto/config.pb.h"
+
+namespace libsandbox {
+
+// The bytes Session::ReadFile reads at most unless asked for other.
+inline constexpr int64_t kSessionReadBytes = 1 << 20;
+// The most Session::ReadFile and WriteFile move in one call.
+inline constexpr int64_t kSessionMaxFileBytes = 64 << 20;
+
+class Client;
+
+class Session {
+ public:
+  Session(const Session&) = default;
+  Session& operator=(const Session&) = default;
+  Session(Session&&) = default;
+  Session& operator=(Session&&) = default;
+  ~Session();
+
+  const SessionKey& key() const;
+  const SessionOptions& options() const;
+
+  // Runs one command, booting the sandbox if it is not running. Same
+  // statuses as Run; a TIMEOUT stops only this command, INTERRUPTED
+  // "memory" means the sandbox was stopped and the next call starts a new
+  // one on the same workspace.
+  Result Exec(const ExecRequest& request) const;
+
+  // ---- Background processes ----
+  // Starts `request` without waiting (cwd of the last Exec), booting the
+  // sandbox if needed, and returns its id. Its stdin stays open for
+  // WriteInput (request.stdin comes first). No timeout unless
+  // request.timeout_s is set; output is buffered per stream up to
+  // request.max_output_bytes, else the session's, else 1 MiB.
+  // ResourceExhausted when 16 run already.
+  absl::StatusOr<std::string> Start(const ExecRequest& request) const;
+  // Output after the given stream offsets (0, 0 the first time; then those
+  // of the last answer) and the process's info. Once it has ended and a
+  // poll returned its last output, the process is forgotten (NotFound).
+  absl::StatusOr<ProcessOutput> Poll(const std::string& id, int64_t stdout_offset = 0,
+                                     int64_t stderr_offset = 0) const;
+  // Queues `data` for the process's stdin.
+  absl::Status WriteInput(const std::string& id, const std::string& data) const;
+  // Closes its stdin once queued input is written.
+  absl::Status CloseInput(const std::string& id) const;
+  // Sends `signal` (1..31) to the process and its children.
+  absl::Status Kill(const std::string& id, int signal = 9) const;
+  // Running and not yet forgotten processes, by start order.
+  absl::StatusOr<std::vector<ProcessInfo>> Processes() const;
+
+  // ---- Files, read and written inside the sandbox (booted if needed) ----
+  // A relative path is relative to /home/user; the sandbox's own view
+  // decides what a path reaches.
+  // A regular file's bytes; OutOfRange when it has more than `max_bytes`
+  // (at most kSessionMaxFileBytes).
+  absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                       int64_t max_bytes = kSessionReadBytes) const;
+  // Creates or replaces a regular file (and missing parent directories).
+  absl::Status WriteFile(const std::string& path, const std::string& data) const;
+  // A directory's entries, sorted by name (at most 10000).
+  absl::StatusOr<DirListing> ListDir(const std::string& path = ".") const;
+
+  // ---- The session itself ----
+  // Key, workspace and use; never waits for a running Exec (it then
+  // reports only key and workspace).
+  absl::StatusOr<SessionInfo> Info() const;
+  // Whether its sandbox runs now (an Exec in progress counts).
+  absl::StatusOr<bool> Running() const;
+  // Stops the sandbox (background processes end); the workspace is kept
+  // and the next call boots a new sandbox on it. OK if none runs.
+  absl::Status Stop() const;
+  // Stops the sandbox and empties the workspace.
+  absl::Status Reset() const;
+
+ private:
+  friend class Client;
+  struct State;
+  explicit Session(std::shared_ptr<const State> state);
+
+  std::shared_ptr<const State> state_;
+};
+
+}  // namespace libsandbox
+
+#endif  // LIBSANDBOX_SESSION_H_
