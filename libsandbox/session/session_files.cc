@@ -1,6 +1,7 @@
 #include "libsandbox/session/session_files.h"
 
 #include <algorithm>
+#include <string>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -194,8 +195,10 @@ std::string PutFilesInput(const google::protobuf::RepeatedPtrField<InputFile>& f
   std::string head;
   size_t total = 0;
   for (const InputFile& f : files) {
-    absl::StrAppend(&head, f.path(), std::string_view("\0", 1), f.content().size(),
-                    std::string_view("\0", 1));
+    head += f.path();
+    head.push_back('\0');
+    head += std::to_string(f.content().size());
+    head.push_back('\0');
     total += f.content().size();
   }
   std::string input = absl::StrCat(head.size(), "\n", head);

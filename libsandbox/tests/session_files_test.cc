@@ -130,7 +130,9 @@ TEST_F(SessionFilesTest, KeepFilesKeepsWhatTheExecCreatedOrChanged) {
     absl::StatusOr<std::string> kept = ReadFile(f.host_path());
     ASSERT_TRUE(kept.ok()) << kept.status();
     EXPECT_EQ(static_cast<int64_t>(kept->size()), f.size());
-    if (f.path() == "old.txt") EXPECT_EQ(*kept, "old\nmore\n");
+    if (f.path() == "old.txt") {
+      EXPECT_EQ(*kept, "old\nmore\n");
+    }
   }
   // Nothing changed: nothing kept.
   Result none = s->Exec(Request("cat old.txt > /dev/null", /*keep=*/true));
