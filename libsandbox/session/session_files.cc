@@ -18,11 +18,13 @@ constexpr size_t kMaxPathBytes = 4096;
 // argv: op, path, limit. Exit 0: done (read: the bytes on stdout; list:
 // "type\0size\0name\0" per entry, then "+\0" if there were more). Exit 3:
 // stderr holds "ERRNAME message". Opens with O_NONBLOCK so a FIFO cannot
-// hang it, and reads or writes regular files only.
+// hang it, and reads or writes regular files only. put enters directories
+// with O_NOFOLLOW and no O_DIRECTORY, checking the type with fstat: gVisor
+// follows a final symlink when O_DIRECTORY is given, even with O_NOFOLLOW.
 constexpr char kHelper[] =
     "import errno, os, stat, sys\n"
     "op, path, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])\n"
-    "D = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW\n"
+    "D = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY\n"
     "def fail(name, msg):\n"
     "    sys.stderr.write(name + ' ' + msg)\n"
     "    sys.exit(3)\n"
@@ -32,6 +34,12 @@ constexpr char kHelper[] =
     "        fail('EISDIR', 'is a directory')\n"
     "    if not stat.S_ISREG(m):\n"
     "        fail('EINVAL', 'is not a regular file')\n"
+    "def opendir(name, dir_fd=None):\n"
+    "    fd = os.open(name, D, dir_fd=dir_fd)\n"
+    "    if not stat.S_ISDIR(os.fstat(fd).st_mode):\n"
+    "        os.close(fd)\n"
+    "        raise NotADirectoryError(errno.ENOTDIR, 'not a directory')\n"
+    "    return fd\n"
     "def put():\n"
     "    src = sys.stdin.buffer\n"
     "    head = src.read(int(src.readline()))\n"
@@ -40,14 +48,14 @@ constexpr char kHelper[] =
     "        put_one(src, fields[i], int(fields[i + 1]))\n"
     "def put_one(src, rel, size):\n"
     "    parts = [x for x in rel.split(b'/') if x not in (b'', b'.')]\n"
-    "    fd = os.open(b'/home/user', D)\n"
+    "    fd = opendir(b'/home/user')\n"
     "    try:\n"
     "        for part in parts[:-1]:\n"
     "            try:\n"
     "                os.mkdir(part, 0o755, dir_fd=fd)\n"
     "            except FileExistsError:\n"
     "                pass\n"
-    "            sub = os.open(part, D, dir_fd=fd)\n"
+    "            sub = opendir(part, fd)\n"
     "            os.close(fd)\n"
     "            fd = sub\n"
     "        tmp = b'.libsandbox-input.tmp'\n"

@@ -82,6 +82,10 @@ TEST_F(SessionFilesTest, InputFilesNeverFollowPlantedSymlinks) {
   EXPECT_RESULT(r2, INVALID_INPUT);
   EXPECT_THAT(r2.message(), HasSubstr("linkdir/f"));
   EXPECT_EQ(Exec(*s, "ls /tmp/out").stdout(), "");
+  // Nor is a file that is not a directory.
+  ExecRequest under_file = Request("true");
+  AddFile(under_file, "target/f", "x");
+  EXPECT_RESULT(s->Exec(under_file), INVALID_INPUT);
   // Nothing on the host side of the workspace was followed either.
   struct stat st;
   ASSERT_EQ(::lstat((s->workspace() + "/target").c_str(), &st), 0);
