@@ -416,7 +416,6 @@ Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::T
   // Keep what the code left behind, for every outcome where it ran; inputs
   // it left unchanged are not outputs.
   if (result.status() != Result::SANDBOX_ERROR) {
-    RetentionStore store(env_->config.storage_dir());
     const std::string workspace = run_->workspace();
     auto skip = [&](const std::string& rel, const struct stat& st) {
       auto it = inputs_.find(rel);
@@ -424,23 +423,8 @@ Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::T
       absl::StatusOr<std::string> now = ReadFile(workspace + "/" + rel, it->second.size() + 1);
       return now.ok() && *now == it->second;
     };
-    absl::StatusOr<std::vector<RetainedFile>> files =
-        store.Collect(workspace, request.user(), env_->config.quota(), skip);
-    if (files.ok()) {
-      for (const RetainedFile& f : *files) {
-        File* out = result.add_files();
-        // Names come from the sandbox: any bytes but '/' and NUL.
-        out->set_path(SanitizeUtf8(f.path));
-        out->set_size(f.size);
-        out->set_host_path(SanitizeUtf8(f.host_path));
-      }
-    } else if (result.status() == Result::OK) {
-      result.set_status(Result::STORAGE_ERROR);
-      result.set_message(
-          absl::StrCat("The files the code created were not kept: ", files.status().message()));
-    } else {
-      absl::StrAppend(result.mutable_message(), " Files were not kept: ", files.status().message());
-    }
+    KeepWorkspaceFiles(env_->config.storage_dir(), env_->config.quota(), workspace, request.user(),
+                       skip, &result);
   }
   result.set_duration_s(absl::ToDoubleSeconds(absl::Now() - start));
   return result;

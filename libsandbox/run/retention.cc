@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "libsandbox/base/fs_util.h"
+#include "libsandbox/base/text.h"
 
 namespace libsandbox {
 namespace {
@@ -420,6 +421,54 @@ RetentionStore::RetentionStore(std::string storage_dir) {
     std::filesystem::path abs = std::filesystem::absolute(storage_dir, ec);
     storage_dir_ = ec ? storage_dir : abs.lexically_normal().string();
     while (storage_dir_.size() > 1 && storage_dir_.back() == '/') storage_dir_.pop_back();
+  }
+}
+
+FileSignature FileSignature::Of(const struct stat& st) {
+  FileSignature sig;
+  sig.size = st.st_size;
+  sig.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+  sig.inode = st.st_ino;
+  return sig;
+}
+
+absl::StatusOr<WorkspaceSnapshot> SnapshotWorkspace(const std::string& workspace_dir) {
+  UniqueFd workspace(::open(workspace_dir.c_str(), kDirOpenFlags));
+  if (!workspace.valid()) return ErrnoStatus(absl::StrCat("open ", workspace_dir), errno);
+  WorkspaceSnapshot snapshot;
+  TreeWalker walker([&](const std::string& rel, const struct stat& st) {
+    snapshot.emplace(rel, FileSignature::Of(st));
+    return absl::OkStatus();
+  });
+  if (absl::Status s = walker.Walk(workspace.get()); !s.ok()) return s;
+  return snapshot;
+}
+
+void KeepWorkspaceFiles(const std::string& storage_dir, const StorageQuota& quota,
+                        const std::string& workspace_dir, std::string_view user,
+                        const RetentionSkipFn& skip, Result* result) {
+  absl::StatusOr<std::vector<RetainedFile>> files =
+      RetentionStore(storage_dir).Collect(workspace_dir, user, quota, skip);
+  if (!files.ok()) {
+    KeepFailed(files.status(), result);
+    return;
+  }
+  for (const RetainedFile& f : *files) {
+    File* out = result->add_files();
+    // Names come from the sandbox: any bytes but '/' and NUL.
+    out->set_path(SanitizeUtf8(f.path));
+    out->set_size(f.size);
+    out->set_host_path(SanitizeUtf8(f.host_path));
+  }
+}
+
+void KeepFailed(const absl::Status& error, Result* result) {
+  if (result->status() == Result::OK) {
+    result->set_status(Result::STORAGE_ERROR);
+    result->set_message(
+        absl::StrCat("The files the code created were not kept: ", error.message()));
+  } else {
+    absl::StrAppend(result->mutable_message(), " Files were not kept: ", error.message());
   }
 }
 

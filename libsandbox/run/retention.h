@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,23 @@ absl::StatusOr<std::string> UserKey(std::string_view user);
 // unchanged input file).
 using RetentionSkipFn = std::function<bool(const std::string& rel_path, const struct stat& st)>;
 
+// What changes when a regular file is written or replaced: its size, mtime
+// and inode.
+struct FileSignature {
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t inode = 0;
+  static FileSignature Of(const struct stat& st);
+  bool operator==(const FileSignature&) const = default;
+};
+// The regular files of a workspace by relative path.
+using WorkspaceSnapshot = std::map<std::string, FileSignature>;
+
+// The regular files below `workspace_dir`, walked as Collect walks it (by
+// directory fds, never following a symlink, with the same bounds: a larger
+// tree fails with ResourceExhausted). Nothing is read from the files.
+absl::StatusOr<WorkspaceSnapshot> SnapshotWorkspace(const std::string& workspace_dir);
+
 // Thread-safe; collections of one user are serialised by a lock file in the
 // user's directory, so several processes may share a storage directory.
 class RetentionStore {
@@ -84,6 +102,17 @@ class RetentionStore {
  private:
   std::string storage_dir_;
 };
+
+// Keeps the files of a run or session exec that `skip` does not skip in
+// `storage_dir` under `quota`, and lists them in `result.files`. A failure
+// (see KeepFailed) never loses the outcome of the code.
+void KeepWorkspaceFiles(const std::string& storage_dir, const StorageQuota& quota,
+                        const std::string& workspace_dir, std::string_view user,
+                        const RetentionSkipFn& skip, Result* result);
+// Files could not be kept because of `error`: an OK result becomes
+// STORAGE_ERROR saying so; any other keeps its status, the reason appended
+// to its message.
+void KeepFailed(const absl::Status& error, Result* result);
 
 }  // namespace libsandbox
 

@@ -38,6 +38,7 @@
 #include "libsandbox/proto/config.pb.h"
 #include "libsandbox/rules/policy.h"
 #include "libsandbox/run/instance.h"
+#include "libsandbox/run/retention.h"
 #include "libsandbox/run/workspace_volume.h"
 #include "libsandbox/session/session_files.h"
 
@@ -73,6 +74,12 @@ class ManagedSession {
 
   // Runs one command in the session, booting its sandbox if it is not
   // running. Concurrent calls on one session run one after the other.
+  // request.files are written into the workspace first; with
+  // request.keep_files the files the exec created or changed there (found by
+  // comparing size, mtime and inode of each regular file before and after)
+  // are kept like a one-shot run's: in the user's storage under the
+  // config's quota (or request.keep_storage_dir and keep_quota), listed in
+  // Result.files, STORAGE_ERROR when they break it.
   Result Exec(const ExecRequest& request);
   // Stops the sandbox (background processes end); the workspace is kept.
   absl::Status Stop();
@@ -146,6 +153,13 @@ class ManagedSession {
   // Runs the file helper in the sandbox.
   absl::StatusOr<ProcessResult> RunFileHelper(FileOp op, const std::string& path, int64_t limit,
                                               std::optional<std::string> input);
+  // The same in the booted sandbox, mu_ held.
+  absl::StatusOr<ProcessResult> RunFileHelperLocked(FileOp op, const std::string& path,
+                                                    int64_t limit, std::optional<std::string> input)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes an exec's input files (request.files) into the workspace, inside
+  // the sandbox (session_files.h: never through a symlink).
+  absl::Status WriteInputFilesLocked(const ExecRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::shared_ptr<BackgroundProcess>> FindProcess(const std::string& id);
   // When the session was last used: by an exec, or by a call on its
   // processes or files.
@@ -162,6 +176,10 @@ class ManagedSession {
   // Stops the sandbox if no exec ran for longer than the idle timeout.
   // Never waits for a running exec. True if it stopped it.
   bool StopIfIdle(absl::Time now);
+  // Keeps the files of the workspace that differ from `before` (and are not
+  // in request.keep_exclude) for `result` (an exec's, the code ran).
+  void KeepChangedFiles(const ExecRequest& request, const absl::StatusOr<WorkspaceSnapshot>& before,
+                        Result* result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Kills the process group of the exec whose sandbox pid runsc wrote to
   // `pid_file`, leaving the session running.
   void KillExec(const std::string& pid_file) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

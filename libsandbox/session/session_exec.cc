@@ -1,7 +1,9 @@
 // ManagedSession::Exec: one command run in the session's sandbox under the cwd
-// wrapper (session_scripts.h), waited for, its outcome made a Result.
+// wrapper (session_scripts.h), waited for, its outcome made a Result; its
+// input files written first and, if asked, the files it changed kept.
 #include <unistd.h>
 
+#include <set>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -11,6 +13,7 @@
 #include "libsandbox/base/fs_util.h"
 #include "libsandbox/host/process.h"
 #include "libsandbox/run/outcome.h"
+#include "libsandbox/run/retention.h"
 #include "libsandbox/session/session.h"
 #include "libsandbox/session/session_request.h"
 
@@ -31,6 +34,29 @@ void ManagedSession::KillExec(const std::string& pid_file) {
   (void)RunCommand(instance_->RunscCommand({"exec", "--user", "1000:1000", instance_->container(),
                                             "/bin/kill", "-KILL", "--", group}),
                    kKillTimeout);
+}
+
+// Like a one-shot run's files: kept for every outcome where the code ran,
+// before a dead sandbox's volume goes away.
+void ManagedSession::KeepChangedFiles(const ExecRequest& request,
+                                      const absl::StatusOr<WorkspaceSnapshot>& before,
+                                      Result* result) {
+  if (!before.ok()) {
+    KeepFailed(before.status(), result);
+    return;
+  }
+  const std::set<std::string> excluded(request.keep_exclude().begin(),
+                                       request.keep_exclude().end());
+  auto unchanged = [&](const std::string& rel, const struct stat& st) {
+    if (excluded.contains(rel)) return true;
+    auto it = before->find(rel);
+    return it != before->end() && it->second == FileSignature::Of(st);
+  };
+  const std::string& storage_dir =
+      request.keep_storage_dir().empty() ? env_->config.storage_dir() : request.keep_storage_dir();
+  const StorageQuota& quota =
+      request.has_keep_quota() ? request.keep_quota() : env_->config.quota();
+  KeepWorkspaceFiles(storage_dir, quota, workspace_, key_.user(), unchanged, result);
 }
 
 Result ManagedSession::Exec(const ExecRequest& request) {
@@ -56,6 +82,17 @@ Result ManagedSession::Exec(const ExecRequest& request) {
       return SetupFailedResult(s, start, "The session's sandbox did not start: ");
     }
   }
+
+  if (absl::Status s = WriteInputFilesLocked(request); !s.ok()) {
+    Result failed = SetupFailedResult(s, start, "The input files were not written: ");
+    if (!message_prefix.empty()) failed.set_message(message_prefix + failed.message());
+    last_used_ = absl::Now();
+    return failed;
+  }
+  // What the workspace holds before the code runs (the input files
+  // included), for keep_files.
+  absl::StatusOr<WorkspaceSnapshot> before = absl::InternalError("not taken");
+  if (request.keep_files()) before = SnapshotWorkspace(workspace_);
 
   const EgressProxy* proxy = instance_->egress_proxy();
   const EgressReport egress_before = proxy ? proxy->Report() : EgressReport();
@@ -101,6 +138,7 @@ Result ManagedSession::Exec(const ExecRequest& request) {
     Limits caps = limits_;
     caps.set_timeout_s(limits.timeout_s());
     Classify(ending, caps, RunKind::kSessionExec, &result);
+    if (request.keep_files()) KeepChangedFiles(request, before, &result);
   }
   if (!message_prefix.empty()) result.set_message(message_prefix + result.message());
   if (!notes_.empty()) absl::StrAppend(result.mutable_message(), "\nNot enforced: ", notes_);

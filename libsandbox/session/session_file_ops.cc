@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -26,6 +27,11 @@ absl::StatusOr<ProcessResult> ManagedSession::RunFileHelper(FileOp op, const std
   absl::MutexLock lock(&mu_);
   bool replaced = false;
   if (absl::Status s = EnsureBootedLocked(&replaced); !s.ok()) return s;
+  return RunFileHelperLocked(op, path, limit, std::move(input));
+}
+
+absl::StatusOr<ProcessResult> ManagedSession::RunFileHelperLocked(
+    FileOp op, const std::string& path, int64_t limit, std::optional<std::string> input) {
   // Like an exec's: the spec (uid 1000, no capabilities, rlimits) in the
   // host-only run dir; the path goes in it, never on the host's argv.
   const std::string process_file =
@@ -49,6 +55,14 @@ absl::StatusOr<ProcessResult> ManagedSession::RunFileHelper(FileOp op, const std
   ::unlink(process_file.c_str());
   last_used_ = absl::Now();
   return r;
+}
+
+absl::Status ManagedSession::WriteInputFilesLocked(const ExecRequest& request) {
+  if (request.files_size() == 0) return absl::OkStatus();
+  absl::StatusOr<ProcessResult> r =
+      RunFileHelperLocked(FileOp::kPut, ".", 0, PutFilesInput(request.files()));
+  if (!r.ok()) return r.status();
+  return FileHelperStatus(*r, "files", "/home/user");
 }
 
 absl::StatusOr<std::string> ManagedSession::ReadFile(const std::string& path, int64_t max_bytes) {

@@ -1,6 +1,7 @@
 #include "libsandbox/session/session_files.h"
 
 #include <algorithm>
+#include <string>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -17,10 +18,13 @@ constexpr size_t kMaxPathBytes = 4096;
 // argv: op, path, limit. Exit 0: done (read: the bytes on stdout; list:
 // "type\0size\0name\0" per entry, then "+\0" if there were more). Exit 3:
 // stderr holds "ERRNAME message". Opens with O_NONBLOCK so a FIFO cannot
-// hang it, and reads or writes regular files only.
+// hang it, and reads or writes regular files only. put enters directories
+// with O_NOFOLLOW and no O_DIRECTORY, checking the type with fstat: gVisor
+// follows a final symlink when O_DIRECTORY is given, even with O_NOFOLLOW.
 constexpr char kHelper[] =
     "import errno, os, stat, sys\n"
     "op, path, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])\n"
+    "D = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY\n"
     "def fail(name, msg):\n"
     "    sys.stderr.write(name + ' ' + msg)\n"
     "    sys.exit(3)\n"
@@ -30,6 +34,53 @@ constexpr char kHelper[] =
     "        fail('EISDIR', 'is a directory')\n"
     "    if not stat.S_ISREG(m):\n"
     "        fail('EINVAL', 'is not a regular file')\n"
+    "def opendir(name, dir_fd=None):\n"
+    "    fd = os.open(name, D, dir_fd=dir_fd)\n"
+    "    if not stat.S_ISDIR(os.fstat(fd).st_mode):\n"
+    "        os.close(fd)\n"
+    "        raise NotADirectoryError(errno.ENOTDIR, 'not a directory')\n"
+    "    return fd\n"
+    "def put():\n"
+    "    src = sys.stdin.buffer\n"
+    "    head = src.read(int(src.readline()))\n"
+    "    fields = head.split(b'\\0')\n"
+    "    for i in range(0, len(fields) - 1, 2):\n"
+    "        put_one(src, fields[i], int(fields[i + 1]))\n"
+    "def put_one(src, rel, size):\n"
+    "    parts = [x for x in rel.split(b'/') if x not in (b'', b'.')]\n"
+    "    fd = opendir(b'/home/user')\n"
+    "    try:\n"
+    "        for part in parts[:-1]:\n"
+    "            try:\n"
+    "                os.mkdir(part, 0o755, dir_fd=fd)\n"
+    "            except FileExistsError:\n"
+    "                pass\n"
+    "            sub = opendir(part, fd)\n"
+    "            os.close(fd)\n"
+    "            fd = sub\n"
+    "        tmp = b'.libsandbox-input.tmp'\n"
+    "        try:\n"
+    "            os.unlink(tmp, dir_fd=fd)\n"
+    "        except FileNotFoundError:\n"
+    "            pass\n"
+    "        f = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, "
+    "dir_fd=fd)\n"
+    "        try:\n"
+    "            while size > 0:\n"
+    "                b = src.read(min(size, 1 << 16))\n"
+    "                if not b:\n"
+    "                    fail('EIO', 'input ended early')\n"
+    "                size -= len(b)\n"
+    "                while b:\n"
+    "                    b = b[os.write(f, b):]\n"
+    "        finally:\n"
+    "            os.close(f)\n"
+    "        os.replace(tmp, parts[-1], src_dir_fd=fd, dst_dir_fd=fd)\n"
+    "    except OSError as e:\n"
+    "        fail(errno.errorcode.get(e.errno or 0, 'EIO'), '%s: %s' % ("
+    "rel.decode('utf-8', 'replace'), e.strerror or ''))\n"
+    "    finally:\n"
+    "        os.close(fd)\n"
     "p = os.path.join('/home/user', path)\n"
     "out = sys.stdout.buffer\n"
     "try:\n"
@@ -76,6 +127,8 @@ constexpr char kHelper[] =
     "                     else 'symlink' if stat.S_ISLNK(m) else 'other')\n"
     "                out.write(b'%s\\0%d\\0%s\\0' % (t.encode(), st.st_size, "
     "os.fsencode(e.name)))\n"
+    "    elif op == 'put':\n"
+    "        put()\n"
     "    out.flush()\n"
     "except OSError as e:\n"
     "    fail(errno.errorcode.get(e.errno or 0, 'EIO'), e.strerror or '')\n";
@@ -95,7 +148,10 @@ absl::Status CheckSandboxPath(const std::string& path) {
 }
 
 std::vector<std::string> FileHelperArgv(FileOp op, const std::string& path, int64_t limit) {
-  const char* name = op == FileOp::kRead ? "read" : op == FileOp::kWrite ? "write" : "list";
+  const char* name = op == FileOp::kRead    ? "read"
+                     : op == FileOp::kWrite ? "write"
+                     : op == FileOp::kPut   ? "put"
+                                            : "list";
   return {kExecutorPython, "-I", "-S", "-c", kHelper, name, path, absl::StrCat(limit)};
 }
 
@@ -106,6 +162,7 @@ size_t FileHelperOutputCap(FileOp op, int64_t limit) {
     case FileOp::kRead:
       return std::max(kMin, static_cast<size_t>(limit) + 1);
     case FileOp::kWrite:
+    case FileOp::kPut:
       return kMin;
     case FileOp::kList:
       // type, size (20 digits) and a name of at most 255 bytes, per entry.
@@ -140,6 +197,22 @@ absl::Status FileHelperStatus(const ProcessResult& result, const std::string& wh
     return absl::InvalidArgumentError(message);
   }
   return absl::InternalError(message);
+}
+
+std::string PutFilesInput(const google::protobuf::RepeatedPtrField<InputFile>& files) {
+  std::string head;
+  size_t total = 0;
+  for (const InputFile& f : files) {
+    head += f.path();
+    head.push_back('\0');
+    head += std::to_string(f.content().size());
+    head.push_back('\0');
+    total += f.content().size();
+  }
+  std::string input = absl::StrCat(head.size(), "\n", head);
+  input.reserve(input.size() + total);
+  for (const InputFile& f : files) input += f.content();
+  return input;
 }
 
 absl::StatusOr<DirListing> ParseListing(const std::string& out, int limit) {

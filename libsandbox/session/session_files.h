@@ -20,7 +20,11 @@ inline constexpr int64_t kMaxFileOpBytes = 64 << 20;  // one read or write
 inline constexpr int64_t kDefaultReadBytes = 1 << 20;
 inline constexpr int kMaxListEntries = 10000;
 
-enum class FileOp { kRead, kWrite, kList };
+// kPut writes several files (an exec's input files) from its stdin
+// (PutFilesInput): each below /home/user, its directories made as needed
+// and never entered through a symlink, the file itself replaced (a symlink
+// in its place is replaced, not followed).
+enum class FileOp { kRead, kWrite, kList, kPut };
 
 // InvalidArgument for an empty, overlong, non-UTF-8 or NUL-holding path.
 absl::Status CheckSandboxPath(const std::string& path);
@@ -37,6 +41,11 @@ size_t FileHelperOutputCap(FileOp op, int64_t limit);
 // message naming `what` and the path.
 absl::Status FileHelperStatus(const ProcessResult& result, const std::string& what,
                               const std::string& path);
+
+// The stdin of kPut for `files` (paths already checked relative): a decimal
+// header length and newline, the header (path NUL size NUL per file), then
+// the contents one after the other.
+std::string PutFilesInput(const google::protobuf::RepeatedPtrField<InputFile>& files);
 
 // The helper's listing output (type NUL size NUL name NUL ...), sorted.
 absl::StatusOr<DirListing> ParseListing(const std::string& out, int limit);

@@ -52,6 +52,35 @@ absl::StatusOr<CheckedExec> CheckExecRequest(const ExecRequest& request, const s
   if (request.has_max_output_bytes()) {
     checked.limits.set_max_output_bytes(request.max_output_bytes());
   }
+  if (background &&
+      (request.files_size() > 0 || request.keep_files() || request.keep_exclude_size() > 0 ||
+       !request.keep_storage_dir().empty() || request.has_keep_quota())) {
+    return absl::InvalidArgumentError(
+        "files and keep_*: only for an exec, not a background process");
+  }
+  if (!request.keep_storage_dir().empty() && request.keep_storage_dir()[0] != '/') {
+    return absl::InvalidArgumentError("keep_storage_dir: must be an absolute path");
+  }
+  if (request.files_size() > kMaxExecInputFiles) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("files: more than ", kMaxExecInputFiles, " in one exec"));
+  }
+  int64_t file_bytes = 0;
+  for (const InputFile& f : request.files()) file_bytes += static_cast<int64_t>(f.content().size());
+  if (file_bytes > kMaxExecInputBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("files: ", file_bytes, " bytes, more than ",
+                                                   kMaxExecInputBytes, " in one exec"));
+  }
+  *as_run.mutable_files() = request.files();
+  if (request.keep_exclude_size() > kMaxExecInputFiles) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("keep_exclude: more than ", kMaxExecInputFiles, " paths"));
+  }
+  for (const std::string& path : request.keep_exclude()) {
+    if (absl::Status s = ValidateRelativePath(path); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("keep_exclude: ", s.message()));
+    }
+  }
   if (absl::Status s = ValidateRequest(as_run, checked.limits); !s.ok()) return s;
   return checked;
 }

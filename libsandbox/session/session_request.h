@@ -22,13 +22,20 @@ namespace libsandbox {
 // itself has ended, wait only this long for the rest of its output.
 inline constexpr absl::Duration kExecDrainGrace = absl::Milliseconds(200);
 
+// An exec's input files (ExecRequest.files): at most this many, of at most
+// this many bytes together (they pass through one pipe into the sandbox).
+inline constexpr int kMaxExecInputFiles = 4096;
+inline constexpr int64_t kMaxExecInputBytes = 64 << 20;
+
 // An exec's (or background process's) request, checked.
 struct CheckedExec {
   const Language* language = nullptr;
   Limits limits;  // the session's, with the request's timeout and output cap
 };
 // `session_limits` are the session's; `background`: no timeout unless the
-// request sets one (an exec has the session's). InvalidArgument (or what
+// request sets one (an exec has the session's), and no files to write or
+// keep. Input files are checked like RunRequest.files (relative, no "..",
+// fitting the workspace) and against the caps above. InvalidArgument (or what
 // ValidateRequest says) for a bad request.
 absl::StatusOr<CheckedExec> CheckExecRequest(const ExecRequest& request, const std::string& user,
                                              const Limits& session_limits, bool background);

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import signal as _signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from libsandbox import _core
-from libsandbox._api import _BadText, _config, _content, _get_executor, _result, _text
+from libsandbox._api import Files, _BadText, _config, _content, _file_list, _get_executor, _result, _text
 from libsandbox._types import (
     Config,
     Limits,
@@ -142,8 +142,22 @@ def _exec_request(
     env: object,
     timeout_s: float | None,
     max_output_bytes: int | None,
+    files: object = None,
+    keep_files: object = False,
+    keep_exclude: object = (),
+    keep_config: object = None,
 ) -> dict[str, Any]:
     """The ExecRequest dict of exec() and start(); raises _BadText."""
+    if not isinstance(keep_files, bool):
+        raise TypeError(f"keep_files must be a bool, got {type(keep_files).__name__}")
+    if isinstance(keep_exclude, (str, bytes)) or not isinstance(keep_exclude, Sequence):
+        raise TypeError(f"keep_exclude must be a sequence of str, got {type(keep_exclude).__name__}")
+    if keep_config is not None and not isinstance(keep_config, Config):
+        raise TypeError(f"keep_config must be a libsandbox.Config or None, got {type(keep_config).__name__}")
+    keep_to: dict[str, Any] = {}
+    if keep_config is not None:
+        where = keep_config.to_dict()
+        keep_to = {"keep_storage_dir": where["storage_dir"], "keep_quota": where["quota"]}
     return {
         "code": _text("code", code),
         "language": _text("language", language),
@@ -151,6 +165,10 @@ def _exec_request(
         "env": _env("env", env),
         "timeout_s": None if timeout_s is None else float(timeout_s),
         "max_output_bytes": max_output_bytes,
+        "files": [] if files is None else _file_list(files),
+        "keep_files": keep_files,
+        "keep_exclude": [_text("keep_exclude entry", path) for path in keep_exclude],
+        **keep_to,
     }
 
 
@@ -245,6 +263,10 @@ class Session:
         env: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
         max_output_bytes: int | None = None,
+        files: Files | None = None,
+        keep_files: bool = False,
+        keep_exclude: Sequence[str] = (),
+        keep_config: Config | None = None,
     ) -> Result:
         """Runs ``code`` in the session, booting its sandbox if it is not up.
 
@@ -253,6 +275,18 @@ class Session:
         stops this exec, not the session. INTERRUPTED "memory" means the
         sandbox was stopped; the next exec boots a new one on the same
         workspace. Concurrent execs of one session run one after the other.
+
+        ``files`` (as for ``run``: paths relative to the home directory,
+        content bytes or str) are written into the workspace before the code
+        runs, replacing what is there and never through a symbolic link.
+        With ``keep_files`` the files this exec created or changed in the
+        workspace (but not ``files`` it left unchanged, nor the paths in
+        ``keep_exclude``) are kept like a run's: in ``config.storage_dir``
+        under its quotas, listed in ``Result.files`` (STORAGE_ERROR when
+        they break a quota). ``keep_config`` keeps them in its
+        ``storage_dir`` under its quotas instead (its other fields are not
+        used), e.g. for front ends that share a session but serve their own
+        directories.
         """
         if timeout_s is not None:
             _require_number("exec", "timeout_s", timeout_s)
@@ -263,7 +297,18 @@ class Session:
         if max_output_bytes is not None and not 0 <= max_output_bytes < 2**63:
             raise ValueError(f"max_output_bytes must be >= 0 (0 means no limit), got {max_output_bytes}")
         try:
-            request = _exec_request(code, language, stdin, env, timeout_s, max_output_bytes)
+            request = _exec_request(
+                code,
+                language,
+                stdin,
+                env,
+                timeout_s,
+                max_output_bytes,
+                files,
+                keep_files,
+                keep_exclude,
+                keep_config,
+            )
         except _BadText as e:
             return Result(status=Status.INVALID_INPUT, message=f"{e}; pass valid Unicode text.")
         return _result(self._session.exec(request))
@@ -277,6 +322,10 @@ class Session:
         env: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
         max_output_bytes: int | None = None,
+        files: Files | None = None,
+        keep_files: bool = False,
+        keep_exclude: Sequence[str] = (),
+        keep_config: Config | None = None,
     ) -> Result:
         """exec() without blocking the event loop: the exec waits in a worker
         thread. Cancelling the awaiting task does not stop a started exec."""
@@ -288,6 +337,10 @@ class Session:
             env=env,
             timeout_s=timeout_s,
             max_output_bytes=max_output_bytes,
+            files=files,
+            keep_files=keep_files,
+            keep_exclude=keep_exclude,
+            keep_config=keep_config,
         )
         return await asyncio.get_running_loop().run_in_executor(_get_executor(), call)
 

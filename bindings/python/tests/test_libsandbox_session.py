@@ -271,3 +271,31 @@ def test_max_sessions_config_is_checked() -> None:
     with pytest.raises(ValueError, match="max_sessions"):
         libsandbox.Config(max_sessions=-1)
     assert libsandbox.Config(max_sessions=3).to_dict()["max_sessions"] == 3
+
+
+def test_exec_takes_input_files_and_keeps_what_it_changed(
+    session_config: libsandbox.Config, tmp_path: Path
+) -> None:
+    session = libsandbox.Session("exec-files", config=session_config)
+    r = session.exec(
+        "cat in.txt; echo out > out.txt; echo s > state",
+        "bash",
+        files={"in.txt": b"in\n"},
+        keep_files=True,
+        keep_exclude=["state"],
+    )
+    assert r.status is Status.OK, r.message
+    assert r.stdout == "in\n"
+    assert [f.path for f in r.files] == ["out.txt"]  # not the unchanged input, not the excluded
+    assert r.files[0].host_path.startswith(session_config.storage_dir + "/")
+    assert Path(r.files[0].host_path).read_text() == "out\n"
+    elsewhere = libsandbox.Config(storage_dir=str(tmp_path), max_files_per_execution=1)
+    over = session.exec("echo a > a; echo b > b", "bash", keep_files=True, keep_config=elsewhere)
+    assert over.status is Status.STORAGE_ERROR, over.message
+    one = session.exec("echo c > c", "bash", keep_files=True, keep_config=elsewhere)
+    assert one.status is Status.OK, one.message
+    assert [f.path for f in one.files] == ["c"] and one.files[0].host_path.startswith(str(tmp_path) + "/")
+    with pytest.raises(TypeError):
+        session.exec("true", "bash", keep_exclude="state")
+    with pytest.raises(TypeError):
+        session.exec("true", "bash", keep_files=1)  # type: ignore[arg-type]

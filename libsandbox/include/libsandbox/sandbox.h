@@ -80,13 +80,18 @@ void Shutdown();
 
 // ---- Persistent sessions: one sandbox and workspace per SessionKey ----
 // The workspace lives under <storage_dir>/sessions/ and survives Stop and
-// host restarts; cwd, files and background processes carry from exec to
-// exec while the session runs. Sessions idle past their idle timeout stop.
+// host restarts; cwd, files and background processes
+// carry from exec to exec while the session runs. Sessions idle past their
+// idle timeout stop.
 
 // Runs `request` in the session of `key`, creating it with `options` and
 // booting its sandbox if needed. Same statuses as Run; a TIMEOUT stops only
 // this command, INTERRUPTED "memory" means the session's sandbox was
 // stopped and the next exec starts a new one on the same workspace.
+// request.files are written into the workspace first; with
+// request.keep_files the files the exec created or changed are kept like a
+// run's (Result.files, Config.quota, STORAGE_ERROR; or where and under the
+// quota the request names).
 Result SessionExec(const SessionKey& key, const ExecRequest& request,
                    const SessionOptions& options = SessionOptions(),
                    const Config& config = Config());

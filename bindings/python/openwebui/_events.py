@@ -1,0 +1,130 @@
+"""Open WebUI's status and citation events around one run."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import typing
+import uuid
+
+import libsandbox
+
+from ._attachments import AttachmentSource, read_attachments
+from ._runs import RunOutcome, failure_message, sandbox_run, session_key, session_run
+from ._valves import EventEmitter, ValveError, Valves, effective_valves, storage_dir, user_id
+
+
+class Events:
+    """Sends Open WebUI events; a broken emitter never fails the run."""
+
+    def __init__(self, emitter: EventEmitter, debug: bool) -> None:
+        self._emitter = emitter
+        self.debug = debug
+
+    async def emit(self, kind: str, data: dict[str, typing.Any]) -> None:
+        if self._emitter is None:
+            return
+        try:
+            maybe = self._emitter({"type": kind, "data": data})
+            if inspect.isawaitable(maybe):
+                await maybe
+        except Exception as e:  # The chat may be gone; the run still counts.
+            if self.debug:
+                print(f"event emitter failed: {e!r}", file=sys.stderr)
+
+    async def status(self, description: str, done: bool = False, error: bool = False) -> None:
+        state = "error" if error else ("complete" if done else "in_progress")
+        await self.emit("status", {"status": state, "description": description, "done": done})
+
+
+class CodeRun:
+    """One run as Open WebUI shows it: status events around it and the
+    code_execution citation (the code, then its output and files, sent
+    again under the same id)."""
+
+    def __init__(self, name: str, language: str, code: str, emitter: EventEmitter, debug: bool) -> None:
+        self.language = language
+        self.code = code
+        self.events = Events(emitter, debug)
+        self._name = name
+        self._id = str(uuid.uuid4())
+        self._result: dict[str, typing.Any] = {}
+
+    def _citation(self) -> dict[str, typing.Any]:
+        data: dict[str, typing.Any] = {
+            "type": "code_execution",
+            "id": self._id,
+            "uuid": self._id,
+            "name": self._name,
+            "language": self.language,
+            "code": self.code,
+        }
+        if self._result:
+            data["result"] = dict(self._result)
+        return data
+
+    async def execute(
+        self,
+        configured: Valves,
+        user: dict[str, typing.Any] | None,
+        chat: str = "",
+        attachments: list[AttachmentSource] | None = None,
+    ) -> RunOutcome:
+        """Applies the overrides to the `configured` valves and runs the code
+        in the caller's storage (and session, if the valves and the caller
+        have one) with the `attachments` in its home directory; never raises."""
+        title = self.language.title()
+        try:
+            valves = effective_valves(configured)
+            self.events.debug = valves.DEBUG
+            root = storage_dir(valves)
+            os.makedirs(root, mode=0o755, exist_ok=True)
+            caller = user_id(user)
+            files, notes = await read_attachments(attachments or [], valves, caller)
+            await self.events.status(f"Running {title} code in a gVisor sandbox...")
+            await self.events.emit("citation", self._citation())
+            key = session_key(valves, caller, chat)
+            if key is None:
+                outcome = await sandbox_run(self.language, self.code, valves, caller, root, files)
+            else:
+                outcome = await session_run(self.language, self.code, valves, key, root, files)
+            return outcome._replace(notes=outcome.notes + tuple(notes))
+        except ValveError as e:
+            return RunOutcome("SANDBOX_ERROR", "", False, f"Misconfigured valve: {e}", [], [])
+        except Exception as e:
+            message = failure_message("SANDBOX_ERROR", libsandbox.Reason.NONE, configured, self.language)
+            if configured.DEBUG:
+                message += f" [DEBUG] {e!r}"
+            return RunOutcome("SANDBOX_ERROR", "", False, message, [], [])
+
+    async def finish(self, outcome: RunOutcome, chat_message: str = "") -> None:
+        """Completes the citation, posts `chat_message` (if any) into the
+        chat and sends the final status."""
+        self._result["output"] = outcome.output
+        if outcome.message:
+            self._result["error"] = outcome.message
+        self._result["files"] = [{"name": f["path"], "url": f["url"]} for f in outcome.files if f["url"]]
+        await self.events.emit("citation", self._citation())
+        if chat_message:
+            await self.events.emit("message", {"content": chat_message})
+        if outcome.status == "OK":
+            await self.events.status(f"{self.language.title()} code ran successfully.", done=True)
+        else:
+            await self.events.status(outcome.message, done=True, error=True)
+
+
+def reply_fields(outcome: RunOutcome) -> dict[str, typing.Any]:
+    """The parts of the JSON reply both files give beyond status and output."""
+    fields: dict[str, typing.Any] = {}
+    if outcome.truncated:
+        fields["output_truncated"] = True
+    if outcome.message:
+        fields["message"] = outcome.message
+    if outcome.files:
+        fields["files"] = outcome.files
+    if outcome.notes:
+        fields["notes"] = list(outcome.notes)
+    if outcome.session:
+        fields["session"] = outcome.session
+    return fields
