@@ -11,13 +11,24 @@ namespace libsandbox {
 namespace {
 
 // The wrappers' lines that record the cwd lie between these two lines.
-constexpr std::string_view kRecordBegin = "# begin record-cwd";
-constexpr std::string_view kRecordEnd = "# end record-cwd";
+constexpr char kRecordBegin[] = "# begin record-cwd";
+constexpr char kRecordEnd[] = "# end record-cwd";
 
-static_assert(std::string_view(kCwdWrapperSh).find(kRecordBegin) != std::string_view::npos &&
-              std::string_view(kCwdWrapperSh).find(kRecordEnd) != std::string_view::npos);
-static_assert(std::string_view(kCwdWrapperPy).find(kRecordBegin) != std::string_view::npos &&
-              std::string_view(kCwdWrapperPy).find(kRecordEnd) != std::string_view::npos);
+// Whether `text` contains `part`, at compile time (a plain loop: string_view
+// searches are not constant expressions in sanitizer builds).
+template <size_t N, size_t M>
+constexpr bool Contains(const char (&text)[N], const char (&part)[M]) {
+  for (size_t i = 0; i + M <= N; ++i) {
+    size_t j = 0;
+    while (j + 1 < M && text[i + j] == part[j]) ++j;
+    if (j + 1 == M) return true;
+  }
+  return false;
+}
+
+static_assert(Contains(kCwdWrapperSh, kRecordBegin) && Contains(kCwdWrapperSh, kRecordEnd));
+static_assert(Contains(kCwdWrapperPy, kRecordBegin) && Contains(kCwdWrapperPy, kRecordEnd));
+static_assert(!Contains(kRecordBegin, kRecordEnd));
 
 // `script` without its recording lines (the markers included).
 std::string WithoutRecording(std::string_view script) {
