@@ -3,6 +3,8 @@
 #ifndef LIBSANDBOX_BASE_DEFAULTS_H_
 #define LIBSANDBOX_BASE_DEFAULTS_H_
 
+#include <cstdint>
+
 #include "absl/time/time.h"
 #include "libsandbox/proto/config.pb.h"
 
@@ -17,6 +19,15 @@ inline constexpr char kDefaultLanguage[] = "python";
 inline constexpr absl::Duration kDefaultQueueTimeout = absl::Seconds(60);
 // The port an egress allowlist without ports allows.
 inline constexpr int kDefaultEgressPort = 443;
+
+// Sessions: idle time before a session's sandbox stops, sandboxes running
+// at once per Config (Config.max_sessions 0), output kept per stream of a
+// background process when nothing caps it, bytes a file read returns when
+// the caller names no size.
+inline constexpr absl::Duration kDefaultSessionIdleTimeout = absl::Minutes(30);
+inline constexpr int kDefaultMaxSessions = 64;
+inline constexpr int64_t kDefaultProcessBuffer = 1 << 20;
+inline constexpr int64_t kDefaultReadBytes = 1 << 20;
 
 // The caps used when a RunRequest does not set `limits`: 30 s, 128 MiB,
 // 1 CPU, 128 pids, 1 MiB per output stream, 64 MiB workspace.

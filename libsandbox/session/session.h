@@ -44,14 +44,10 @@
 
 namespace libsandbox {
 
-inline constexpr absl::Duration kDefaultSessionIdleTimeout = absl::Minutes(30);
-inline constexpr int kDefaultMaxSessions = 64;
 // Background processes running at once in one session.
 inline constexpr int kMaxBackgroundProcesses = 16;
 // Ended processes kept for a final poll; the oldest are forgotten first.
 inline constexpr int kMaxEndedProcesses = 16;
-// Per stream, when neither the request nor the session caps output.
-inline constexpr int64_t kDefaultProcessBuffer = 1 << 20;
 inline constexpr int64_t kMaxProcessBuffer = 64 << 20;
 
 // The directory of a session below <storage_dir>/sessions: the UserKey of

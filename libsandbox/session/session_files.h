@@ -11,13 +11,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "libsandbox/base/defaults.h"
 #include "libsandbox/host/process.h"
 #include "libsandbox/proto/config.pb.h"
 
 namespace libsandbox {
 
 inline constexpr int64_t kMaxFileOpBytes = 64 << 20;  // one read or write
-inline constexpr int64_t kDefaultReadBytes = 1 << 20;
 inline constexpr int kMaxListEntries = 10000;
 
 // kPut writes several files (an exec's input files) from its stdin
