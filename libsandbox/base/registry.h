@@ -35,6 +35,11 @@ class Registry {
 
   // Meant to live as long as the process (e.g. a function-local static).
   explicit Registry(size_t max_entries) : max_entries_(max_entries) {}
+  // Frees this process's objects; a parent's, seen after fork(), stay leaked.
+  ~Registry() {
+    absl::MutexLock lock(&mu_);
+    if (pid_ == ::getpid()) delete entries_;
+  }
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
