@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -287,31 +289,56 @@ TEST_F(SessionVolumeTest, WritingPastTheCapIsEnospcAndTheSessionAndItsFilesSurvi
 // A host killed with SIGKILL leaves its sessions' volumes mounted; the next
 // host process detaches them (and so frees their loop devices) when it
 // starts, not only when the same session boots again.
+// The host that dies: a fresh process (this binary run again: a fork of a
+// threaded process may not use the allocator under ASan), with the config
+// in its environment. Skipped when run on its own.
+constexpr char kChildHostEnv[] = "LIBSANDBOX_TEST_CHILD_HOST_CONFIG";
+
+TEST(ChildHost, MountsAVolumeAndIsKilled) {
+  const char* text = std::getenv(kChildHostEnv);
+  if (text == nullptr) GTEST_SKIP() << "the host process of another test";
+  Config config;
+  ASSERT_TRUE(config.ParseFromString(absl::HexStringToBytes(text)));
+  absl::StatusOr<std::unique_ptr<SessionManager>> m = SessionManager::Create(config);
+  ASSERT_TRUE(m.ok()) << m.status();
+  SessionKey alice;
+  alice.set_user("alice");
+  SessionOptions options;
+  *options.mutable_limits() = DefaultSessionLimits();
+  options.mutable_limits()->set_workspace_mb(16);
+  absl::StatusOr<std::shared_ptr<ManagedSession>> s = (*m)->Get(alice, options);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ExecRequest req;
+  req.set_code("echo kept > f");
+  req.set_language("bash");
+  ASSERT_EQ((*s)->Exec(req).status(), Result::OK);
+  ::kill(::getpid(), SIGKILL);  // as a crashed host: nothing cleaned up
+}
+
 TEST_F(SessionVolumeTest, VolumesOfAKilledHostAreDetachedWhenTheNextOneStarts) {
   SessionKey alice;
   alice.set_user("alice");
   const std::string dir = root_ + "/storage/sessions/" + *SessionDirName(alice);
   const std::string workspace = dir + "/workspace";
   const std::string image = dir + "/workspace.img";
+  // Everything the child needs, made before fork(): only exec follows it.
+  const std::string env_entry =
+      absl::StrCat(kChildHostEnv, "=", absl::BytesToHexString(config_.SerializeAsString()));
+  const std::string filter = "--gtest_filter=ChildHost.MountsAVolumeAndIsKilled";
+  char self[] = "/proc/self/exe";
+  char* argv[] = {self, const_cast<char*>(filter.c_str()), nullptr};
+  char* envp[] = {const_cast<char*>(env_entry.c_str()),
+                  const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nullptr};
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    absl::StatusOr<std::unique_ptr<SessionManager>> m = SessionManager::Create(config_);
-    if (!m.ok()) ::_exit(2);
-    SessionOptions options;
-    *options.mutable_limits() = DefaultSessionLimits();
-    options.mutable_limits()->set_workspace_mb(16);
-    absl::StatusOr<std::shared_ptr<ManagedSession>> s = (*m)->Get(alice, options);
-    if (!s.ok()) ::_exit(3);
-    ExecRequest req;
-    req.set_code("echo kept > f");
-    req.set_language("bash");
-    if ((*s)->Exec(req).status() != Result::OK) ::_exit(4);
-    ::kill(::getpid(), SIGKILL);  // as a crashed host: nothing cleaned up
+    ::execve(self, argv, envp);
+    ::_exit(127);
   }
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+      << "the child host exited with " << WEXITSTATUS(status);
   ASSERT_EQ(MountsAt(workspace), 1);
   ASSERT_EQ(LoopsBoundTo(image), 1);
 
