@@ -61,6 +61,11 @@ def test_glue_is_installed_as_libsandbox_openwebui() -> None:
     except ImportError as e:  # pydantic is optional for the core package
         assert "pydantic" in str(e)
         return
-    assert Path(openwebui.__file__).resolve().parent == GLUE_DIR
+    # Installed (a copy in the wheel) or linked (the build tree): the glue's own files.
+    installed = Path(openwebui.__file__).resolve().parent
+    sources = sorted(p.name for p in GLUE_DIR.glob("*.py"))
+    assert sorted(p.name for p in installed.glob("*.py")) == sources
+    for name in sources:
+        assert (installed / name).read_bytes() == (GLUE_DIR / name).read_bytes(), name
     for name in openwebui.__all__:
         assert hasattr(openwebui, name), name
