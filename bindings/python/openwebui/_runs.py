@@ -53,12 +53,9 @@ def failure_message(status: str, reason: libsandbox.Reason, valves: Valves, lang
     )
 
 
-def run_arguments(valves: Valves, root: str) -> dict[str, typing.Any]:
-    """How the valves become libsandbox.run arguments: Limits and Config
-    keyword arguments (limits None: the policy's), the network switch and the
-    policy. Pooled sandboxes boot with the valves' limits, so every run
-    without a policy can take one."""
-    limits = {
+def _valve_limits(valves: Valves) -> dict[str, typing.Any]:
+    """The Limits keyword arguments the valves set for runs and sessions."""
+    return {
         "timeout_s": float(valves.MAX_RUNTIME_SECONDS),
         "memory_mb": valves.MAX_RAM_MEGABYTES,
         "cpus": float(valves.MAX_CPUS),
@@ -66,6 +63,14 @@ def run_arguments(valves: Valves, root: str) -> dict[str, typing.Any]:
         "max_output_bytes": valves.MAX_OUTPUT_BYTES,
         "workspace_mb": valves.MAX_WORKSPACE_MEGABYTES,
     }
+
+
+def run_arguments(valves: Valves, root: str) -> dict[str, typing.Any]:
+    """How the valves become libsandbox.run arguments: Limits and Config
+    keyword arguments (limits None: the policy's), the network switch and the
+    policy. Pooled sandboxes boot with the valves' limits, so every run
+    without a policy can take one."""
+    limits = _valve_limits(valves)
     return {
         "config": {
             "storage_dir": root,
@@ -219,17 +224,11 @@ def session_arguments(valves: Valves, session_root: str) -> dict[str, typing.Any
         limits = dict.fromkeys(("timeout_s", "cpus"), 0.0)  # 0: the policy's value
         limits.update(dict.fromkeys(("memory_mb", "max_pids", "max_output_bytes", "workspace_mb"), 0))
     else:
-        limits = {
-            "timeout_s": float(valves.MAX_RUNTIME_SECONDS),
-            "memory_mb": valves.MAX_RAM_MEGABYTES,
-            "cpus": float(valves.MAX_CPUS),
-            "max_pids": valves.MAX_PIDS,
-            "max_output_bytes": valves.MAX_OUTPUT_BYTES,
-            # A session workspace is a directory that cannot be size-capped;
-            # /tmp still is.
-            "workspace_mb": 0,
-            "tmp_mb": valves.MAX_WORKSPACE_MEGABYTES,
-        }
+        limits = _valve_limits(valves)
+        # A session workspace is a directory that cannot be size-capped;
+        # /tmp still is.
+        limits["tmp_mb"] = limits["workspace_mb"]
+        limits["workspace_mb"] = 0
     return {
         "policy": valves.POLICY,
         "limits": limits,
