@@ -28,6 +28,7 @@
 #include "libsandbox/host/cgroup.h"
 #include "libsandbox/host/process.h"
 #include "libsandbox/host/runsc.h"
+#include "libsandbox/run/workspace_volume.h"
 #include "libsandbox/sandbox.h"
 
 namespace libsandbox {
@@ -518,6 +519,23 @@ Check CheckTool(const std::string& tool) {
   return MakeCheck(tool, true, absl::StrCat(*path, " (used for network=on)"));
 }
 
+// Sessions cap their persistent workspace with an ext4 volume by default.
+Check CheckSessionWorkspaces() {
+  constexpr char kName[] = "session_workspaces";
+  if (absl::Status s = WorkspaceVolumeSupported(); !s.ok()) {
+    return MakeCheck(kName, false,
+                     absl::StrCat("size-capped session workspaces (the sessions' default) cannot "
+                                  "be made here: ",
+                                  s.message(), "; one-shot runs are unaffected"),
+                     "install e2fsprogs and give the host process loop devices (in a container: "
+                     "--device /dev/loop-control plus CAP_SYS_ADMIN), or run sessions with "
+                     "workspace_mb=0 (SESSION_WORKSPACE_MEGABYTES=0 in Open WebUI)");
+  }
+  return MakeCheck(kName, true,
+                   "e2fsprogs and /dev/loop-control present: session workspaces "
+                   "can be size-capped volumes");
+}
+
 Check CheckDirWritable(absl::string_view name, const std::string& path) {
   const std::string remedy =
       absl::StrCat("set ", name, " to a writable directory, or make ", path.empty() ? "it" : path,
@@ -601,6 +619,7 @@ std::vector<Check> RunDoctor(const Config& config) {
   for (Check& c : CheckCgroups(config)) checks.push_back(std::move(c));
   checks.push_back(CheckTool("slirp4netns"));
   checks.push_back(CheckTool("iptables"));
+  checks.push_back(CheckSessionWorkspaces());
   checks.push_back(CheckDirWritable("state_dir", resolved.state_dir()));
   bool dirs_ok = checks.back().ok();
   checks.push_back(CheckDirWritable("storage_dir", resolved.storage_dir()));

@@ -13,6 +13,12 @@ namespace libsandbox {
 inline constexpr char kDefaultStateDir[] = "/run/libsandbox";
 inline constexpr char kDefaultStorageDir[] = "/var/lib/libsandbox/files";
 
+// Admission when Config.max_concurrent, max_concurrent_per_user and
+// max_queued are 0: runs at once, per user, and waiting.
+inline constexpr int kDefaultMaxConcurrent = 32;
+inline constexpr int kDefaultMaxConcurrentPerUser = 8;
+inline constexpr int kDefaultMaxQueued = 256;
+
 // The language of a request (or exec) that names none.
 inline constexpr char kDefaultLanguage[] = "python";
 // How long a run waits for admission when Config.queue_timeout_s is 0.
@@ -33,11 +39,18 @@ inline constexpr int64_t kDefaultReadBytes = 1 << 20;
 // 1 CPU, 128 pids, 1 MiB per output stream, 64 MiB workspace.
 Limits DefaultLimits();
 
-// A session's caps when its options set none: DefaultLimits with no
-// workspace cap (the session workspace has its own quota) and a 64 MiB /tmp.
+// A session's caps when its options set none: DefaultLimits with a 512 MiB
+// workspace (a volume: it persists, so a tmpfs cannot cap it) and a 64 MiB
+// /tmp.
 Limits DefaultSessionLimits();
 
-// Fills empty fields of `config` with defaults (state and storage dirs).
+// The retention quotas of a Config that sets none: 32 files per execution,
+// 4096 files and 256 MiB per user, and 256 MiB of the storage filesystem
+// left free (for the host, and promised to running session volumes).
+StorageQuota DefaultQuota();
+
+// Fills empty fields of `config` with defaults (state and storage dirs, the
+// quota when it is unset; inside a set quota 0 still means "no limit").
 Config ResolvedConfig(const Config& config);
 
 }  // namespace libsandbox

@@ -17,6 +17,8 @@
 namespace libsandbox {
 namespace {
 
+int OrDefault(int value, int fallback) { return value > 0 ? value : fallback; }
+
 // Hosts that change their Config (e.g. Open WebUI valves) leave old
 // engines behind; only the most recently used few keep their pools.
 constexpr size_t kMaxEngines = 8;
@@ -64,9 +66,10 @@ void Engine::ShutdownAll() {
 
 Engine::Engine(std::shared_ptr<const Environment> env)
     : env_(std::move(env)),
-      admission_(AdmissionLimits{env_->config.max_concurrent(),
-                                 env_->config.max_concurrent_per_user(),
-                                 env_->config.max_queued()}) {
+      admission_(AdmissionLimits{
+          OrDefault(env_->config.max_concurrent(), kDefaultMaxConcurrent),
+          OrDefault(env_->config.max_concurrent_per_user(), kDefaultMaxConcurrentPerUser),
+          OrDefault(env_->config.max_queued(), kDefaultMaxQueued)}) {
   const Config& c = env_->config;
   if (c.pool_size() > 0) {
     PoolSettings settings;

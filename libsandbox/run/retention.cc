@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "libsandbox/base/fs_util.h"
 #include "libsandbox/base/text.h"
+#include "libsandbox/run/workspace_volume.h"
 
 namespace libsandbox {
 namespace {
@@ -552,7 +553,10 @@ absl::StatusOr<std::vector<RetainedFile>> RetentionStore::Collect(
     struct statvfs vfs;
     if (::fstatvfs(user_dir->fd.get(), &vfs) != 0) return ErrnoStatus("statvfs storage", errno);
     const int64_t block = std::max<int64_t>(vfs.f_frsize, 1);
-    const int64_t free_bytes = static_cast<int64_t>(vfs.f_bavail) * block;
+    // Room promised to mounted session volumes (which may share the disk)
+    // is not ours to fill.
+    const int64_t free_bytes =
+        static_cast<int64_t>(vfs.f_bavail) * block - MountedVolumesRoomBytes();
     // Copies land before evictions free anything, so evictions are not
     // credited; sizes round up to whole blocks.
     int64_t need = 0;

@@ -6,17 +6,22 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
+#include <map>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "libsandbox/base/fs_util.h"
+#include "libsandbox/base/units.h"
 #include "libsandbox/host/process.h"
 #include "libsandbox/run/bundle.h"
 
@@ -194,6 +199,34 @@ absl::Status WaitImageFree(const std::string& image) {
   return absl::OkStatus();
 }
 
+// The images of the volumes this process has mounted, by mount point.
+absl::Mutex mounted_mu(absl::kConstInit);
+std::map<std::string, std::string>& Mounted() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mounted_mu) {
+  static auto* mounted = new std::map<std::string, std::string>();
+  return *mounted;
+}
+
+// What a sparse image may still take from its disk: its size less what is
+// allocated (files, and metadata the kernel initialises lazily).
+int64_t ImageRoom(const std::string& image) {
+  struct stat st;
+  if (::stat(image.c_str(), &st) != 0) return 0;
+  return std::max<int64_t>(st.st_size - static_cast<int64_t>(st.st_blocks) * 512, 0);
+}
+
+// Free bytes for unprivileged writers of the file system under `path`.
+absl::StatusOr<int64_t> FreeBytes(const std::string& path) {
+  struct statvfs vfs;
+  if (::statvfs(path.c_str(), &vfs) != 0) return ErrnoStatus("statvfs " + path, errno);
+  return static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize);
+}
+
+int64_t RoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mounted_mu) {
+  int64_t room = 0;
+  for (const auto& [mount_point, image] : Mounted()) room += ImageRoom(image);
+  return room;
+}
+
 bool DirIsEmpty(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.valid()) return false;
@@ -208,6 +241,11 @@ bool DirIsEmpty(const std::string& path) {
 }
 
 }  // namespace
+
+int64_t MountedVolumesRoomBytes() {
+  absl::MutexLock lock(&mounted_mu);
+  return RoomLocked();
+}
 
 absl::Status WorkspaceVolumeSupported() {
   for (const char* tool : {"mkfs.ext4", "e2fsck", "resize2fs"}) {
@@ -249,12 +287,14 @@ bool IsMountPoint(const std::string& path) {
 }
 
 absl::StatusOr<std::unique_ptr<WorkspaceVolume>> WorkspaceVolume::Mount(
-    const std::string& image, const std::string& mount_point, int64_t size_mb) {
+    const std::string& image, const std::string& mount_point, int64_t size_mb,
+    int64_t min_free_bytes) {
   if (size_mb <= 0) return absl::InvalidArgumentError("workspace volume: size must be positive");
   if (absl::Status s = DetachStaleMounts(mount_point); !s.ok()) return s;
   if (absl::Status s = WaitImageFree(image); !s.ok()) return s;
 
   struct stat st;
+  bool created = false;
   if (::lstat(image.c_str(), &st) != 0) {
     if (errno != ENOENT) return ErrnoStatus("stat " + image, errno);
     // Files of a workspace that had no cap would vanish under the mount.
@@ -264,6 +304,7 @@ absl::StatusOr<std::unique_ptr<WorkspaceVolume>> WorkspaceVolume::Mount(
           "(its files are deleted) or keep workspace_mb=0"));
     }
     if (absl::Status s = CreateImage(image, size_mb); !s.ok()) return s;
+    created = true;
     if (::lstat(image.c_str(), &st) != 0) return ErrnoStatus("stat " + image, errno);
   }
   if (!S_ISREG(st.st_mode)) {
@@ -292,6 +333,25 @@ absl::StatusOr<std::unique_ptr<WorkspaceVolume>> WorkspaceVolume::Mount(
   }
   // From here on the volume unmounts itself, whatever fails next.
   std::unique_ptr<WorkspaceVolume> volume(new WorkspaceVolume(image, mount_point));
+  {
+    absl::MutexLock lock(&mounted_mu);
+    const std::string disk = image.substr(0, image.rfind('/') + 1);
+    absl::StatusOr<int64_t> disk_free = FreeBytes(disk.empty() ? "." : disk);
+    if (!disk_free.ok()) return disk_free.status();
+    const int64_t promised = RoomLocked() + ImageRoom(image);
+    if (*disk_free - promised < min_free_bytes) {
+      // An image made for this call goes too, so a later smaller cap needs
+      // no shrinking.
+      if (created) ::unlink(image.c_str());
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the disk under the session workspaces has ", FormatBytes(*disk_free),
+          " free; the workspaces in use may still write ", FormatBytes(promised),
+          " (this one included) and ", FormatBytes(min_free_bytes),
+          " must stay free (min_free_bytes): free disk space, lower workspace_mb, or stop idle "
+          "sessions"));
+    }
+    Mounted()[mount_point] = image;
+  }
   // mkfs makes lost+found, which only confuses the code in the sandbox.
   const std::string lost = mount_point + "/lost+found";
   if (::rmdir(lost.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY) {
@@ -305,6 +365,10 @@ absl::StatusOr<std::unique_ptr<WorkspaceVolume>> WorkspaceVolume::Mount(
 }
 
 WorkspaceVolume::~WorkspaceVolume() {
+  {
+    absl::MutexLock lock(&mounted_mu);
+    Mounted().erase(mount_point_);
+  }
   // Lazy: a process that still holds a file in it cannot keep it mounted.
   (void)::umount2(mount_point_.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
 }

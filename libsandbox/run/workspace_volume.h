@@ -17,6 +17,10 @@
 
 namespace libsandbox {
 
+// Bytes the images of the volumes mounted by this process may still grow
+// by (size less allocated): disk that retention must leave to them.
+int64_t MountedVolumesRoomBytes();
+
 // OK if this host can make and mount volumes (mkfs.ext4, resize2fs and
 // e2fsck found, /dev/loop-control present); otherwise FailedPrecondition
 // naming the fix.
@@ -36,9 +40,16 @@ class WorkspaceVolume {
   // `mount_point` by a host process that died is detached first: the
   // caller holds the lock that says nobody else uses it. Shrinking below
   // what the files use is refused (FailedPrecondition).
+  //
+  // A sparse image grows as its files do, so the disk under it must hold
+  // what every mounted volume may still write: the mount is refused when
+  // the free space, less that room of the volumes already mounted by this
+  // process and of this one, would drop below `min_free_bytes`. A full
+  // disk then stops the session that asks for room, never one that runs.
   static absl::StatusOr<std::unique_ptr<WorkspaceVolume>> Mount(const std::string& image,
                                                                 const std::string& mount_point,
-                                                                int64_t size_mb);
+                                                                int64_t size_mb,
+                                                                int64_t min_free_bytes);
   // Unmounts; the loop device frees itself (autoclear).
   ~WorkspaceVolume();
   WorkspaceVolume(const WorkspaceVolume&) = delete;

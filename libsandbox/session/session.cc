@@ -89,8 +89,8 @@ absl::Status ManagedSession::BootLocked() {
   if (auto s = LockWorkspace(); !s.ok()) return s;
   if (auto s = PrepareWorkspaceDir(workspace_); !s.ok()) return s;
   if (volume_mb_ > 0 && volume_ == nullptr) {
-    absl::StatusOr<std::unique_ptr<WorkspaceVolume>> volume =
-        WorkspaceVolume::Mount(dir_ + "/workspace.img", workspace_, volume_mb_);
+    absl::StatusOr<std::unique_ptr<WorkspaceVolume>> volume = WorkspaceVolume::Mount(
+        dir_ + "/workspace.img", workspace_, volume_mb_, env_->config.quota().min_free_bytes());
     if (!volume.ok()) {
       lock_.Reset();
       return volume.status();

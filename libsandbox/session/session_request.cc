@@ -92,7 +92,13 @@ absl::StatusOr<RunRequest> SessionRequest(PolicyStore& policies, const Config& c
   as_run.set_policy(key.policy());
   as_run.set_network(options.network());
   *as_run.mutable_egress() = options.egress();
-  *as_run.mutable_limits() = options.has_limits() ? options.limits() : DefaultSessionLimits();
+  if (options.has_limits()) {
+    *as_run.mutable_limits() = options.limits();
+  } else {
+    *as_run.mutable_limits() = DefaultSessionLimits();
+    // Under a policy file, the policy sizes the workspace (0: its value).
+    if (!config.policy_file().empty()) as_run.mutable_limits()->set_workspace_mb(0);
+  }
   absl::StatusOr<RunRequest> effective = RequestUnderPolicy(policies, config, as_run, policy_name);
   if (!effective.ok()) return effective.status();
   RunRequest check = *effective;

@@ -212,12 +212,12 @@ TEST_F(DoctorTest, AllChecksAreWellFormedAndTheCoreOnesPassHere) {
       names, ::testing::ElementsAre("arch", "root", "runsc", "namespaces", "capabilities",
                                     "apparmor", "selinux", "cgroups", "cgroup_memory", "cgroup_cpu",
                                     "cgroup_pids", "cgroup_swap", "slirp4netns", "iptables",
-                                    "state_dir", "storage_dir", "smoke_run"));
+                                    "session_workspaces", "state_dir", "storage_dir", "smoke_run"));
   // This machine runs sandboxes: root, runsc, namespaces, writable cgroups,
   // the network tools, and a real print('ok').
   for (const char* name : {"arch", "root", "runsc", "namespaces", "capabilities", "cgroups",
                            "cgroup_memory", "cgroup_cpu", "cgroup_pids", "slirp4netns", "iptables",
-                           "state_dir", "storage_dir", "smoke_run"}) {
+                           "session_workspaces", "state_dir", "storage_dir", "smoke_run"}) {
     const Check* c = Find(checks, name);
     ASSERT_NE(c, nullptr) << name;
     EXPECT_TRUE(c->ok()) << name << ": " << c->detail() << " / " << c->remedy();

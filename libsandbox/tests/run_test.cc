@@ -268,6 +268,24 @@ TEST_P(RunTest, StorageQuotaViolationIsStorageError) {
   EXPECT_THAT(r.message(), HasSubstr("max_files_per_execution"));
 }
 
+// A Config without a quota keeps files under bounded defaults: one run
+// cannot leave thousands of files in its user's storage.
+TEST_P(RunTest, AConfigWithoutAQuotaKeepsFilesUnderTheDefaultOne) {
+  ASSERT_FALSE(config_.has_quota());
+  const int64_t cap = DefaultQuota().max_files_per_execution();
+  Result over = RunCode(absl::StrCat("for i in $(seq ", cap + 1, "); do touch f$i; done"), "bash");
+  EXPECT_EQ(over.status(), Result::STORAGE_ERROR) << over.message();
+  EXPECT_THAT(over.message(), HasSubstr("max_files_per_execution"));
+  Result at = RunCode(absl::StrCat("for i in $(seq ", cap, "); do touch f$i; done"), "bash");
+  EXPECT_EQ(at.status(), Result::OK) << at.message();
+  EXPECT_EQ(at.files_size(), cap);
+  // Inside a quota the config sets, 0 still means "no limit".
+  config_.mutable_quota()->set_max_files_per_execution(0);
+  Result unlimited = RunCode("for i in $(seq 300); do touch f$i; done", "bash");
+  EXPECT_EQ(unlimited.status(), Result::OK) << unlimited.message();
+  EXPECT_EQ(unlimited.files_size(), 300);
+}
+
 TEST_P(RunTest, WorkspaceAndTmpAreSizeCapped) {
   limits_.set_workspace_mb(8);
   limits_.set_memory_mb(256);

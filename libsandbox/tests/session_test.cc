@@ -108,8 +108,13 @@ TEST_F(SessionTest, SessionDirectoriesArePrivate) {
   }
 }
 
+// An uncapped workspace (workspace_mb 0) is a plain host directory; a capped
+// one persists in its image (SessionVolumeTest).
 TEST_F(SessionTest, WorkspacePersistsAcrossStopAndHostRestart) {
-  auto s = Get("alice");
+  SessionOptions uncapped;
+  *uncapped.mutable_limits() = DefaultSessionLimits();
+  uncapped.mutable_limits()->set_workspace_mb(0);
+  auto s = Get("alice", uncapped);
   ASSERT_NE(s, nullptr);
   EXPECT_RESULT(Exec(*s, "echo data > keep.txt"), OK);
   const std::string host_file = s->workspace() + "/keep.txt";
@@ -122,7 +127,7 @@ TEST_F(SessionTest, WorkspacePersistsAcrossStopAndHostRestart) {
 
   s.reset();
   NewManager();  // as after a host restart
-  s = Get("alice");
+  s = Get("alice", uncapped);
   ASSERT_NE(s, nullptr);
   r = Exec(*s, "cat keep.txt");
   EXPECT_EQ(r.stdout(), "data\n");

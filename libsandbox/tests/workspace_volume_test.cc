@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -20,6 +21,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -102,7 +104,7 @@ class WorkspaceVolumeTest : public ::testing::Test {
 TEST_F(WorkspaceVolumeTest, CapsTheSizeOwnsItForTheSandboxUserAndLeavesNothingMounted) {
   {
     absl::StatusOr<std::unique_ptr<WorkspaceVolume>> v =
-        WorkspaceVolume::Mount(image_, mount_point_, 16);
+        WorkspaceVolume::Mount(image_, mount_point_, 16, 0);
     ASSERT_TRUE(v.ok()) << v.status();
     EXPECT_TRUE(IsMountPoint(mount_point_));
     EXPECT_EQ(MountsAt(mount_point_), 1);
@@ -130,13 +132,13 @@ TEST_F(WorkspaceVolumeTest, CapsTheSizeOwnsItForTheSandboxUserAndLeavesNothingMo
 
 TEST_F(WorkspaceVolumeTest, FilesPersistAndTheCapGrowsOrShrinksOnlyAboveWhatIsUsed) {
   {
-    auto v = WorkspaceVolume::Mount(image_, mount_point_, 16);
+    auto v = WorkspaceVolume::Mount(image_, mount_point_, 16, 0);
     ASSERT_TRUE(v.ok()) << v.status();
     ASSERT_TRUE(WriteBytes(mount_point_ + "/data", 10 * kMiB).ok());
   }
   EXPECT_FALSE(::access((mount_point_ + "/data").c_str(), F_OK) == 0) << "only in the image";
   {
-    auto v = WorkspaceVolume::Mount(image_, mount_point_, 48);
+    auto v = WorkspaceVolume::Mount(image_, mount_point_, 48, 0);
     ASSERT_TRUE(v.ok()) << v.status();
     struct stat st;
     ASSERT_EQ(::stat((mount_point_ + "/data").c_str(), &st), 0);
@@ -146,13 +148,13 @@ TEST_F(WorkspaceVolumeTest, FilesPersistAndTheCapGrowsOrShrinksOnlyAboveWhatIsUs
     EXPECT_GT(static_cast<int64_t>(vfs.f_blocks) * static_cast<int64_t>(vfs.f_frsize), 40 * kMiB);
   }
   {
-    auto v = WorkspaceVolume::Mount(image_, mount_point_, 8);
+    auto v = WorkspaceVolume::Mount(image_, mount_point_, 8, 0);
     ASSERT_FALSE(v.ok());
     EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition);
     EXPECT_THAT(v.status().message(), HasSubstr("cannot shrink to 8 MiB"));
   }
   {
-    auto v = WorkspaceVolume::Mount(image_, mount_point_, 24);
+    auto v = WorkspaceVolume::Mount(image_, mount_point_, 24, 0);
     ASSERT_TRUE(v.ok()) << v.status();
     struct stat st;
     ASSERT_EQ(::stat((mount_point_ + "/data").c_str(), &st), 0);
@@ -167,7 +169,7 @@ TEST_F(WorkspaceVolumeTest, AMountLeftByADeadProcessIsDetachedFirst) {
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    auto v = WorkspaceVolume::Mount(image_, mount_point_, 16);
+    auto v = WorkspaceVolume::Mount(image_, mount_point_, 16, 0);
     if (!v.ok()) ::_exit(1);
     (void)WriteBytes(mount_point_ + "/kept", kMiB);
     ::_exit(0);  // no destructors: the mount stays
@@ -177,7 +179,7 @@ TEST_F(WorkspaceVolumeTest, AMountLeftByADeadProcessIsDetachedFirst) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_EQ(MountsAt(mount_point_), 1);
   {
-    auto v = WorkspaceVolume::Mount(image_, mount_point_, 16);
+    auto v = WorkspaceVolume::Mount(image_, mount_point_, 16, 0);
     ASSERT_TRUE(v.ok()) << v.status();
     EXPECT_EQ(MountsAt(mount_point_), 1);  // the stale one is gone, not stacked under
     EXPECT_EQ(::access((mount_point_ + "/kept").c_str(), F_OK), 0);
@@ -186,33 +188,66 @@ TEST_F(WorkspaceVolumeTest, AMountLeftByADeadProcessIsDetachedFirst) {
 }
 
 TEST_F(WorkspaceVolumeTest, AnImageStillInUseIsNotMountedTwice) {
-  auto first = WorkspaceVolume::Mount(image_, mount_point_, 16);
+  auto first = WorkspaceVolume::Mount(image_, mount_point_, 16, 0);
   ASSERT_TRUE(first.ok()) << first.status();
   // A file held open keeps the detached file system (and its loop device)
   // alive, like a straggling process of a dead host would.
   UniqueFd busy(::open((mount_point_ + "/held").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   ASSERT_TRUE(busy.valid());
-  auto second = WorkspaceVolume::Mount(image_, mount_point_, 16);
+  auto second = WorkspaceVolume::Mount(image_, mount_point_, 16, 0);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(second.status().message(), HasSubstr("still in use"));
   EXPECT_EQ(LoopsBoundTo(image_), 1);
   busy.Reset();
   first->reset();
-  auto third = WorkspaceVolume::Mount(image_, mount_point_, 16);
+  auto third = WorkspaceVolume::Mount(image_, mount_point_, 16, 0);
   ASSERT_TRUE(third.ok()) << third.status();
   EXPECT_EQ(::access((mount_point_ + "/held").c_str(), F_OK), 0);
 }
 
 TEST_F(WorkspaceVolumeTest, FilesOfAnUncappedWorkspaceAreNotHidden) {
   ASSERT_TRUE(WriteFile(mount_point_ + "/old.txt", "old").ok());
-  auto v = WorkspaceVolume::Mount(image_, mount_point_, 16);
+  auto v = WorkspaceVolume::Mount(image_, mount_point_, 16, 0);
   ASSERT_FALSE(v.ok());
   EXPECT_THAT(v.status().message(), HasSubstr("reset the session"));
   EXPECT_NE(::access(image_.c_str(), F_OK), 0);
 }
 
 // ---- Sessions with a capped workspace ----
+
+// A small disk: volumes whose room it cannot hold are refused at mount, so
+// the one that asks for room fails, never one already running.
+TEST_F(WorkspaceVolumeTest, AMountTheDiskCannotHoldIsRefusedAndRunningOnesKeepTheirRoom) {
+  const std::string disk = root_ + "/disk";
+  ASSERT_TRUE(MakeDirs(disk, 0700).ok());
+  ASSERT_EQ(::mount("small-disk", disk.c_str(), "tmpfs", 0, "size=64m"), 0) << strerror(errno);
+  const std::string other_mount = root_ + "/other";
+  ASSERT_TRUE(MakeDirs(other_mount, 0700).ok());
+  {
+    auto first = WorkspaceVolume::Mount(disk + "/a.img", mount_point_, 32, 16 * kMiB);
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_GT(MountedVolumesRoomBytes(), 24 * kMiB);
+    auto second = WorkspaceVolume::Mount(disk + "/b.img", other_mount, 32, 16 * kMiB);
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(second.status().message(), HasSubstr("min_free_bytes"));
+    EXPECT_FALSE(IsMountPoint(other_mount)) << "a refused volume is not left mounted";
+    // The running one can still fill its whole cap.
+    absl::Status big = WriteBytes(mount_point_ + "/big", 64 * kMiB);
+    EXPECT_THAT(big.message(), HasSubstr(std::strerror(ENOSPC))) << big;
+    struct stat st;
+    ASSERT_EQ(::stat((mount_point_ + "/big").c_str(), &st), 0);
+    EXPECT_GE(st.st_size, 20 * kMiB);
+  }
+  EXPECT_EQ(MountedVolumesRoomBytes(), 0);
+  {  // Once it is gone (its image keeps its files), the disk holds the other.
+    ASSERT_EQ(::unlink((disk + "/a.img").c_str()), 0);
+    auto second = WorkspaceVolume::Mount(disk + "/b.img", other_mount, 32, 16 * kMiB);
+    EXPECT_TRUE(second.ok()) << second.status();
+  }
+  ASSERT_EQ(::umount2(disk.c_str(), MNT_DETACH), 0);
+}
 
 class SessionVolumeTest : public testing::SessionFixture {
  protected:
@@ -355,6 +390,67 @@ TEST_F(SessionVolumeTest, VolumesOfAKilledHostAreDetachedWhenTheNextOneStarts) {
   EXPECT_EQ(r.stdout(), "kept\n");
 }
 
+// Without options a session's workspace is a volume of the default size.
+TEST_F(SessionVolumeTest, ADefaultSessionsWorkspaceIsCapped) {
+  std::shared_ptr<ManagedSession> s = SessionFixture::Get("alice");
+  ASSERT_NE(s, nullptr);
+  Result r = Exec(*s,
+                  "import os\n"
+                  "st = os.statvfs('.')\n"
+                  "print(st.f_blocks * st.f_frsize >> 20)\n",
+                  "python");
+  EXPECT_RESULT(r, OK);
+  int64_t mib = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripTrailingAsciiWhitespace(r.stdout()), &mib)) << r.stdout();
+  EXPECT_LE(mib, DefaultSessionLimits().workspace_mb());
+  EXPECT_GT(mib, DefaultSessionLimits().workspace_mb() * 9 / 10);
+  EXPECT_TRUE(IsMountPoint(s->workspace()));
+}
+
+// One user filling the disk under the storage dir: with default caps the
+// session that cannot get its room is refused at boot, a capped one fills
+// only its own volume, and another user's run still keeps its files.
+TEST_F(SessionVolumeTest, AUserFillingTheDiskHurtsOnlyThemselves) {
+  const std::string disk = root_ + "/small";
+  ASSERT_TRUE(MakeDirs(disk, 0700).ok());
+  ASSERT_EQ(::mount("small-disk", disk.c_str(), "tmpfs", 0, "size=40m"), 0) << strerror(errno);
+  config_.set_storage_dir(disk);
+  NewManager();  // the default quota: 256 MiB must stay free, so nothing fits
+  SessionKey mallory;
+  mallory.set_user("mallory");
+  absl::StatusOr<std::shared_ptr<ManagedSession>> refused = manager_->Get(mallory, {});
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  Result r = Exec(**refused, "print('hi')", "python");
+  EXPECT_RESULT(r, SANDBOX_ERROR);
+  EXPECT_THAT(r.message(), HasSubstr("min_free_bytes"));
+  EXPECT_THAT(r.message(), HasSubstr("workspace_mb"));
+  refused->reset();
+
+  config_.mutable_quota()->set_min_free_bytes(4 * kMiB);
+  NewManager();
+  SessionOptions capped;
+  *capped.mutable_limits() = DefaultSessionLimits();
+  capped.mutable_limits()->set_workspace_mb(24);
+  absl::StatusOr<std::shared_ptr<ManagedSession>> filler = manager_->Get(mallory, capped);
+  ASSERT_TRUE(filler.ok()) << filler.status();
+  Result fill = Exec(**filler, "head -c 64M /dev/zero > big", "bash");
+  EXPECT_RESULT(fill, ERROR);
+  EXPECT_THAT(fill.stderr(), HasSubstr("No space left on device"));
+
+  RunRequest bob;
+  bob.set_user("bob");
+  bob.set_language("bash");
+  bob.set_code("echo result > out.txt");
+  Config run_config = config_;
+  Result kept = libsandbox::Run(bob, run_config);
+  EXPECT_RESULT(kept, OK);
+  ASSERT_EQ(kept.files_size(), 1);
+  EXPECT_EQ(kept.files(0).path(), "out.txt");
+  filler->reset();
+  manager_.reset();
+  ASSERT_EQ(::umount2(disk.c_str(), MNT_DETACH), 0);
+}
+
 TEST_F(SessionVolumeTest, ResetEmptiesTheVolume) {
   std::shared_ptr<ManagedSession> s = Get(16);
   ASSERT_NE(s, nullptr);
@@ -375,8 +471,9 @@ TEST_F(SessionVolumeTest, APolicysWorkspaceCapsTheSession) {
   key.set_user("bob");
   key.set_policy("tiny");
   SessionOptions options;
-  *options.mutable_limits() = DefaultSessionLimits();  // workspace_mb 0: the policy's
-  options.mutable_limits()->set_tmp_mb(8);             // the policy's workspace caps /tmp as well
+  *options.mutable_limits() = DefaultSessionLimits();
+  options.mutable_limits()->set_workspace_mb(0);  // 0: the policy's
+  options.mutable_limits()->set_tmp_mb(8);        // the policy's workspace caps /tmp as well
   absl::StatusOr<std::shared_ptr<ManagedSession>> s = manager_->Get(key, options);
   ASSERT_TRUE(s.ok()) << s.status();
   Result r = Exec(**s,

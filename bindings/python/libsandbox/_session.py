@@ -183,8 +183,10 @@ class Session:
 
     ``limits`` cap the whole session (memory, CPU, pids) and give each exec
     its default timeout and output cap (None: the defaults of ``Limits()``
-    with an unlimited workspace and a 64 MiB /tmp; a session workspace cannot
-    be size-capped, so a Limits needs ``workspace_mb=0``). ``env`` is set for every
+    with a 512 MiB workspace and a 64 MiB /tmp). A ``workspace_mb`` above 0
+    makes the workspace an ext4 volume of that size (loop devices needed, and
+    disk room for it: ``min_free_bytes``); 0 leaves it an uncapped directory.
+    ``env`` is set for every
     exec. The options of the first Session object of a key (in this process
     and ``config``) win while the session exists.
 

@@ -172,11 +172,13 @@ class Config:
 
     Paths accept str or os.PathLike and are kept as str. Empty paths mean the
     library's defaults (runsc from PATH, /run/libsandbox, /var/lib/libsandbox/files).
-    The quota fields bound the files kept from runs; 0 means no limit.
+    The quota fields bound the files kept from runs (defaults: 32 files per
+    run, 4096 files and 256 MiB per user, 256 MiB of the disk left free, which
+    also counts the room of mounted session workspaces); 0 means no limit.
     ``pool_size`` keeps that many pre-booted sandboxes per pool language (each
     used for one run only; 0: no pool). ``max_concurrent``,
     ``max_concurrent_per_user`` and ``max_queued`` cap the runs at once and
-    waiting (0: unlimited); a queued run gives up after ``queue_timeout_s``
+    waiting (0: 32, 8 and 256); a queued run gives up after ``queue_timeout_s``
     (0: 60 s). ``pool_limits`` are the caps pooled sandboxes boot with (None:
     the defaults of ``Limits()``); a run takes a pooled sandbox only if its
     /tmp size matches, its other caps apply when it takes one. A mapping of
@@ -211,10 +213,10 @@ class Config:
     allowed_cidrs: Sequence[str] = ()
     extra_ro_mounts: Sequence[str] = ()
     debug: bool = False
-    max_files_per_execution: int = 0
-    max_files_per_user: int = 0
-    max_bytes_per_user: int = 0
-    min_free_bytes: int = 0
+    max_files_per_execution: int = 32
+    max_files_per_user: int = 4096
+    max_bytes_per_user: int = 256 << 20
+    min_free_bytes: int = 256 << 20
     pool_size: int = 0
     pool_languages: Sequence[str] = ()
     max_concurrent: int = 0
@@ -268,8 +270,8 @@ class Config:
         for name in ("max_files_per_execution", "max_files_per_user", "max_bytes_per_user", "min_free_bytes"):
             _require_int("Config", name, getattr(self, name))
         _require_int("Config", "pool_size", self.pool_size, _INT32_MAX, zero="no pool")
-        for name in ("max_concurrent", "max_concurrent_per_user", "max_queued"):
-            _require_int("Config", name, getattr(self, name), _INT32_MAX)
+        for name, zero in (("max_concurrent", "32"), ("max_concurrent_per_user", "8"), ("max_queued", "256")):
+            _require_int("Config", name, getattr(self, name), _INT32_MAX, zero=zero)
         pool_languages = _require_texts("Config", "pool_languages", self.pool_languages)
         object.__setattr__(self, "pool_languages", pool_languages)
         _require_number("Config", "queue_timeout_s", self.queue_timeout_s)

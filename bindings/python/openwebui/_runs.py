@@ -225,10 +225,10 @@ def session_arguments(valves: Valves, session_root: str) -> dict[str, typing.Any
         limits.update(dict.fromkeys(("memory_mb", "max_pids", "max_output_bytes", "workspace_mb"), 0))
     else:
         limits = _valve_limits(valves)
-        # A session workspace is a directory that cannot be size-capped;
-        # /tmp still is.
+        # The persistent workspace is a volume of its own size; /tmp is
+        # capped like a run's.
         limits["tmp_mb"] = limits["workspace_mb"]
-        limits["workspace_mb"] = 0
+        limits["workspace_mb"] = valves.SESSION_WORKSPACE_MEGABYTES
     return {
         "policy": valves.POLICY,
         "limits": limits,

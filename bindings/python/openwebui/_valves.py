@@ -163,6 +163,14 @@ class Valves(pydantic.BaseModel):
         description="A session's sandbox stops after this many minutes without a run; its files "
         "stay and the next run boots it again." + _override_note("SESSION_IDLE_TIMEOUT_MINUTES"),
     )
+    SESSION_WORKSPACE_MEGABYTES: int = pydantic.Field(
+        default=512,
+        ge=0,
+        le=1 << 20,
+        description="Size cap of a session's persistent home directory, in MiB (an ext4 volume: "
+        "needs loop devices; 0 leaves it uncapped, for hosts without them). Its /tmp has "
+        "MAX_WORKSPACE_MEGABYTES." + _override_note("SESSION_WORKSPACE_MEGABYTES"),
+    )
     SESSION_DIRECTORY_PATH: str = pydantic.Field(
         default="$DATA_DIR/libsandbox",
         min_length=1,
