@@ -35,15 +35,16 @@ namespace {
 // thread that ran it) are host tasks the code does not see. Measured on the
 // ptrace platform (pids.current of the sandbox's cgroup): 114-120 host tasks
 // for an idle session; per sandbox process about 7 for forked Python
-// children, about 20 each for 64 concurrently exec'd programs and 35 each for
-// 126, since the stubs grow with the sentry's threads; threads of one process
-// cost next to none. A session's idle background command is a shell and its
-// program (~30 host tasks). So the net is the idle cost plus 40 per task of
-// max_pids: up to the default max_pids (128) the code reaches its cap inside
-// before the net trips; far above it, hundreds of programs running at once
-// can trip the net first, which stops the sandbox (reason "pids").
+// children, 11 for 126 programs started by Python, about 20 each for 64
+// programs started by bash at once and 35 each for 122-126 (4300-4550 in
+// all), since the stubs grow with the sentry's threads; threads of one
+// process cost next to none. A session's idle background command is a shell
+// and its program (~30 host tasks). So the net is the idle cost plus 48 per
+// task of max_pids: up to the default max_pids (128) the code reaches its cap
+// inside well before the net trips; far above it, hundreds of programs
+// running at once can trip the net first, which stops the sandbox ("pids").
 constexpr int64_t kPidsOverhead = 160;
-constexpr int64_t kHostPidsPerTask = 40;
+constexpr int64_t kHostPidsPerTask = 48;
 // The largest pids.max the kernel takes (PID_MAX_LIMIT).
 constexpr int64_t kMaxCgroupPids = int64_t{1} << 22;
 constexpr char kReadyMarker[] = "\x06";
