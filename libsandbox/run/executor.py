@@ -10,6 +10,7 @@ import base64
 import json
 import linecache
 import os
+import resource
 import sys
 import traceback
 
@@ -56,6 +57,9 @@ def main() -> None:
             break
         raw += chunk
     request = json.loads(raw)
+    max_pids = int(request.get("maxPids", 0))
+    if max_pids > 0:
+        resource.setrlimit(resource.RLIMIT_NPROC, (max_pids, max_pids))
     os.environ.clear()
     os.environ.update(request.get("env", {}))
     _stdin_from(base64.b64decode(request.get("stdin", "")))

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -25,9 +27,26 @@
 namespace libsandbox {
 namespace {
 
-// Host threads/processes gVisor itself needs on top of the sandbox's own
-// tasks (sentry and gofer threads, platform stubs).
-constexpr int64_t kPidsOverhead = 96;
+// max_pids is the code's own cap: RLIMIT_NPROC in the process spec, which
+// gVisor enforces on the sandbox user's tasks (threads too), so fork and
+// clone fail with EAGAIN inside, as under Linux. The host-side pids cap only
+// guards the host against the sandbox's runtime: the sentry, gofer and
+// ptrace stubs (one host process per address space, with a thread per sentry
+// thread that ran it) are host tasks the code does not see. Measured on the
+// ptrace platform (pids.current of the sandbox's cgroup): 114-120 host tasks
+// for an idle session; per sandbox process about 7 for forked Python
+// children, 11 for 126 programs started by Python, about 20 each for 64
+// programs started by bash at once and 35 each for 122-126 (4300-4550 in
+// all), since the stubs grow with the sentry's threads; threads of one
+// process cost next to none. A session's idle background command is a shell
+// and its program (~30 host tasks). So the net is the idle cost plus 48 per
+// task of max_pids: up to the default max_pids (128) the code reaches its cap
+// inside well before the net trips; far above it, hundreds of programs
+// running at once can trip the net first, which stops the sandbox ("pids").
+constexpr int64_t kPidsOverhead = 160;
+constexpr int64_t kHostPidsPerTask = 48;
+// The largest pids.max the kernel takes (PID_MAX_LIMIT).
+constexpr int64_t kMaxCgroupPids = int64_t{1} << 22;
 constexpr char kReadyMarker[] = "\x06";
 
 constexpr char kUnenforcedHint[] =
@@ -45,8 +64,11 @@ CgroupLimits ToCgroupLimits(const Limits& l, bool launcher_inside) {
   c.memory_bytes = l.memory_mb() * (int64_t{1} << 20);
   if (c.memory_bytes > 0 && launcher_inside) c.memory_bytes += kLauncherMemoryBytes;
   c.cpus = l.cpus();
-  c.pids = l.max_pids() > 0 ? l.max_pids() + kPidsOverhead : 0;
-  if (c.pids > 0 && launcher_inside) c.pids += kLauncherPids;
+  if (l.max_pids() > 0) {
+    c.pids = kPidsOverhead + kHostPidsPerTask * l.max_pids();
+    if (launcher_inside) c.pids += kLauncherPids;
+    c.pids = std::min(c.pids, kMaxCgroupPids);
+  }
   return c;
 }
 
@@ -313,6 +335,12 @@ absl::Status Instance::ApplyLimits(const Limits& limits) {
       return ErrnoStatus("resize workspace", errno);
     }
   }
+  // max_pids is the sandbox's RLIMIT_NPROC: the executor can lower the one
+  // it booted with for the run, never raise it.
+  const int64_t boot_pids = spec_.limits.max_pids();
+  if (boot_pids > 0 && (limits.max_pids() == 0 || limits.max_pids() > boot_pids)) {
+    return absl::FailedPreconditionError("the sandbox booted with a lower process limit");
+  }
   if (cgroup_ == nullptr) return absl::FailedPreconditionError("no cgroup");
   return cgroup_->Update(ToCgroupLimits(limits, !cgroup_->join_dir().empty()));
 }
@@ -341,12 +369,13 @@ absl::Status Instance::WriteInputs(const RunRequest& request) {
   return absl::OkStatus();
 }
 
-std::string Instance::ExecutorRequest(const RunRequest& request) const {
+std::string Instance::ExecutorRequest(const RunRequest& request, const Limits& limits) const {
   executor::ExecRequest req;
   req.set_code(request.code());
   for (const char* a : spec_.language->argv) req.add_argv(a);
   req.add_argv(SandboxCodePath(*spec_.language));
   req.set_in_process_python(spec_.language->in_process_python);
+  req.set_max_pids(static_cast<int32_t>(limits.max_pids()));
   std::map<std::string, std::string> env = BaseEnv();
   for (const auto& [k, v] : request.env()) env[k] = v;
   for (const auto& [k, v] : SandboxEnvironment(env)) {
@@ -387,7 +416,7 @@ void Instance::Kill() {
 }
 
 Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::Time start) {
-  if (spec_.executor) child_.SetStdinData(ExecutorRequest(request));
+  if (spec_.executor) child_.SetStdinData(ExecutorRequest(request, limits));
   const absl::Time deadline =
       limits.timeout_s() > 0 ? start + absl::Seconds(limits.timeout_s()) : absl::InfiniteFuture();
   size_t cap = static_cast<size_t>(limits.max_output_bytes());

@@ -112,7 +112,7 @@ class Instance {
 
  private:
   Instance() = default;
-  std::string ExecutorRequest(const RunRequest& request) const;
+  std::string ExecutorRequest(const RunRequest& request, const Limits& limits) const;
 
   std::shared_ptr<const Environment> env_;
   InstanceSpec spec_;

@@ -89,9 +89,11 @@ void Classify(const Ending& e, const Limits& limits, RunKind kind, Result* resul
   const char* after = session ? " and its sandbox was stopped; the workspace is kept and the "
                                 "next exec starts a new sandbox"
                               : " and was stopped";
-  // gVisor's own threads count against pids.max too, so a fork bomb can take
-  // a one-shot sandbox down (a failing exit) instead of seeing fork() fail.
-  // A session's sandbox is only "over the cap" when the cap stopped it.
+  // Inside, max_pids makes fork and clone fail, which the code handles or
+  // not (its own exit). The host-side cap behind it (sized in instance.cc)
+  // counts gVisor's own threads, and when it trips the sandbox goes down: a
+  // failing exit for a one-shot run; a session's sandbox is only "over the
+  // cap" when the cap stopped it.
   const bool pids_stopped = e.pids_hit && (session ? e.sandbox_gone : e.exit_code != 0);
   if (e.oom) {
     SetOutcome(Result::INTERRUPTED, REASON_MEMORY,

@@ -21,6 +21,8 @@ namespace libsandbox {
 namespace {
 
 constexpr absl::Duration kKillTimeout = absl::Seconds(5);
+// How long a sandbox a cap has hit gets to finish going down.
+constexpr absl::Duration kSandboxEndGrace = absl::Seconds(2);
 
 }  // namespace
 
@@ -126,6 +128,13 @@ Result ManagedSession::Exec(const ExecRequest& request) {
   Ending ending;
   ending.oom = instance_->OomKilled();
   ending.pids_hit = instance_->PidsLimitHit();
+  // When a cap takes the sandbox down, `runsc exec` fails (runsc's status
+  // 128) a moment before `runsc run` ends: wait for that, so the cap is
+  // what gets reported rather than runsc's lost connection.
+  if ((ending.oom || ending.pids_hit) && p.ok() && p->exit_code == 128) {
+    const absl::Time until = absl::Now() + kSandboxEndGrace;
+    while (instance_->alive() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
+  }
   ending.sandbox_gone = !instance_->alive();
   if (!p.ok()) {
     result.set_status(Result::SANDBOX_ERROR);

@@ -13,7 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -146,6 +148,65 @@ TEST_F(SessionTest, BackgroundProcessLivesUntilTheSessionStops) {
   ASSERT_TRUE(s->Stop().ok());
   r = Exec(*s, "cat /tmp/bg.pid 2>/dev/null || echo gone; pgrep -x sleep || echo none");
   EXPECT_EQ(r.stdout(), "gone\nnone\n");
+}
+
+// Idle background processes cost the sandbox's runtime many host tasks each;
+// under the default caps a full set of them must not take the session down.
+TEST_F(SessionTest, FullSetOfIdleBackgroundProcessesUnderDefaultCaps) {
+  auto s = Get("alice");
+  ASSERT_NE(s, nullptr);
+  ExecRequest sleep;
+  sleep.set_code("sleep 300");
+  sleep.set_language("bash");
+  std::vector<std::string> ids;
+  for (int i = 0; i < kMaxBackgroundProcesses; ++i) {
+    absl::StatusOr<std::string> id = s->Start(sleep);
+    ASSERT_TRUE(id.ok()) << i << ": " << id.status();
+    ids.push_back(*id);
+  }
+  // Each starts on its own: wait until all of them run `sleep`.
+  Result r = Exec(
+      *s, absl::StrCat("for i in $(seq 100); do [ \"$(pgrep -xc sleep)\" -ge ",
+                       kMaxBackgroundProcesses, " ] && break; sleep 0.1; done; pgrep -xc sleep"));
+  EXPECT_RESULT(r, OK);
+  EXPECT_EQ(r.stdout(), absl::StrCat(kMaxBackgroundProcesses, "\n"));
+  std::vector<ProcessInfo> running = s->Processes();
+  ASSERT_EQ(running.size(), ids.size());
+  for (const ProcessInfo& p : running) EXPECT_TRUE(p.running()) << p.id() << " " << p.reason();
+}
+
+// max_pids counts the code's own tasks inside the sandbox: a fork bomb sees
+// fork fail at the cap, and the session goes on.
+TEST_F(SessionTest, ForkBombIsHeldAtMaxPids) {
+  SessionOptions options;
+  *options.mutable_limits() = DefaultSessionLimits();
+  options.mutable_limits()->set_max_pids(32);
+  // Forked interpreters copy pages as they run: room for 32 of them.
+  options.mutable_limits()->set_memory_mb(512);
+  auto s = Get("alice", options);
+  ASSERT_NE(s, nullptr);
+  Result r = Exec(*s,
+                  "import os, signal, time\n"
+                  "kids = []\n"
+                  "try:\n"
+                  "    while True:\n"
+                  "        pid = os.fork()\n"
+                  "        if pid == 0:\n"
+                  "            time.sleep(30); os._exit(0)\n"
+                  "        kids.append(pid)\n"
+                  "except OSError as e:\n"
+                  "    print('fork failed after', len(kids), flush=True)\n"
+                  "for pid in kids:\n"
+                  "    os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)\n",
+                  "python");
+  EXPECT_RESULT(r, OK);
+  ASSERT_THAT(r.stdout(), HasSubstr("fork failed after "));
+  int n = 0;
+  ASSERT_TRUE(
+      absl::SimpleAtoi(absl::StripAsciiWhitespace(r.stdout().substr(r.stdout().rfind(' '))), &n))
+      << r.stdout();
+  EXPECT_LT(n, 32);
+  EXPECT_RESULT(Exec(*s, "echo alive"), OK);
 }
 
 TEST_F(SessionTest, TimeoutKillsOnlyThatExec) {

@@ -200,9 +200,7 @@ def test_background_output_arrives_across_polls(session_config: libsandbox.Confi
 
 
 def test_input_kill_and_process_limit(session_config: libsandbox.Config) -> None:
-    # Each process costs host tasks in the sandbox's pids cgroup: room for 16.
-    limits = libsandbox.Limits(workspace_mb=0, max_pids=1024)
-    session = libsandbox.Session("bg-input", limits=limits, config=session_config)
+    session = libsandbox.Session("bg-input", config=session_config)
     cat = session.start("cat", "bash", stdin="first\n")
     session.write_input(cat, b"\x00\xffbin\n")
     session.close_input(cat)
@@ -226,6 +224,44 @@ def test_input_kill_and_process_limit(session_config: libsandbox.Config) -> None
         session.kill(ids[0], 0)
     session.stop()  # everything stops with the session
     assert session.processes() == []
+
+
+def test_sixteen_idle_background_processes_under_default_caps(session_config: libsandbox.Config) -> None:
+    session = libsandbox.Session("bg-idle", config=session_config)
+    ids = [session.start("sleep 300", language="bash") for _ in range(16)]
+    # Each starts on its own: wait until all of them run `sleep`.
+    wait = "until [ $(pgrep -xc sleep) -ge 16 ]; do sleep 0.1; done; pgrep -xc sleep"
+    result = session.exec(wait, language="bash")
+    assert result.status is Status.OK, result.message + result.stderr
+    assert result.stdout == "16\n"
+    processes = session.processes()
+    assert [p.id for p in processes] == ids
+    assert all(p.running for p in processes), [(p.id, p.reason) for p in processes]
+    session.stop()
+
+
+def test_fork_bomb_is_held_at_max_pids(session_config: libsandbox.Config) -> None:
+    limits = libsandbox.Limits(workspace_mb=0, max_pids=32, memory_mb=512)
+    session = libsandbox.Session("fork-bomb", limits=limits, config=session_config)
+    code = (
+        "import os, signal, time\n"
+        "kids = []\n"
+        "try:\n"
+        "    while True:\n"
+        "        pid = os.fork()\n"
+        "        if pid == 0:\n"
+        "            time.sleep(30); os._exit(0)\n"
+        "        kids.append(pid)\n"
+        "except OSError:\n"
+        "    print(len(kids), flush=True)\n"
+        "for pid in kids:\n"
+        "    os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)\n"
+    )
+    result = session.exec(code)
+    assert result.status is Status.OK, result.message + result.stderr
+    assert 0 < int(result.stdout) < 32  # the interpreter counts too
+    assert session.exec("echo alive", "bash").stdout == "alive\n"
+    session.stop()
 
 
 def test_background_output_is_capped(session_config: libsandbox.Config) -> None:
