@@ -32,6 +32,9 @@ inline constexpr int kDefaultEgressPort = 443;
 // the caller names no size.
 inline constexpr absl::Duration kDefaultSessionIdleTimeout = absl::Minutes(30);
 inline constexpr int kDefaultMaxSessions = 64;
+// Session sandboxes one user may run at once (Config.max_sessions_per_user
+// and the policy caps' sessions_per_user 0).
+inline constexpr int kDefaultMaxSessionsPerUser = 4;
 inline constexpr int64_t kDefaultProcessBuffer = 1 << 20;
 inline constexpr int64_t kDefaultReadBytes = 1 << 20;
 

@@ -364,6 +364,11 @@ absl::StatusOr<std::shared_ptr<const PolicyStore::Compiled>> Compile(PolicySet s
   auto out = std::make_shared<PolicyStore::Compiled>();
   absl::StatusOr<Caps> caps = CompileCaps(set.caps());
   if (!caps.ok()) return caps.status();
+  if (set.caps().sessions_per_user() < 0) {
+    return absl::InvalidArgumentError(
+        "caps.sessions_per_user: must not be negative (0: the "
+        "Config's max_sessions_per_user)");
+  }
   if (static_cast<size_t>(set.policies_size()) > kMaxPolicies) {
     return absl::InvalidArgumentError(absl::StrCat("more than ", kMaxPolicies, " policies"));
   }
@@ -569,6 +574,8 @@ std::vector<Policy> PolicyStore::List() const {
 }
 
 PolicySet PolicyStore::Snapshot() const { return Current()->set; }
+
+int PolicyStore::SessionsPerUser() const { return Current()->set.caps().sessions_per_user(); }
 
 absl::StatusOr<ResolvedPolicy> PolicyStore::Resolve(const std::string& name,
                                                     const Limits* request_overrides) const {

@@ -96,6 +96,8 @@ class PolicyStore {
   absl::StatusOr<Policy> Get(const std::string& name) const;
   std::vector<Policy> List() const;  // sorted by name
   PolicySet Snapshot() const;
+  // caps.sessions_per_user of the current set (0: not set).
+  int SessionsPerUser() const;
 
   // The policy `name` (empty: the default policy, or only the caps when the
   // set has none) with `request_overrides` (may be null) applied. A request

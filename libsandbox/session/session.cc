@@ -125,7 +125,7 @@ void ManagedSession::StopLocked() {
   volume_.reset();    // unmounts the workspace before the lock goes
   lock_.Reset();
   if (holds_slot_) {
-    slots_->Release();
+    slots_->Release(key_.user());
     holds_slot_ = false;
   }
 }
@@ -164,12 +164,12 @@ bool ManagedSession::StopIfIdle(absl::Time now) {
 
 absl::Status ManagedSession::AdmitAndBootLocked() {
   if (!holds_slot_) {
-    if (absl::Status s = slots_->Acquire(this); !s.ok()) return s;
+    if (absl::Status s = slots_->Acquire(this, max_per_user_); !s.ok()) return s;
     holds_slot_ = true;
   }
   absl::Status s = BootLocked();
   if (!s.ok()) {
-    slots_->Release();
+    slots_->Release(key_.user());
     holds_slot_ = false;
   }
   return s;

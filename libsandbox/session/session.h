@@ -50,6 +50,11 @@ inline constexpr int kMaxBackgroundProcesses = 16;
 inline constexpr int kMaxEndedProcesses = 16;
 inline constexpr int64_t kMaxProcessBuffer = 64 << 20;
 
+// Why a session of the empty user id is refused.
+inline constexpr char kEmptySessionUser[] =
+    "user: a session needs a user id (one empty id would give every caller the same workspace); "
+    "give each end user their own id";
+
 // The directory of a session below <storage_dir>/sessions: the UserKey of
 // user, policy and chat as nested directories, so distinct keys never share
 // one. InvalidArgument for parts UserKey rejects.
@@ -189,8 +194,9 @@ class ManagedSession {
   std::map<std::string, std::string> env_vars_;
   absl::Duration idle_timeout_ = kDefaultSessionIdleTimeout;
   std::shared_ptr<SessionSlots> slots_;
-  std::string notes_;  // caps that run unenforced (config allows it)
-  std::string dir_;    // <storage_dir>/sessions/<key>
+  int max_per_user_ = kDefaultMaxSessionsPerUser;  // sandboxes of key_.user() at once
+  std::string notes_;                              // caps that run unenforced (config allows it)
+  std::string dir_;                                // <storage_dir>/sessions/<key>
   std::string workspace_;
   std::string rootfs_;     // a policy's image; empty: the host's directories
   int64_t volume_mb_ = 0;  // > 0: the workspace is a volume of this size

@@ -60,6 +60,11 @@ absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(const Con
                                                    " is negative; use 0 for the default of ",
                                                    kDefaultMaxSessions));
   }
+  if (config.max_sessions_per_user() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_sessions_per_user: ", config.max_sessions_per_user(),
+                     " is negative; use 0 for the default of ", kDefaultMaxSessionsPerUser));
+  }
   absl::StatusOr<std::shared_ptr<const Environment>> env = MakeEnvironment(ResolvedConfig(config));
   if (!env.ok()) return env.status();
   // Sandboxes of a host process that died are reaped like any run's; their
@@ -99,6 +104,8 @@ SessionManager::~SessionManager() {
 
 absl::StatusOr<std::shared_ptr<ManagedSession>> SessionManager::Get(const SessionKey& key,
                                                                     const SessionOptions& options) {
+  // One empty id for everyone would be one workspace shared by every caller.
+  if (key.user().empty()) return absl::InvalidArgumentError(kEmptySessionUser);
   absl::StatusOr<std::string> dir_name = SessionDirName(key);
   if (!dir_name.ok()) return dir_name.status();
   const std::string id = KeyString(key);
@@ -140,6 +147,11 @@ absl::StatusOr<std::shared_ptr<ManagedSession>> SessionManager::Get(const Sessio
     session->idle_timeout_ = asked;
   }
   session->slots_ = slots_;
+  // The policy file (synced by SessionRequest) may set the per-user cap.
+  const int per_user = config.policy_file().empty() ? 0 : policies_.SessionsPerUser();
+  session->max_per_user_ = per_user > 0                         ? per_user
+                           : config.max_sessions_per_user() > 0 ? config.max_sessions_per_user()
+                                                                : kDefaultMaxSessionsPerUser;
   if (session->limits_.workspace_mb() > 0) {
     // The persistent workspace is capped as a volume (workspace_volume.h).
     if (absl::Status s = WorkspaceVolumeSupported(); s.ok()) {

@@ -375,5 +375,73 @@ TEST_F(SessionTerminalTest, MaxSessionsStopsTheLeastRecentlyUsedIdleSession) {
   EXPECT_EQ(SessionManager::Create(bad).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// One user's busy sessions never refuse another user: at their own cap a
+// user makes room by stopping their own idle session, or is refused.
+TEST_F(SessionTerminalTest, APerUserCapKeepsOneUserFromTakingEverySlot) {
+  config_.set_max_sessions(3);
+  config_.set_max_sessions_per_user(2);
+  NewManager();
+  auto chat = [&](const std::string& user, const std::string& id) {
+    SessionKey key;
+    key.set_user(user);
+    key.set_chat(id);
+    absl::StatusOr<std::shared_ptr<ManagedSession>> s = manager_->Get(key, {});
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *s : nullptr;
+  };
+  auto m1 = chat("mallory", "1");
+  auto m2 = chat("mallory", "2");
+  auto m3 = chat("mallory", "3");
+  ASSERT_TRUE(m1 && m2 && m3);
+  const std::string p1 = Start(*m1, Bash("sleep 1000"));
+  const std::string p2 = Start(*m2, Bash("sleep 1000"));
+  Result over = m3->Exec(Bash("true"));
+  EXPECT_NE(over.status(), Result::OK);
+  EXPECT_THAT(over.message(), HasSubstr("max_sessions_per_user"));
+  EXPECT_FALSE(m3->live());
+  // A slot is free and it is bob's, while both of hers are busy.
+  auto bob = chat("bob", "");
+  ASSERT_NE(bob, nullptr);
+  EXPECT_EQ(bob->Exec(Bash("true")).status(), Result::OK);
+  // Once one of hers is idle, her next session stops it: her own, not bob's.
+  ASSERT_TRUE(m2->Kill(p2, SIGKILL).ok());
+  PollToEnd(*m2, p2);
+  EXPECT_EQ(m3->Exec(Bash("true")).status(), Result::OK);
+  EXPECT_FALSE(m2->live());
+  EXPECT_TRUE(m1->live());
+  EXPECT_TRUE(bob->live());
+  ASSERT_TRUE(m1->Kill(p1, SIGKILL).ok());
+  PollToEnd(*m1, p1);
+
+  Config bad = config_;
+  bad.set_max_sessions_per_user(-1);
+  EXPECT_EQ(SessionManager::Create(bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The admin's policy file sets the per-user cap over the Config's.
+TEST_F(SessionTerminalTest, ThePolicyFilesCapsSetSessionsPerUser) {
+  const std::string file = root_ + "/policies.textproto";
+  ASSERT_TRUE(libsandbox::WriteFile(file, "caps { sessions_per_user: 1 }\n", 0644).ok());
+  config_.set_policy_file(file);
+  config_.set_max_sessions_per_user(3);
+  NewManager();
+  SessionKey first, second;
+  first.set_user("alice");
+  first.set_chat("1");
+  second = first;
+  second.set_chat("2");
+  absl::StatusOr<std::shared_ptr<ManagedSession>> a = manager_->Get(first, {});
+  absl::StatusOr<std::shared_ptr<ManagedSession>> b = manager_->Get(second, {});
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string p = Start(**a, Bash("sleep 1000"));
+  Result r = (*b)->Exec(Bash("true"));
+  EXPECT_NE(r.status(), Result::OK);
+  EXPECT_THAT(r.message(), HasSubstr("sessions_per_user"));
+  ASSERT_TRUE((*a)->Kill(p, SIGKILL).ok());
+  PollToEnd(**a, p);
+  EXPECT_EQ((*b)->Exec(Bash("true")).status(), Result::OK);
+  EXPECT_FALSE((*a)->live());
+}
+
 }  // namespace
 }  // namespace libsandbox

@@ -110,6 +110,18 @@ TEST_F(SessionTest, SessionDirectoriesArePrivate) {
   }
 }
 
+// An empty user id would give every caller one shared workspace.
+TEST_F(SessionTest, AnEmptyUserIsRefused) {
+  NewManager();
+  SessionKey nobody;
+  nobody.set_chat("c");
+  absl::StatusOr<std::shared_ptr<ManagedSession>> s = manager_->Get(nobody, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.status().message(), HasSubstr("user id"));
+  EXPECT_NE(::access((root_ + "/storage/sessions/anonymous").c_str(), F_OK), 0);
+}
+
 // An uncapped workspace (workspace_mb 0) is a plain host directory; a capped
 // one persists in its image (SessionVolumeTest).
 TEST_F(SessionTest, WorkspacePersistsAcrossStopAndHostRestart) {

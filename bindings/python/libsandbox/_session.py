@@ -173,7 +173,8 @@ def _exec_request(
 
 
 class Session:
-    """The persistent session of ``user`` (and ``policy``, ``chat``).
+    """The persistent session of ``user`` (and ``policy``, ``chat``); an empty
+    ``user`` is refused (ValueError): it would share one workspace.
 
     Its sandbox boots on the first exec and stays up between execs, so the
     current directory, files and background processes carry over. The
@@ -230,6 +231,11 @@ class Session:
             env_map = _env("env", env)
         except _BadText as e:
             raise ValueError(str(e)) from None
+        if not self._key["user"]:
+            raise ValueError(
+                "user: a session needs a user id (one empty id would give every caller the same "
+                "workspace); give each end user their own id"
+            )
         self._options: dict[str, Any] = {
             "limits": None if limits is None else limits.to_dict(),
             "network": network,

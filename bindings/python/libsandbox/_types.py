@@ -195,8 +195,12 @@ class Config:
     allowlist runs resolves names (empty: the host's /etc/resolv.conf).
 
     ``max_sessions`` caps the session sandboxes running at once (0: 64);
-    booting one more first stops the least recently used idle session, and
-    with none idle the session call fails naming ``max_sessions``.
+    booting one more first stops the least recently used idle session (of the
+    user holding the most), and with none idle the session call fails naming
+    ``max_sessions``. ``max_sessions_per_user`` (0: 4; the policy file's
+    ``caps.sessions_per_user`` wins) caps one user's: at it, the user's own
+    least recently used idle session is stopped, or the call fails naming
+    it; another user's never is.
 
     On cgroup v2 the library moves the processes of its own cgroup into a
     leaf (``libsandbox-host``) once, so that the cgroup can hand memory, CPU
@@ -229,6 +233,7 @@ class Config:
     audit_path: str = ""
     pool_limits: Limits | None = None
     max_sessions: int = 0
+    max_sessions_per_user: int = 0
     egress_dns_server: str = ""
     keep_cgroup_processes: bool = False
 
@@ -276,6 +281,7 @@ class Config:
         object.__setattr__(self, "pool_languages", pool_languages)
         _require_number("Config", "queue_timeout_s", self.queue_timeout_s)
         _require_int("Config", "max_sessions", self.max_sessions, _INT32_MAX, zero="64")
+        _require_int("Config", "max_sessions_per_user", self.max_sessions_per_user, _INT32_MAX, zero="4")
         object.__setattr__(self, "pool_limits", _require_limits("Config", "pool_limits", self.pool_limits))
 
     def to_dict(self) -> dict[str, Any]:
@@ -300,6 +306,7 @@ class Config:
             "audit_path": self.audit_path,
             "pool_limits": None if self.pool_limits is None else self.pool_limits.to_dict(),
             "max_sessions": self.max_sessions,
+            "max_sessions_per_user": self.max_sessions_per_user,
             "egress_dns_server": self.egress_dns_server,
             "keep_cgroup_processes": self.keep_cgroup_processes,
             "quota": {

@@ -307,6 +307,40 @@ def test_max_sessions_config_is_checked() -> None:
     with pytest.raises(ValueError, match="max_sessions"):
         libsandbox.Config(max_sessions=-1)
     assert libsandbox.Config(max_sessions=3).to_dict()["max_sessions"] == 3
+    with pytest.raises(ValueError, match="max_sessions_per_user"):
+        libsandbox.Config(max_sessions_per_user=-1)
+
+
+def test_an_empty_user_is_refused(session_config: libsandbox.Config) -> None:
+    with pytest.raises(ValueError, match="user id"):
+        libsandbox.Session("", config=session_config)
+    with pytest.raises(ValueError, match="user id"):
+        libsandbox.Session("", chat="c", config=session_config)
+
+
+def test_one_users_busy_sessions_never_refuse_another_user(tmp_path: Path) -> None:
+    config = libsandbox.Config(
+        state_dir=str(tmp_path / "state"),
+        storage_dir=str(tmp_path / "files"),
+        max_sessions=2,
+        max_sessions_per_user=1,
+    )
+    sessions = [
+        libsandbox.Session("fair-mallory", chat="1", config=config),
+        libsandbox.Session("fair-mallory", chat="2", config=config),
+        libsandbox.Session("fair-bob", config=config),
+    ]
+    try:
+        sessions[0].start("sleep 1000", language="bash")
+        second = sessions[1].exec("print(1)")
+        assert second.status is not Status.OK
+        assert "max_sessions_per_user" in second.message
+        other = sessions[2].exec("print('bob')")
+        assert other.status is Status.OK, other.message
+        assert other.stdout == "bob\n"
+    finally:
+        for session in sessions:
+            session.stop()
 
 
 def test_exec_takes_input_files_and_keeps_what_it_changed(
