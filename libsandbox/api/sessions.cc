@@ -42,6 +42,30 @@ struct Session::State {
     if (!session.ok()) return session.status();
     return call(**session);
   }
+  // On, then the call's audit record: `audit(log, outcome)`.
+  template <typename Fn, typename Audit>
+  auto Audited(Fn call, Audit audit) const -> decltype(call(std::declval<ManagedSession&>())) {
+    using Out = decltype(call(std::declval<ManagedSession&>()));
+    absl::StatusOr<std::shared_ptr<SessionManager>> manager = Manager();
+    if (!manager.ok()) return manager.status();
+    absl::StatusOr<std::shared_ptr<ManagedSession>> session = (*manager)->Get(key, options);
+    Out out = session.ok() ? call(**session) : Out(session.status());
+    audit((*manager)->audit(), out);
+    return out;
+  }
+  // A call whose audit record needs only its outcome and `details`.
+  template <typename Fn>
+  auto Logged(std::string_view name, const SessionAudit::Details& details, Fn call) const
+      -> decltype(call(std::declval<ManagedSession&>())) {
+    return Audited(call, [&](const SessionAudit& log, const auto& out) {
+      log.Call(key, name, StatusOf(out), details);
+    });
+  }
+  static absl::Status StatusOf(const absl::Status& s) { return s; }
+  template <typename T>
+  static absl::Status StatusOf(const absl::StatusOr<T>& s) {
+    return s.status();
+  }
 };
 
 Session::Session(std::shared_ptr<const State> state) : state_(std::move(state)) {}
@@ -52,13 +76,21 @@ const SessionOptions& Session::options() const { return state_->options; }
 
 Result Session::Exec(const ExecRequest& request) const {
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::shared_ptr<ManagedSession>> session = state_->Get();
-  if (!session.ok()) return SetupFailedResult(session.status(), start);
-  return (*session)->Exec(request);
+  absl::StatusOr<std::shared_ptr<SessionManager>> manager = state_->Manager();
+  if (!manager.ok()) return SetupFailedResult(manager.status(), start);
+  absl::StatusOr<std::shared_ptr<ManagedSession>> session =
+      (*manager)->Get(state_->key, state_->options);
+  Result result =
+      session.ok() ? (*session)->Exec(request) : SetupFailedResult(session.status(), start);
+  (*manager)->audit().Exec(state_->key, request, result);
+  return result;
 }
 
 absl::StatusOr<std::string> Session::Start(const ExecRequest& request) const {
-  return state_->On([&](ManagedSession& s) { return s.Start(request); });
+  return state_->Audited([&](ManagedSession& s) { return s.Start(request); },
+                         [&](const SessionAudit& log, const absl::StatusOr<std::string>& id) {
+                           log.Start(state_->key, request, id.status(), id.ok() ? *id : "");
+                         });
 }
 
 absl::StatusOr<ProcessOutput> Session::Poll(const std::string& id, int64_t stdout_offset,
@@ -67,15 +99,18 @@ absl::StatusOr<ProcessOutput> Session::Poll(const std::string& id, int64_t stdou
 }
 
 absl::Status Session::WriteInput(const std::string& id, const std::string& data) const {
-  return state_->On([&](ManagedSession& s) { return s.WriteInput(id, data); });
+  return state_->Logged("input", {.process = id, .bytes = static_cast<int64_t>(data.size())},
+                        [&](ManagedSession& s) { return s.WriteInput(id, data); });
 }
 
 absl::Status Session::CloseInput(const std::string& id) const {
-  return state_->On([&](ManagedSession& s) { return s.CloseInput(id); });
+  return state_->Logged("close_input", {.process = id},
+                        [&](ManagedSession& s) { return s.CloseInput(id); });
 }
 
 absl::Status Session::Kill(const std::string& id, int signal) const {
-  return state_->On([&](ManagedSession& s) { return s.Kill(id, signal); });
+  return state_->Logged("kill", {.process = id, .signal = signal},
+                        [&](ManagedSession& s) { return s.Kill(id, signal); });
 }
 
 absl::StatusOr<std::vector<ProcessInfo>> Session::Processes() const {
@@ -84,15 +119,22 @@ absl::StatusOr<std::vector<ProcessInfo>> Session::Processes() const {
 }
 
 absl::StatusOr<std::string> Session::ReadFile(const std::string& path, int64_t max_bytes) const {
-  return state_->On([&](ManagedSession& s) { return s.ReadFile(path, max_bytes); });
+  return state_->Audited(
+      [&](ManagedSession& s) { return s.ReadFile(path, max_bytes); },
+      [&](const SessionAudit& log, const absl::StatusOr<std::string>& data) {
+        log.Call(state_->key, "read_file", data.status(),
+                 {.path = path, .bytes = data.ok() ? static_cast<int64_t>(data->size()) : 0});
+      });
 }
 
 absl::Status Session::WriteFile(const std::string& path, const std::string& data) const {
-  return state_->On([&](ManagedSession& s) { return s.WriteFile(path, data); });
+  return state_->Logged("write_file", {.path = path, .bytes = static_cast<int64_t>(data.size())},
+                        [&](ManagedSession& s) { return s.WriteFile(path, data); });
 }
 
 absl::StatusOr<DirListing> Session::ListDir(const std::string& path) const {
-  return state_->On([&](ManagedSession& s) { return s.ListDir(path); });
+  return state_->Logged("list_dir", {.path = path},
+                        [&](ManagedSession& s) { return s.ListDir(path); });
 }
 
 absl::StatusOr<SessionInfo> Session::Info() const {
@@ -106,13 +148,17 @@ absl::StatusOr<bool> Session::Running() const {
 absl::Status Session::Stop() const {
   absl::StatusOr<std::shared_ptr<SessionManager>> manager = state_->Manager();
   if (!manager.ok()) return manager.status();
-  return (*manager)->Stop(state_->key);
+  absl::Status s = (*manager)->Stop(state_->key);
+  (*manager)->audit().Call(state_->key, "stop", s);
+  return s;
 }
 
 absl::Status Session::Reset() const {
   absl::StatusOr<std::shared_ptr<SessionManager>> manager = state_->Manager();
   if (!manager.ok()) return manager.status();
-  return (*manager)->Reset(state_->key);
+  absl::Status s = (*manager)->Reset(state_->key);
+  (*manager)->audit().Call(state_->key, "reset", s);
+  return s;
 }
 
 Client::Client() : Client(Config()) {}

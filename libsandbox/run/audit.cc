@@ -128,6 +128,7 @@ AuditOptions AuditOptionsFor(const Config& config) {
 AuditRecord MakeAuditRecord(const RunRequest& request, const Result& result,
                             const std::string& policy, bool with_code) {
   AuditRecord r;
+  r.set_call("run");
   r.set_user(SanitizeUtf8(request.user()));
   r.set_policy(SanitizeUtf8(policy));
   r.set_language(SanitizeUtf8(request.language().empty() ? kDefaultLanguage : request.language()));

@@ -40,6 +40,7 @@
 #include "libsandbox/run/instance.h"
 #include "libsandbox/run/retention.h"
 #include "libsandbox/run/workspace_volume.h"
+#include "libsandbox/session/session_audit.h"
 #include "libsandbox/session/session_files.h"
 
 namespace libsandbox {
@@ -251,6 +252,9 @@ class SessionManager {
   // Stops the session and empties its workspace.
   absl::Status Reset(const SessionKey& key);
 
+  // Where the public API logs its calls on this manager's sessions.
+  const SessionAudit& audit() const { return audit_; }
+
  private:
   explicit SessionManager(std::shared_ptr<const Environment> env);
   void ReapLoop();
@@ -259,6 +263,7 @@ class SessionManager {
   const std::shared_ptr<SessionLauncher> launcher_;
   const std::shared_ptr<SessionSlots> slots_;
   PolicyStore policies_;
+  const SessionAudit audit_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<ManagedSession>> sessions_ ABSL_GUARDED_BY(mu_);

@@ -84,7 +84,8 @@ SessionManager::SessionManager(std::shared_ptr<const Environment> env)
     : env_(std::move(env)),
       launcher_(std::make_shared<SessionLauncher>()),
       slots_(std::make_shared<SessionSlots>(
-          env_->config.max_sessions() > 0 ? env_->config.max_sessions() : kDefaultMaxSessions)) {
+          env_->config.max_sessions() > 0 ? env_->config.max_sessions() : kDefaultMaxSessions)),
+      audit_(env_->config) {
   reaper_ = std::thread([this] { ReapLoop(); });
 }
 

@@ -185,5 +185,61 @@ TEST_F(PublicSessionTest, BadKeyIsReportedByTheCalls) {
   EXPECT_TRUE(client_.ListSessions()->empty());
 }
 
+// With audit on, every call of the API on a session leaves one record: its
+// call, key, outcome and details; refused calls too.
+TEST_F(PublicSessionTest, EveryCallIsAudited) {
+  Config config = client_.config();
+  config.set_audit(true);
+  config.set_audit_code(true);
+  const Client audited(config);
+  key_.set_chat("c1");
+  const Session s = audited.OpenSession(key_);
+  EXPECT_RESULT(s.Exec(Bash("echo hi")), OK);
+  absl::StatusOr<std::string> id = s.Start(Bash("cat"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_TRUE(s.WriteInput(*id, "abc").ok());
+  EXPECT_TRUE(s.Kill(*id, 9).ok());
+  EXPECT_TRUE(s.WriteFile("notes/a.txt", "12345").ok());
+  EXPECT_TRUE(s.ReadFile("notes/a.txt").ok());
+  EXPECT_TRUE(s.ListDir("notes").ok());
+  EXPECT_EQ(s.ReadFile("missing").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(s.Reset().ok());
+
+  absl::StatusOr<std::vector<AuditRecord>> records = audited.QueryAudit("alice");
+  ASSERT_TRUE(records.ok()) << records.status();
+  std::vector<std::string> calls;
+  for (auto it = records->rbegin(); it != records->rend(); ++it) calls.push_back(it->call());
+  EXPECT_EQ(calls, (std::vector<std::string>{"exec", "start", "input", "kill", "write_file",
+                                             "read_file", "list_dir", "read_file", "reset"}));
+  for (const AuditRecord& r : *records) {
+    EXPECT_EQ(r.user(), "alice");
+    EXPECT_EQ(r.chat(), "c1");
+    EXPECT_FALSE(r.time().empty());
+  }
+  const std::vector<AuditRecord> in_order(records->rbegin(), records->rend());
+  EXPECT_EQ(in_order[0].code(), "echo hi");
+  EXPECT_EQ(in_order[0].stdout_bytes(), 3);
+  EXPECT_EQ(in_order[1].code(), "cat");
+  EXPECT_EQ(in_order[1].process(), *id);
+  EXPECT_EQ(in_order[2].bytes(), 3);
+  EXPECT_EQ(in_order[3].signal(), 9);
+  EXPECT_EQ(in_order[4].path(), "notes/a.txt");
+  EXPECT_EQ(in_order[4].bytes(), 5);
+  EXPECT_EQ(in_order[5].bytes(), 5);
+  EXPECT_EQ(in_order[7].status(), Result::SANDBOX_ERROR);
+  EXPECT_TRUE(absl::StrContains(in_order[7].error(), "NOT_FOUND")) << in_order[7].error();
+
+  // The admin may leave file reads out; writes stay.
+  config.set_audit_skip_file_reads(true);
+  const Client quieter(config);
+  const Session q = quieter.OpenSession(key_);
+  EXPECT_TRUE(q.WriteFile("b.txt", "x").ok());
+  EXPECT_TRUE(q.ReadFile("b.txt").ok());
+  EXPECT_TRUE(q.ListDir(".").ok());
+  records = quieter.QueryAudit("alice", 1);
+  ASSERT_TRUE(records.ok() && records->size() == 1u);
+  EXPECT_EQ((*records)[0].call(), "write_file");
+}
+
 }  // namespace
 }  // namespace libsandbox

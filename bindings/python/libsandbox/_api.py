@@ -370,6 +370,14 @@ def _audit_record(raw: Mapping[str, Any]) -> AuditRecord:
         egress_allowed=raw.get("egress_allowed", 0),
         egress_denied=raw.get("egress_denied", 0),
         egress_denials=list(raw.get("egress_denials", [])),
+        # Lines written before sessions were audited are runs.
+        call=raw.get("call") or "run",
+        chat=raw.get("chat", ""),
+        process=raw.get("process", ""),
+        path=raw.get("path", ""),
+        bytes=raw.get("bytes", 0),
+        signal=raw.get("signal", 0),
+        error=raw.get("error", ""),
     )
 
 

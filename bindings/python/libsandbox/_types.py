@@ -188,8 +188,9 @@ class Config:
     .textproto/.txtpb/.pbtxt or .json; re-read when it changes); runs then
     choose a policy with ``run(..., policy=...)``. With ``audit`` every run
     appends a record to ``audit_path`` (empty: ``<state_dir>/audit.log``),
-    readable with ``query_audit()``; the code itself is logged only with
-    ``audit_code``.
+    readable with ``query_audit()``, and so does every call on a session
+    (``audit_skip_file_reads`` leaves out its file reads and listings); the
+    code itself is logged only with ``audit_code``.
 
     ``egress_dns_server`` ("IP" or "IP:PORT") is where the egress proxy of
     allowlist runs resolves names (empty: the host's /etc/resolv.conf).
@@ -231,6 +232,7 @@ class Config:
     audit: bool = False
     audit_code: bool = False
     audit_path: str = ""
+    audit_skip_file_reads: bool = False
     pool_limits: Limits | None = None
     max_sessions: int = 0
     max_sessions_per_user: int = 0
@@ -245,6 +247,7 @@ class Config:
         _require_bool("Config", "debug", self.debug)
         _require_bool("Config", "audit", self.audit)
         _require_bool("Config", "audit_code", self.audit_code)
+        _require_bool("Config", "audit_skip_file_reads", self.audit_skip_file_reads)
         _require_bool("Config", "keep_cgroup_processes", self.keep_cgroup_processes)
         # Caught here rather than as a SANDBOX_ERROR on every run.
         if self.policy_file and not self.policy_file.endswith(_POLICY_FILE_SUFFIXES):
@@ -304,6 +307,7 @@ class Config:
             "audit": self.audit,
             "audit_code": self.audit_code,
             "audit_path": self.audit_path,
+            "audit_skip_file_reads": self.audit_skip_file_reads,
             "pool_limits": None if self.pool_limits is None else self.pool_limits.to_dict(),
             "max_sessions": self.max_sessions,
             "max_sessions_per_user": self.max_sessions_per_user,
@@ -424,7 +428,11 @@ class Check:
 
 @dataclass(frozen=True, kw_only=True)
 class AuditRecord:
-    """One run in the audit log (see ``Config.audit`` and ``query_audit()``).
+    """One run, or one call on a session, in the audit log (see
+    ``Config.audit`` and ``query_audit()``). ``call`` says which: ``"run"``,
+    or a session's ``"exec"``, ``"start"``, ``"input"``, ``"close_input"``,
+    ``"kill"``, ``"write_file"``, ``"read_file"``, ``"list_dir"``, ``"stop"``,
+    ``"reset"``; a failed call carries its ``error``.
 
     Fields written by the sandboxed code's run (``reason``, ``code``) are
     untrusted text, with invalid UTF-8 replaced.
@@ -447,6 +455,13 @@ class AuditRecord:
     egress_allowed: int = 0  # allowlist runs: connections let through
     egress_denied: int = 0  # and attempts refused
     egress_denials: list[str] = field(default_factory=list)  # the first refusals
+    call: str = "run"
+    chat: str = ""  # sessions: the key's chat
+    process: str = ""  # start, input, close_input, kill
+    path: str = ""  # file calls
+    bytes: int = 0  # input and write_file: sent; read_file: read
+    signal: int = 0  # kill
+    error: str = ""  # a failed call's error
 
     def __post_init__(self) -> None:
         # A plain "memory" given by a caller becomes Reason.MEMORY.
@@ -472,6 +487,13 @@ class AuditRecord:
             "egress_allowed": self.egress_allowed,
             "egress_denied": self.egress_denied,
             "egress_denials": list(self.egress_denials),
+            "call": self.call,
+            "chat": self.chat,
+            "process": self.process,
+            "path": self.path,
+            "bytes": self.bytes,
+            "signal": self.signal,
+            "error": self.error,
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import time
@@ -369,3 +370,50 @@ def test_exec_takes_input_files_and_keeps_what_it_changed(
         session.exec("true", "bash", keep_exclude="state")
     with pytest.raises(TypeError):
         session.exec("true", "bash", keep_files=1)  # type: ignore[arg-type]
+
+
+def test_every_session_call_is_audited(tmp_path: Path) -> None:
+    config = libsandbox.Config(
+        state_dir=str(tmp_path / "state"), storage_dir=str(tmp_path / "files"), audit=True, audit_code=True
+    )
+    session = libsandbox.Session("audited", chat="c7", config=config)
+    try:
+        assert session.exec("print('hi')").status is Status.OK
+        pid = session.start("cat", language="bash")
+        session.write_input(pid, b"abc")
+        session.kill(pid)
+        session.write_file("a.txt", b"12345")
+        assert session.read_file("a.txt") == b"12345"
+        session.list_dir(".")
+        with pytest.raises(FileNotFoundError):
+            session.read_file("missing.txt")
+    finally:
+        session.stop()
+    records = list(reversed(libsandbox.query_audit(config, "audited")))
+    assert [r.call for r in records] == [
+        "exec",
+        "start",
+        "input",
+        "kill",
+        "write_file",
+        "read_file",
+        "list_dir",
+        "read_file",
+        "stop",
+    ]
+    assert {(r.user, r.chat) for r in records} == {("audited", "c7")}
+    assert records[0].code == "print('hi')" and records[0].stdout_bytes == 3
+    assert records[1].process == pid and records[2].bytes == 3
+    assert (records[4].path, records[4].bytes) == ("a.txt", 5)
+    assert records[7].status is Status.SANDBOX_ERROR and "NOT_FOUND" in records[7].error
+
+    quiet = dataclasses.replace(config, audit_skip_file_reads=True)
+    other = libsandbox.Session("audited", chat="c8", config=quiet)
+    try:
+        other.write_file("b.txt", b"x")
+        other.read_file("b.txt")
+        other.list_dir(".")
+    finally:
+        other.stop()
+    newest = libsandbox.query_audit(quiet, "audited", limit=2)
+    assert [r.call for r in newest] == ["stop", "write_file"]
