@@ -18,6 +18,27 @@
 
 namespace libsandbox {
 
+namespace {
+
+// Audit details of a call on a process or on a file (-Wextra wants every
+// field of a designated initializer).
+SessionAudit::Details ProcessCall(const std::string& id, int64_t bytes = 0, int signal = 0) {
+  SessionAudit::Details d;
+  d.process = id;
+  d.bytes = bytes;
+  d.signal = signal;
+  return d;
+}
+
+SessionAudit::Details FileCall(const std::string& path, int64_t bytes = 0) {
+  SessionAudit::Details d;
+  d.path = path;
+  d.bytes = bytes;
+  return d;
+}
+
+}  // namespace
+
 static_assert(kSessionReadBytes == kDefaultReadBytes);
 static_assert(kSessionMaxFileBytes == kMaxFileOpBytes);
 
@@ -99,17 +120,17 @@ absl::StatusOr<ProcessOutput> Session::Poll(const std::string& id, int64_t stdou
 }
 
 absl::Status Session::WriteInput(const std::string& id, const std::string& data) const {
-  return state_->Logged("input", {.process = id, .bytes = static_cast<int64_t>(data.size())},
+  return state_->Logged("input", ProcessCall(id, static_cast<int64_t>(data.size())),
                         [&](ManagedSession& s) { return s.WriteInput(id, data); });
 }
 
 absl::Status Session::CloseInput(const std::string& id) const {
-  return state_->Logged("close_input", {.process = id},
+  return state_->Logged("close_input", ProcessCall(id),
                         [&](ManagedSession& s) { return s.CloseInput(id); });
 }
 
 absl::Status Session::Kill(const std::string& id, int signal) const {
-  return state_->Logged("kill", {.process = id, .signal = signal},
+  return state_->Logged("kill", ProcessCall(id, 0, signal),
                         [&](ManagedSession& s) { return s.Kill(id, signal); });
 }
 
@@ -119,21 +140,21 @@ absl::StatusOr<std::vector<ProcessInfo>> Session::Processes() const {
 }
 
 absl::StatusOr<std::string> Session::ReadFile(const std::string& path, int64_t max_bytes) const {
-  return state_->Audited(
-      [&](ManagedSession& s) { return s.ReadFile(path, max_bytes); },
-      [&](const SessionAudit& log, const absl::StatusOr<std::string>& data) {
-        log.Call(state_->key, "read_file", data.status(),
-                 {.path = path, .bytes = data.ok() ? static_cast<int64_t>(data->size()) : 0});
-      });
+  return state_->Audited([&](ManagedSession& s) { return s.ReadFile(path, max_bytes); },
+                         [&](const SessionAudit& log, const absl::StatusOr<std::string>& data) {
+                           log.Call(
+                               state_->key, "read_file", data.status(),
+                               FileCall(path, data.ok() ? static_cast<int64_t>(data->size()) : 0));
+                         });
 }
 
 absl::Status Session::WriteFile(const std::string& path, const std::string& data) const {
-  return state_->Logged("write_file", {.path = path, .bytes = static_cast<int64_t>(data.size())},
+  return state_->Logged("write_file", FileCall(path, static_cast<int64_t>(data.size())),
                         [&](ManagedSession& s) { return s.WriteFile(path, data); });
 }
 
 absl::StatusOr<DirListing> Session::ListDir(const std::string& path) const {
-  return state_->Logged("list_dir", {.path = path},
+  return state_->Logged("list_dir", FileCall(path),
                         [&](ManagedSession& s) { return s.ListDir(path); });
 }
 

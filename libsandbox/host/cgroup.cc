@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <optional>
@@ -63,7 +64,22 @@ void RemoveDir(const std::string& dir) {
   }
 }
 
+int64_t ReadProcNumber(const char* path, int64_t fallback) {
+  absl::StatusOr<std::string> text = ReadFile(path, 64);
+  int64_t v = 0;
+  if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &v) || v <= 0) {
+    return fallback;
+  }
+  return v;
+}
+
 }  // namespace
+
+int64_t SandboxTasksBudget() {
+  const int64_t kernel = std::min(ReadProcNumber("/proc/sys/kernel/pid_max", 32768),
+                                  ReadProcNumber("/proc/sys/kernel/threads-max", 32768));
+  return std::max<int64_t>(kernel / 2, 1024);
+}
 
 absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const CgroupHost& host,
                                                                      const std::string& name,
@@ -108,6 +124,13 @@ absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const Cgrou
         absl::StrAppend(&enable, enable.empty() ? "" : " ", "+", c);
       if (absl::Status s = WriteValue(parent, "cgroup.subtree_control", enable); !s.ok()) {
         return absl::FailedPreconditionError(absl::StrCat(s.message(), " [", host.Describe(), "]"));
+      }
+    }
+    if (limits.pids > 0 && base == host.own_dirs.at("pids")) {
+      // Every sandbox together (SandboxTasksBudget says why).
+      if (absl::Status s = WriteValue(parent, "pids.max", absl::StrCat(SandboxTasksBudget()));
+          !s.ok()) {
+        return s;
       }
     }
     std::string dir = absl::StrCat(parent, "/", name);

@@ -70,6 +70,13 @@ class SandboxCgroup {
   std::map<std::string, std::string> controller_dirs_;  // controller -> our dir
 };
 
+// The host tasks all sandboxes of this process may hold at once: half of
+// what the kernel allows (the smaller of pid_max and threads-max). Each
+// sandbox's own pids cap is sized for its code (instance.cc); this one, the
+// pids.max of the kCgroupParent every sandbox cgroup sits in, keeps many
+// runaway sandboxes together from taking the pids the rest of the host needs.
+int64_t SandboxTasksBudget();
+
 // Removes sandbox cgroups under kCgroupParent for which `is_stale(name)`
 // says so, killing what is left in them. For crash recovery (v1 and v2).
 void ReapStaleCgroups(const CgroupHost& host,

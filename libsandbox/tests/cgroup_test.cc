@@ -186,6 +186,13 @@ TEST_F(CgroupTest, CreateWritesExactLimitsBelowOwnCgroup) {
     EXPECT_EQ(ReadTrimmed(DirOf("pids", name) + "/pids.max"), "50");
   }
   EXPECT_FALSE((*cg)->OomKilled());
+  // All sandboxes together hold at most half of the host's tasks.
+  const std::string parent = absl::StrCat(host_.own_dirs.at("pids"), "/", kCgroupParent);
+  EXPECT_EQ(ReadTrimmed(parent + "/pids.max"), absl::StrCat(SandboxTasksBudget()));
+  EXPECT_GE(SandboxTasksBudget(), 1024);
+  int64_t pid_max = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(ReadTrimmed("/proc/sys/kernel/pid_max"), &pid_max));
+  EXPECT_LT(SandboxTasksBudget(), pid_max);
 
   cg->reset();
   for (const char* c : {"memory", "cpu", "pids"}) {
