@@ -119,6 +119,21 @@ absl::StatusOr<ProcessOutput> Session::Poll(const std::string& id, int64_t stdou
   return state_->On([&](ManagedSession& s) { return s.Poll(id, stdout_offset, stderr_offset); });
 }
 
+absl::StatusOr<ProcessOutput> Session::Wait(const std::string& id, int64_t stdout_offset,
+                                            int64_t stderr_offset, absl::Duration timeout) const {
+  return state_->On(
+      [&](ManagedSession& s) { return s.Wait(id, stdout_offset, stderr_offset, timeout); });
+}
+
+absl::Status Session::Release(const std::string& id) const {
+  return state_->Logged("release", ProcessCall(id),
+                        [&](ManagedSession& s) { return s.Release(id); });
+}
+
+absl::Status Session::Resize(const std::string& id, int rows, int cols) const {
+  return state_->On([&](ManagedSession& s) { return s.Resize(id, rows, cols); });
+}
+
 absl::Status Session::WriteInput(const std::string& id, const std::string& data) const {
   return state_->Logged("input", ProcessCall(id, static_cast<int64_t>(data.size())),
                         [&](ManagedSession& s) { return s.WriteInput(id, data); });

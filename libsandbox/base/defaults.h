@@ -36,6 +36,11 @@ inline constexpr int kDefaultMaxSessions = 64;
 // and the policy caps' sessions_per_user 0).
 inline constexpr int kDefaultMaxSessionsPerUser = 4;
 inline constexpr int64_t kDefaultProcessBuffer = 1 << 20;
+// Background processes one session runs at once (SessionOptions
+// .max_processes and the policy caps' processes_per_session 0).
+inline constexpr int kDefaultMaxProcesses = 64;
+// How long an ended background process's record stays (process_ttl_s 0).
+inline constexpr absl::Duration kDefaultProcessTtl = absl::Minutes(10);
 inline constexpr int64_t kDefaultReadBytes = 1 << 20;
 
 // The caps used when a RunRequest does not set `limits`: 30 s, 128 MiB,

@@ -369,6 +369,10 @@ absl::StatusOr<std::shared_ptr<const PolicyStore::Compiled>> Compile(PolicySet s
         "caps.sessions_per_user: must not be negative (0: the "
         "Config's max_sessions_per_user)");
   }
+  if (set.caps().processes_per_session() < 0) {
+    return absl::InvalidArgumentError(
+        "caps.processes_per_session: must not be negative (0: the library's default of 64)");
+  }
   if (static_cast<size_t>(set.policies_size()) > kMaxPolicies) {
     return absl::InvalidArgumentError(absl::StrCat("more than ", kMaxPolicies, " policies"));
   }
@@ -576,6 +580,10 @@ std::vector<Policy> PolicyStore::List() const {
 PolicySet PolicyStore::Snapshot() const { return Current()->set; }
 
 int PolicyStore::SessionsPerUser() const { return Current()->set.caps().sessions_per_user(); }
+
+int PolicyStore::ProcessesPerSession() const {
+  return Current()->set.caps().processes_per_session();
+}
 
 absl::StatusOr<ResolvedPolicy> PolicyStore::Resolve(const std::string& name,
                                                     const Limits* request_overrides) const {

@@ -98,6 +98,8 @@ class PolicyStore {
   PolicySet Snapshot() const;
   // caps.sessions_per_user of the current set (0: not set).
   int SessionsPerUser() const;
+  // caps.processes_per_session of the current set (0: not set).
+  int ProcessesPerSession() const;
 
   // The policy `name` (empty: the default policy, or only the caps when the
   // set has none) with `request_overrides` (may be null) applied. A request

@@ -45,11 +45,16 @@
 
 namespace libsandbox {
 
-// Background processes running at once in one session.
-inline constexpr int kMaxBackgroundProcesses = 16;
-// Ended processes kept for a final poll; the oldest are forgotten first.
-inline constexpr int kMaxEndedProcesses = 16;
+// Background processes one session may be allowed at once.
+inline constexpr int kMaxBackgroundProcesses = 1024;
+// Records of ended processes kept (each until process_ttl_s), and the host
+// memory their kept output may take together; past either the oldest go.
+inline constexpr int kMaxEndedProcesses = 256;
+inline constexpr int64_t kMaxEndedOutputBytes = 64 << 20;
 inline constexpr int64_t kMaxProcessBuffer = 64 << 20;
+inline constexpr absl::Duration kMaxProcessTtl = absl::Hours(24);
+// The longest one Wait blocks.
+inline constexpr absl::Duration kMaxProcessWait = absl::Minutes(10);
 
 // Why a session of the empty user id is refused.
 inline constexpr char kEmptySessionUser[] =
@@ -89,27 +94,36 @@ class ManagedSession {
   absl::Status Reset();
 
   // ---- Background processes ----
-  // Starts `request` (code and language as for Exec, with the cwd of the
-  // last exec) without waiting, booting the sandbox if needed; returns its
-  // id. Its stdin stays open for WriteInput (request.stdin comes first). No
-  // timeout unless request.timeout_s is set. Output is buffered per stream
-  // up to request.max_output_bytes, else the session's, else 1 MiB (never
-  // more than 64 MiB); the newest is kept when a poll comes late.
-  // ResourceExhausted when kMaxBackgroundProcesses run already.
+  // Starts `request` (code and language as for Exec, with request.cwd or
+  // the cwd of the last exec) without waiting, booting the sandbox if
+  // needed; returns its id. Its stdin stays open for WriteInput
+  // (request.stdin comes first); request.pty runs it on a terminal. No
+  // timeout unless request.timeout_s is set. The newest output is kept per
+  // stream up to request.max_output_bytes, else the session's, else 1 MiB
+  // (never more than 64 MiB). ResourceExhausted when the session's
+  // max_processes run already.
   absl::StatusOr<std::string> Start(const ExecRequest& request);
-  // Output after the given stream offsets (0, 0 the first time; then the
-  // offsets of the last answer), and whether it still runs. Once it has
-  // ended and a poll returned its last output, the process is forgotten
-  // (NotFound after that). Never waits for an Exec.
+  // Output from the given stream offsets (0, 0 the first time; then the
+  // offsets of the last answer), and whether it still runs. Never consumes:
+  // the record stays until Release or process_ttl_s after the end. Never
+  // waits for an Exec.
   absl::StatusOr<ProcessOutput> Poll(const std::string& id, int64_t stdout_offset,
                                      int64_t stderr_offset);
+  // Poll once there is output past either offset, the process has ended or
+  // `timeout` (at most kMaxProcessWait) passed.
+  absl::StatusOr<ProcessOutput> Wait(const std::string& id, int64_t stdout_offset,
+                                     int64_t stderr_offset, absl::Duration timeout);
+  // Forgets the record; a running process is killed first.
+  absl::Status Release(const std::string& id);
+  // Sets the size of a pty process's terminal.
+  absl::Status Resize(const std::string& id, int rows, int cols);
   absl::Status WriteInput(const std::string& id, const std::string& data);
   absl::Status CloseInput(const std::string& id);
   // Sends `signal` (1..31) to the process and its children inside the
   // sandbox.
   absl::Status Kill(const std::string& id, int signal);
-  // Running and not yet forgotten processes, by start order.
-  std::vector<ProcessInfo> Processes() const;
+  // Running processes and kept records, by start order.
+  std::vector<ProcessInfo> Processes();
 
   // ---- Files, done inside the sandbox (booted if needed) ----
   // A relative path is relative to /home/user. NotFound, InvalidArgument
@@ -163,6 +177,11 @@ class ManagedSession {
   // the sandbox (session_files.h: never through a symlink).
   absl::Status WriteInputFilesLocked(const ExecRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::shared_ptr<BackgroundProcess>> FindProcess(const std::string& id);
+  // Releases records past process_ttl_, then the oldest ended ones past
+  // kMaxEndedProcesses or kMaxEndedOutputBytes.
+  void ExpireProcessesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(procs_mu_);
+  // An ended process's info says "sandbox" when its sandbox is gone.
+  void ExplainEnd(ProcessOutput& out);
   // When the session was last used: by an exec, or by a call on its
   // processes or files.
   absl::Time LastActivityLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -196,8 +215,10 @@ class ManagedSession {
   absl::Duration idle_timeout_ = kDefaultSessionIdleTimeout;
   std::shared_ptr<SessionSlots> slots_;
   int max_per_user_ = kDefaultMaxSessionsPerUser;  // sandboxes of key_.user() at once
-  std::string notes_;                              // caps that run unenforced (config allows it)
-  std::string dir_;                                // <storage_dir>/sessions/<key>
+  int max_processes_ = kDefaultMaxProcesses;       // background ones running at once
+  absl::Duration process_ttl_ = kDefaultProcessTtl;
+  std::string notes_;  // caps that run unenforced (config allows it)
+  std::string dir_;    // <storage_dir>/sessions/<key>
   std::string workspace_;
   std::string rootfs_;     // a policy's image; empty: the host's directories
   int64_t volume_mb_ = 0;  // > 0: the workspace is a volume of this size

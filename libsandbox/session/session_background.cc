@@ -1,9 +1,11 @@
 // A session's background processes: started without waiting (Start), then
 // polled for output, fed input and signalled by id. The host side of each
 // is a BackgroundProcess (session_process.h).
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -35,10 +37,11 @@ absl::StatusOr<std::string> ManagedSession::Start(const ExecRequest& request) {
     absl::MutexLock procs(&procs_mu_);
     int running = 0;
     for (const auto& [n, p] : procs_) running += p->running() ? 1 : 0;
-    if (running >= kMaxBackgroundProcesses) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("the session already runs ", running, " background processes (at most ",
-                       kMaxBackgroundProcesses, "); kill one or wait for one to end"));
+    if (running >= max_processes_) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the session already runs ", running, " background processes (at most ", max_processes_,
+          ": SessionOptions.max_processes, or the policy file's caps.processes_per_session); "
+          "kill one or wait for one to end"));
     }
   }
   bool replaced = false;
@@ -63,6 +66,9 @@ absl::StatusOr<std::string> ManagedSession::Start(const ExecRequest& request) {
   spec.max_buffered = static_cast<size_t>(buffer);
   if (limits.timeout_s() > 0) spec.deadline = absl::Now() + absl::Seconds(limits.timeout_s());
   if (request.has_stdin()) spec.stdin_data = request.stdin();
+  spec.pty = request.pty();
+  if (request.rows() > 0) spec.rows = request.rows();
+  if (request.cols() > 0) spec.cols = request.cols();
   // On the launcher thread: the runsc exec must outlive this caller's thread.
   absl::StatusOr<std::unique_ptr<BackgroundProcess>> proc = launcher_->StartProcess(spec);
   if (!proc.ok()) {
@@ -72,18 +78,28 @@ absl::StatusOr<std::string> ManagedSession::Start(const ExecRequest& request) {
   last_used_ = absl::Now();
   absl::MutexLock procs(&procs_mu_);
   procs_[n] = std::shared_ptr<BackgroundProcess>(std::move(*proc));
-  // Forget the oldest ended processes beyond the number kept.
+  ExpireProcessesLocked();
+  return spec.id;
+}
+
+void ManagedSession::ExpireProcessesLocked() {
+  const absl::Time now = absl::Now();
   int ended = 0;
-  for (auto it = procs_.rbegin(); it != procs_.rend(); ++it) ended += it->second->running() ? 0 : 1;
-  for (auto it = procs_.begin(); it != procs_.end() && ended > kMaxEndedProcesses;) {
-    if (!it->second->running()) {
-      it = procs_.erase(it);
-      --ended;
+  int64_t bytes = 0;
+  // Newest first: what is over a budget is the oldest.
+  for (auto it = procs_.rbegin(); it != procs_.rend();) {
+    const absl::Time end = it->second->ended_at();
+    if (end == absl::InfiniteFuture()) {
+      ++it;
+      continue;
+    }
+    bytes += static_cast<int64_t>(it->second->buffered_bytes());
+    if (now - end > process_ttl_ || ++ended > kMaxEndedProcesses || bytes > kMaxEndedOutputBytes) {
+      it = std::make_reverse_iterator(procs_.erase(std::next(it).base()));
     } else {
       ++it;
     }
   }
-  return spec.id;
 }
 
 absl::StatusOr<std::shared_ptr<BackgroundProcess>> ManagedSession::FindProcess(
@@ -91,13 +107,26 @@ absl::StatusOr<std::shared_ptr<BackgroundProcess>> ManagedSession::FindProcess(
   int64_t n = 0;
   absl::MutexLock lock(&procs_mu_);
   last_touched_ = absl::Now();
+  ExpireProcessesLocked();
   if (absl::StartsWith(id, "p") && absl::SimpleAtoi(id.substr(1), &n)) {
     if (auto it = procs_.find(n); it != procs_.end()) return it->second;
   }
-  return absl::NotFoundError(
-      absl::StrCat("no process ", QuoteForMessage(id),
-                   " in this session (an ended process is forgotten once polled to its end; all "
-                   "stop with the session's sandbox)"));
+  return absl::NotFoundError(absl::StrCat(
+      "no process ", QuoteForMessage(id),
+      " in this session (a record goes on release, process_ttl_s after the end, or when the "
+      "session's sandbox stops)"));
+}
+
+void ManagedSession::ExplainEnd(ProcessOutput& out) {
+  // Ended without a reason of its own while the sandbox is gone (out of
+  // memory, the pids cap): say so. An exec holding mu_ means it runs.
+  if (out.info().running() || !out.info().reason().empty() || !mu_.TryLock()) return;
+  const bool stopped = instance_ == nullptr || !instance_->alive() || instance_->OomKilled();
+  mu_.Unlock();
+  if (stopped) {
+    out.mutable_info()->set_reason_code(REASON_SANDBOX);
+    out.mutable_info()->set_reason(std::string(ReasonName(REASON_SANDBOX)));
+  }
 }
 
 absl::StatusOr<ProcessOutput> ManagedSession::Poll(const std::string& id, int64_t stdout_offset,
@@ -105,24 +134,47 @@ absl::StatusOr<ProcessOutput> ManagedSession::Poll(const std::string& id, int64_
   absl::StatusOr<std::shared_ptr<BackgroundProcess>> p = FindProcess(id);
   if (!p.ok()) return p.status();
   absl::StatusOr<ProcessOutput> out = (*p)->Poll(stdout_offset, stderr_offset);
-  // Ended without a reason of its own while the sandbox is gone (out of
-  // memory, the pids cap): say so. An exec holding mu_ means it runs.
-  if (out.ok() && !out->info().running() && out->info().reason().empty() && mu_.TryLock()) {
-    const bool stopped = instance_ == nullptr || !instance_->alive() || instance_->OomKilled();
-    mu_.Unlock();
-    if (stopped) {
-      out->mutable_info()->set_reason_code(REASON_SANDBOX);
-      out->mutable_info()->set_reason(std::string(ReasonName(REASON_SANDBOX)));
-    }
-  }
-  if (out.ok() && (*p)->drained()) {
-    absl::MutexLock lock(&procs_mu_);
-    int64_t n = 0;
-    if (absl::SimpleAtoi(id.substr(1), &n)) {
-      if (auto it = procs_.find(n); it != procs_.end() && it->second == *p) procs_.erase(it);
-    }
-  }
+  if (out.ok()) ExplainEnd(*out);
   return out;
+}
+
+absl::StatusOr<ProcessOutput> ManagedSession::Wait(const std::string& id, int64_t stdout_offset,
+                                                   int64_t stderr_offset, absl::Duration timeout) {
+  if (timeout < absl::ZeroDuration() || timeout > kMaxProcessWait) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("timeout: must be between 0 and ", absl::FormatDuration(kMaxProcessWait)));
+  }
+  absl::StatusOr<std::shared_ptr<BackgroundProcess>> p = FindProcess(id);
+  if (!p.ok()) return p.status();
+  // No session lock is held while it waits.
+  absl::StatusOr<ProcessOutput> out = (*p)->Wait(stdout_offset, stderr_offset, timeout);
+  if (out.ok()) ExplainEnd(*out);
+  Touch();
+  return out;
+}
+
+absl::Status ManagedSession::Release(const std::string& id) {
+  absl::StatusOr<std::shared_ptr<BackgroundProcess>> p = FindProcess(id);
+  if (!p.ok()) return p.status();
+  // Killed inside the sandbox: ending the host runsc exec alone would leave
+  // the process running there.
+  if ((*p)->running()) {
+    if (absl::Status s = (*p)->Signal(SIGKILL); !s.ok()) return s;
+  }
+  absl::MutexLock lock(&procs_mu_);
+  for (auto it = procs_.begin(); it != procs_.end(); ++it) {
+    if (it->second == *p) {
+      procs_.erase(it);
+      break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ManagedSession::Resize(const std::string& id, int rows, int cols) {
+  absl::StatusOr<std::shared_ptr<BackgroundProcess>> p = FindProcess(id);
+  if (!p.ok()) return p.status();
+  return (*p)->Resize(rows, cols);
 }
 
 absl::Status ManagedSession::WriteInput(const std::string& id, const std::string& data) {
@@ -143,9 +195,10 @@ absl::Status ManagedSession::Kill(const std::string& id, int signal) {
   return (*p)->Signal(signal);
 }
 
-std::vector<ProcessInfo> ManagedSession::Processes() const {
+std::vector<ProcessInfo> ManagedSession::Processes() {
   std::vector<ProcessInfo> out;
   absl::MutexLock lock(&procs_mu_);
+  ExpireProcessesLocked();
   for (const auto& [n, p] : procs_) out.push_back(p->Info());
   return out;
 }

@@ -147,6 +147,25 @@ absl::StatusOr<std::shared_ptr<ManagedSession>> SessionManager::Get(const Sessio
     }
     session->idle_timeout_ = asked;
   }
+  // Background processes: the options may ask for up to the policy's cap.
+  const int process_cap = config.policy_file().empty() ? 0 : policies_.ProcessesPerSession();
+  if (options.max_processes() < 0 || options.max_processes() > kMaxBackgroundProcesses) {
+    return absl::InvalidArgumentError(absl::StrCat("max_processes: must be between 0 and ",
+                                                   kMaxBackgroundProcesses, " (0: the default)"));
+  }
+  if (process_cap > 0 && options.max_processes() > process_cap) {
+    return absl::InvalidArgumentError(absl::StrCat("max_processes: ", options.max_processes(),
+                                                   " is over the policy file's "
+                                                   "caps.processes_per_session (",
+                                                   process_cap, "); ask for less or 0"));
+  }
+  session->max_processes_ = options.max_processes() > 0 ? options.max_processes()
+                            : process_cap > 0           ? process_cap
+                                                        : kDefaultMaxProcesses;
+  if (options.process_ttl_s() < 0 || absl::Seconds(options.process_ttl_s()) > kMaxProcessTtl) {
+    return absl::InvalidArgumentError("process_ttl_s: must be between 0 and 24 hours");
+  }
+  if (options.process_ttl_s() > 0) session->process_ttl_ = absl::Seconds(options.process_ttl_s());
   session->slots_ = slots_;
   // The policy file (synced by SessionRequest) may set the per-user cap.
   const int per_user = config.policy_file().empty() ? 0 : policies_.SessionsPerUser();

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -30,22 +32,48 @@ constexpr absl::Duration kDrainGrace = absl::Milliseconds(200);
 constexpr absl::Duration kKillTimeout = absl::Seconds(5);
 // runsc writes the in-sandbox pid shortly after the exec starts.
 constexpr absl::Duration kPidFileWait = absl::Seconds(3);
-constexpr size_t kCommandShown = 256;
+// A terminal server shows the command a process runs; longer code is cut.
+constexpr size_t kCommandShown = 64 << 10;
 constexpr size_t kReadChunk = 64 << 10;
 
-// Runs in the forked child: async-signal-safe calls only.
-[[noreturn]] void ExecChild(char* const* argv, char* const* envp, int in_fd, int out_fd,
-                            int err_fd) {
+// Runs in the forked child: async-signal-safe calls only. With `tty`, fd 0
+// becomes its controlling terminal, so a resize signals its group.
+[[noreturn]] void ExecChild(char* const* argv, char* const* envp, int in_fd, int out_fd, int err_fd,
+                            bool tty) {
   ::setsid();
   // Die with the host process: no orphaned runsc exec.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) ::_exit(127);
+  if (tty && ::ioctl(0, TIOCSCTTY, 0) != 0) ::_exit(127);
   ::syscall(SYS_close_range, 3U, ~0U, 0U);
   sigset_t all;
   sigemptyset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
   ::execve(argv[0], argv, envp);
   ::_exit(127);
+}
+
+struct winsize WindowSize(int rows, int cols) {
+  struct winsize ws = {};
+  ws.ws_row = static_cast<unsigned short>(rows);
+  ws.ws_col = static_cast<unsigned short>(cols);
+  return ws;
+}
+
+// A new pseudo-terminal of rows x cols: its host (master) and process ends.
+absl::Status OpenPty(int rows, int cols, UniqueFd& host, UniqueFd& process) {
+  host = UniqueFd(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!host.valid()) return ErrnoStatus("posix_openpt", errno);
+  char name[128];
+  if (::grantpt(host.get()) != 0 || ::unlockpt(host.get()) != 0 ||
+      ::ptsname_r(host.get(), name, sizeof(name)) != 0) {
+    return ErrnoStatus("pseudo-terminal setup", errno);
+  }
+  process = UniqueFd(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!process.valid()) return ErrnoStatus(name, errno);
+  const struct winsize ws = WindowSize(rows, cols);
+  if (::ioctl(host.get(), TIOCSWINSZ, &ws) != 0) return ErrnoStatus("TIOCSWINSZ", errno);
+  return absl::OkStatus();
 }
 
 int ExitCode(int wstatus) {
@@ -70,22 +98,39 @@ absl::StatusOr<std::unique_ptr<BackgroundProcess>> BackgroundProcess::Start(Back
   for (auto& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);
 
-  // stdin is a socket: send(MSG_NOSIGNAL) cannot raise SIGPIPE in the host.
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    return ErrnoStatus("socketpair", errno);
+  // The child's ends (in_r, out_w, err_w) and ours (in_w, out_r, err_r).
+  UniqueFd in_r, in_w, out_r, out_w, err_r, err_w, pty;
+  if (spec.pty) {
+    UniqueFd process;
+    if (auto s = OpenPty(spec.rows, spec.cols, pty, process); !s.ok()) return s;
+    in_w = UniqueFd(::fcntl(pty.get(), F_DUPFD_CLOEXEC, 0));
+    out_r = UniqueFd(::fcntl(pty.get(), F_DUPFD_CLOEXEC, 0));
+    if (!in_w.valid() || !out_r.valid()) return ErrnoStatus("dup", errno);
+    in_r = std::move(process);
+  } else {
+    // stdin is a socket: send(MSG_NOSIGNAL) cannot raise SIGPIPE in the host.
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+      return ErrnoStatus("socketpair", errno);
+    }
+    in_r = UniqueFd(sv[0]);
+    in_w = UniqueFd(sv[1]);
+    ::shutdown(in_r.get(), SHUT_WR);
+    if (auto s = MakePipe(out_r, out_w); !s.ok()) return s;
+    if (auto s = MakePipe(err_r, err_w); !s.ok()) return s;
   }
-  UniqueFd in_r(sv[0]), in_w(sv[1]), out_r, out_w, err_r, err_w;
-  ::shutdown(in_r.get(), SHUT_WR);
-  if (auto s = MakePipe(out_r, out_w); !s.ok()) return s;
-  if (auto s = MakePipe(err_r, err_w); !s.ok()) return s;
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake.valid()) return ErrnoStatus("eventfd", errno);
 
   auto p = std::unique_ptr<BackgroundProcess>(new BackgroundProcess(std::move(spec)));
+  // On a terminal, one end carries all three streams.
+  const int child_out = p->spec_.pty ? in_r.get() : out_w.get();
+  const int child_err = p->spec_.pty ? in_r.get() : err_w.get();
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoStatus("fork", errno);
-  if (pid == 0) ExecChild(argv.data(), envp.data(), in_r.get(), out_w.get(), err_w.get());
+  if (pid == 0) {
+    ExecChild(argv.data(), envp.data(), in_r.get(), child_out, child_err, p->spec_.pty);
+  }
   p->pid_ = pid;
   p->pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (p->pidfd_ < 0) {
@@ -95,8 +140,14 @@ absl::StatusOr<std::unique_ptr<BackgroundProcess>> BackgroundProcess::Start(Back
     p->pid_ = -1;
     return s;
   }
-  for (int fd : {in_w.get(), out_r.get(), err_r.get()}) ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  // The process's terminal end lives on in the child only: once every
+  // holder closes it, reading ours ends with EIO, like a pipe's EOF.
+  in_r.Reset();
+  for (int fd : {in_w.get(), out_r.get(), err_r.get()}) {
+    if (fd >= 0) ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  }
   p->stdin_fd_ = in_w.release();
+  p->pty_fd_ = pty.release();
   p->wake_fd_ = wake.release();
   {
     absl::MutexLock lock(&p->mu_);
@@ -120,7 +171,7 @@ BackgroundProcess::~BackgroundProcess() {
     ::waitpid(pid_, nullptr, 0);
   }
   absl::MutexLock lock(&mu_);
-  for (int* fd : {&pidfd_, &wake_fd_, &stdin_fd_, &out_.fd, &err_.fd}) {
+  for (int* fd : {&pidfd_, &wake_fd_, &stdin_fd_, &pty_fd_, &out_.fd, &err_.fd}) {
     if (*fd >= 0) ::close(*fd);
     *fd = -1;
   }
@@ -169,7 +220,7 @@ void BackgroundProcess::Pump() {
       want_out = stdin_fd_ >= 0 && !input_.empty();
       fds[n++] = {want_out ? stdin_fd_ : -1, POLLOUT, 0};
       if (stdin_fd_ >= 0 && input_.empty() && input_closed_) {
-        ::shutdown(stdin_fd_, SHUT_WR);  // EOF for the process
+        if (!spec_.pty) ::shutdown(stdin_fd_, SHUT_WR);  // EOF for the process
         ::close(stdin_fd_);
         stdin_fd_ = -1;
       }
@@ -201,7 +252,9 @@ void BackgroundProcess::Pump() {
       }
     }
     if (want_out && (fds[4].revents & (POLLOUT | POLLERR | POLLHUP)) && stdin_fd_ >= 0) {
-      ssize_t w = ::send(stdin_fd_, input_.data(), input_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t w =
+          spec_.pty ? ::write(stdin_fd_, input_.data(), input_.size())
+                    : ::send(stdin_fd_, input_.data(), input_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       if (w > 0) {
         input_.erase(0, static_cast<size_t>(w));
       } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
@@ -222,6 +275,7 @@ void BackgroundProcess::Pump() {
     if (!exited && !timed_out && absl::Now() >= spec_.deadline) {
       timed_out = true;
       reason_ = REASON_TIMEOUT;
+      sent_signal_ = SIGKILL;
       mu_.Unlock();  // runs a runsc exec; polls must not wait for it
       if (!SignalInside(SIGKILL).ok() && pid_ > 0) ::kill(-pid_, SIGKILL);
       mu_.Lock();
@@ -232,62 +286,91 @@ void BackgroundProcess::Pump() {
         s->fd = -1;
       }
       ended_ = true;
+      // The record may be kept for minutes: only the output it keeps.
+      for (Stream* s : {&out_, &err_}) {
+        Trim(*s, spec_.max_buffered);
+        s->data.shrink_to_fit();
+      }
       for (const std::string& f : spec_.files) ::unlink(f.c_str());
       return;
     }
   }
 }
 
-absl::StatusOr<ProcessOutput> BackgroundProcess::Poll(int64_t stdout_offset,
-                                                      int64_t stderr_offset) {
-  if (stdout_offset < 0 || stderr_offset < 0) {
-    return absl::InvalidArgumentError("offsets must be >= 0");
-  }
+ProcessOutput BackgroundProcess::ReadLocked(int64_t stdout_offset, int64_t stderr_offset) const {
   ProcessOutput out;
-  {
-    absl::MutexLock lock(&mu_);
-    const size_t cap = spec_.max_buffered;
-    auto take = [&](Stream& s, int64_t offset, std::string* data, int64_t* next, bool* truncated) {
-      Trim(s, cap);
-      const int64_t end = s.base + static_cast<int64_t>(s.data.size());
-      offset = std::min(offset, end);
-      if (offset < s.base) {
-        *truncated = true;
-        offset = s.base;
-      }
-      // What the caller has seen is freed.
-      s.data.erase(0, static_cast<size_t>(offset - s.base));
-      s.base = offset;
-      *data = s.data;
-      *next = end;
-    };
-    bool out_truncated = false, err_truncated = false;
-    take(out_, stdout_offset, out.mutable_stdout(), &stdout_offset, &out_truncated);
-    take(err_, stderr_offset, out.mutable_stderr(), &stderr_offset, &err_truncated);
-    out.set_stdout_truncated(out_truncated);
-    out.set_stderr_truncated(err_truncated);
-    out.set_stdout_offset(stdout_offset);
-    out.set_stderr_offset(stderr_offset);
-    if (ended_) drained_ = true;
-  }
-  *out.mutable_info() = Info();
+  const int64_t cap = static_cast<int64_t>(spec_.max_buffered);
+  auto take = [&](const Stream& s, int64_t offset, std::string* data, int64_t* next,
+                  bool* truncated) {
+    const int64_t end = s.base + static_cast<int64_t>(s.data.size());
+    // The newest `cap` bytes are what is kept (Append trims with slack).
+    const int64_t first = std::max(s.base, end - cap);
+    offset = std::min(offset, end);
+    if (offset < first) {
+      *truncated = true;
+      offset = first;
+    }
+    data->assign(s.data, static_cast<size_t>(offset - s.base));
+    *next = end;
+  };
+  int64_t out_next = 0, err_next = 0;
+  bool out_truncated = false, err_truncated = false;
+  take(out_, stdout_offset, out.mutable_stdout(), &out_next, &out_truncated);
+  take(err_, stderr_offset, out.mutable_stderr(), &err_next, &err_truncated);
+  out.set_stdout_truncated(out_truncated);
+  out.set_stderr_truncated(err_truncated);
+  out.set_stdout_offset(out_next);
+  out.set_stderr_offset(err_next);
+  *out.mutable_info() = InfoLocked();
   return out;
 }
 
+absl::StatusOr<ProcessOutput> BackgroundProcess::Poll(int64_t stdout_offset,
+                                                      int64_t stderr_offset) const {
+  return Wait(stdout_offset, stderr_offset, absl::ZeroDuration());
+}
+
+absl::StatusOr<ProcessOutput> BackgroundProcess::Wait(int64_t stdout_offset, int64_t stderr_offset,
+                                                      absl::Duration timeout) const {
+  if (stdout_offset < 0 || stderr_offset < 0) {
+    return absl::InvalidArgumentError("offsets must be >= 0");
+  }
+  auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return ended_ || out_.base + static_cast<int64_t>(out_.data.size()) > stdout_offset ||
+           err_.base + static_cast<int64_t>(err_.data.size()) > stderr_offset;
+  };
+  absl::MutexLock lock(&mu_);
+  if (timeout > absl::ZeroDuration()) {
+    // Woken by the pump's unlock after output or the end; no polling.
+    mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  }
+  return ReadLocked(stdout_offset, stderr_offset);
+}
+
 ProcessInfo BackgroundProcess::Info() const {
+  absl::MutexLock lock(&mu_);
+  return InfoLocked();
+}
+
+ProcessInfo BackgroundProcess::InfoLocked() const {
   ProcessInfo info;
   info.set_id(spec_.id);
   info.set_command(spec_.command.substr(0, kCommandShown));
   info.set_language(spec_.language);
-  absl::MutexLock lock(&mu_);
+  info.set_pty(spec_.pty);
   info.set_running(!ended_);
-  if (ended_ && exit_code_) info.set_exit_code(*exit_code_);
+  if (ended_ && exit_code_) {
+    info.set_exit_code(*exit_code_);
+    if (sent_signal_ > 0 && *exit_code_ == 128 + sent_signal_) info.set_signal(sent_signal_);
+  }
   info.set_reason_code(reason_);
   info.set_reason(std::string(ReasonName(reason_)));
   info.set_stdout_bytes(out_.base + static_cast<int64_t>(out_.data.size()));
   info.set_stderr_bytes(err_.base + static_cast<int64_t>(err_.data.size()));
-  const absl::Time end = ended_ ? ended_at_ : absl::Now();
+  const absl::Time now = absl::Now();
+  const absl::Time end = ended_ ? ended_at_ : now;
   info.set_duration_s(absl::ToDoubleSeconds(end - started_));
+  if (ended_) info.set_ended_s(absl::ToDoubleSeconds(now - ended_at_));
   return info;
 }
 
@@ -296,14 +379,14 @@ bool BackgroundProcess::running() const {
   return !ended_;
 }
 
-bool BackgroundProcess::drained() const {
-  absl::MutexLock lock(&mu_);
-  return drained_;
-}
-
 absl::Time BackgroundProcess::ended_at() const {
   absl::MutexLock lock(&mu_);
-  return ended_at_;
+  return ended_ ? ended_at_ : absl::InfiniteFuture();
+}
+
+size_t BackgroundProcess::buffered_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return out_.data.capacity() + err_.data.capacity();
 }
 
 absl::Status BackgroundProcess::WriteInput(const std::string& data) {
@@ -327,6 +410,8 @@ absl::Status BackgroundProcess::WriteInput(const std::string& data) {
 absl::Status BackgroundProcess::CloseInput() {
   {
     absl::MutexLock lock(&mu_);
+    // A terminal has no end of input of its own: type the EOF character.
+    if (spec_.pty && !input_closed_ && stdin_fd_ >= 0) input_ += '\x04';
     input_closed_ = true;
   }
   Wake();
@@ -340,10 +425,27 @@ absl::Status BackgroundProcess::Signal(int sig) {
   if (!running()) return absl::OkStatus();  // nothing left to signal
   absl::Status s = SignalInside(sig);
   absl::MutexLock lock(&mu_);
+  if (s.ok()) sent_signal_ = sig;
   if (s.ok() && reason_ == REASON_NONE && (sig == SIGKILL || sig == SIGTERM || sig == SIGINT)) {
     reason_ = REASON_KILLED;
   }
   return s;
+}
+
+absl::Status BackgroundProcess::Resize(int rows, int cols) {
+  if (!spec_.pty) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("process ", spec_.id, " has no terminal (start it with pty)"));
+  }
+  if (rows < 1 || rows > 1000 || cols < 1 || cols > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rows x cols: ", rows, " x ", cols, " is not between 1 and 1000 each"));
+  }
+  // The kernel signals the runsc exec's group, which relays SIGWINCH to the
+  // terminal's foreground group inside the sandbox.
+  const struct winsize ws = WindowSize(rows, cols);
+  if (::ioctl(pty_fd_, TIOCSWINSZ, &ws) != 0) return ErrnoStatus("TIOCSWINSZ", errno);
+  return absl::OkStatus();
 }
 
 absl::Status BackgroundProcess::SignalInside(int sig) {

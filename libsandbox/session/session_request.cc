@@ -61,6 +61,22 @@ absl::StatusOr<CheckedExec> CheckExecRequest(const ExecRequest& request, const s
   if (!request.keep_storage_dir().empty() && request.keep_storage_dir()[0] != '/') {
     return absl::InvalidArgumentError("keep_storage_dir: must be an absolute path");
   }
+  if (!request.cwd().empty()) {
+    if (absl::Status s = CheckSandboxPath(request.cwd()); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("cwd: ", s.message()));
+    }
+  }
+  if (request.pty() && !background) {
+    return absl::InvalidArgumentError("pty: only for a background process (Start), not an exec");
+  }
+  if (!request.pty() && (request.rows() != 0 || request.cols() != 0)) {
+    return absl::InvalidArgumentError("rows and cols: only with pty");
+  }
+  if (request.rows() < 0 || request.rows() > kMaxTerminalSide || request.cols() < 0 ||
+      request.cols() > kMaxTerminalSide) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rows and cols: must be between 1 and ", kMaxTerminalSide, " (0: 24 x 80)"));
+  }
   if (request.files_size() > kMaxExecInputFiles) {
     return absl::InvalidArgumentError(
         absl::StrCat("files: more than ", kMaxExecInputFiles, " in one exec"));
@@ -111,12 +127,14 @@ absl::StatusOr<RunRequest> SessionRequest(PolicyStore& policies, const Config& c
 }
 
 absl::Status WriteProcessSpec(const std::string& path, std::vector<std::string> argv,
-                              const std::map<std::string, std::string>& env, int64_t max_pids) {
+                              const std::map<std::string, std::string>& env, int64_t max_pids,
+                              bool terminal) {
   std::string json;
   google::protobuf::util::JsonPrintOptions print;
   print.add_whitespace = false;
-  auto json_status = google::protobuf::util::MessageToJsonString(
-      SandboxProcess(std::move(argv), env, max_pids), &json, print);
+  oci::Process process = SandboxProcess(std::move(argv), env, max_pids);
+  process.set_terminal(terminal);
+  auto json_status = google::protobuf::util::MessageToJsonString(process, &json, print);
   if (!json_status.ok()) return absl::InternalError(std::string(json_status.message()));
   return libsandbox::WriteFile(path, json, 0600);
 }
@@ -134,13 +152,20 @@ absl::StatusOr<ManagedSession::ExecFiles> ManagedSession::WriteExecFilesLocked(
   f.pid_file = base + ".pid";
   std::map<std::string, std::string> env = instance_->BaseEnv();
   for (const auto& [k, v] : env_vars_) env[k] = v;
+  if (request.pty() && !env.contains("TERM")) env["TERM"] = "xterm-256color";
   for (const auto& [k, v] : request.env()) env[k] = v;
+  // The wrapper starts there instead of the last exec's cwd (and unsets it).
+  if (!request.cwd().empty()) {
+    env[kCwdVariable] =
+        request.cwd()[0] == '/' ? request.cwd() : absl::StrCat(kSandboxHome, "/", request.cwd());
+  }
   const std::string code_path = absl::StrCat(kSandboxCodeDir, "/", name);
   std::vector<std::string> argv = kind == ExecKind::kBackground
                                       ? BackgroundWrapperArgv(language, code_path)
                                       : WrapperArgv(language, code_path);
   if (auto s = libsandbox::WriteFile(f.code_file, request.code(), 0644); !s.ok()) return s;
-  if (auto s = WriteProcessSpec(f.process_file, std::move(argv), env, limits_.max_pids());
+  if (auto s =
+          WriteProcessSpec(f.process_file, std::move(argv), env, limits_.max_pids(), request.pty());
       !s.ok()) {
     ::unlink(f.code_file.c_str());
     return s;

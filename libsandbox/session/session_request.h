@@ -27,6 +27,11 @@ inline constexpr absl::Duration kExecDrainGrace = absl::Milliseconds(200);
 inline constexpr int kMaxExecInputFiles = 4096;
 inline constexpr int64_t kMaxExecInputBytes = 64 << 20;
 
+// A terminal's rows and columns at most (Start with pty, Resize).
+inline constexpr int kMaxTerminalSide = 1000;
+// The variable that hands an ExecRequest.cwd to the wrapper.
+inline constexpr char kCwdVariable[] = "LIBSANDBOX_CWD";
+
 // An exec's (or background process's) request, checked.
 struct CheckedExec {
   const Language* language = nullptr;
@@ -48,9 +53,11 @@ absl::StatusOr<RunRequest> SessionRequest(PolicyStore& policies, const Config& c
                                           std::string* policy_name);
 
 // Writes the spec of a process that runs `argv` as the sandbox user (no
-// capabilities, rlimits) to `path` (0600).
+// capabilities, rlimits) to `path` (0600); with `terminal`, on the terminal
+// runsc exec is given as its stdin.
 absl::Status WriteProcessSpec(const std::string& path, std::vector<std::string> argv,
-                              const std::map<std::string, std::string>& env, int64_t max_pids);
+                              const std::map<std::string, std::string>& env, int64_t max_pids,
+                              bool terminal = false);
 
 }  // namespace libsandbox
 

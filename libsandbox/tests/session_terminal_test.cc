@@ -105,7 +105,14 @@ TEST_F(SessionTerminalTest, BackgroundOutputArrivesAcrossPolls) {
   EXPECT_FALSE(rest.last.info().running());
   EXPECT_EQ(rest.last.info().exit_code(), 4);
   EXPECT_FALSE(rest.last.stdout_truncated());
-  // Polled to its end: forgotten.
+  // Reading consumed nothing: another reader still gets all of it, and the
+  // record stays until it is released.
+  absl::StatusOr<ProcessOutput> again = s->Poll(id, 0, 0);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->stdout(), "/home/user/w\n1\n2\n3\n");
+  EXPECT_EQ(again->info().exit_code(), 4);
+  ASSERT_EQ(s->Processes().size(), 1u);
+  ASSERT_TRUE(s->Release(id).ok());
   EXPECT_EQ(s->Poll(id, 0, 0).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(s->Processes().empty());
   // A background process does not move the session's cwd.
@@ -203,18 +210,23 @@ TEST_F(SessionTerminalTest, TimeoutAndOutputCapOfABackgroundProcess) {
 }
 
 TEST_F(SessionTerminalTest, ProcessLimitAndEverythingStopsWithTheSession) {
-  // Each process costs host tasks in the sandbox's pids cgroup: room for 16.
+  constexpr int kCap = 16;
   SessionOptions options;
   *options.mutable_limits() = DefaultSessionLimits();
   options.mutable_limits()->set_max_pids(1024);
+  options.set_max_processes(kCap);
   auto s = Get("alice", options);
   ASSERT_NE(s, nullptr);
-  for (int i = 0; i < kMaxBackgroundProcesses; ++i) Start(*s, Bash("sleep 1000"));
+  for (int i = 0; i < kCap; ++i) Start(*s, Bash("sleep 1000"));
   absl::SleepFor(absl::Milliseconds(300));
   for (const ProcessInfo& p : s->Processes()) EXPECT_TRUE(p.running()) << p.id();
   absl::StatusOr<std::string> extra = s->Start(Bash("sleep 1000"));
   EXPECT_EQ(extra.status().code(), absl::StatusCode::kResourceExhausted) << extra.status();
-  EXPECT_EQ(s->Processes().size(), static_cast<size_t>(kMaxBackgroundProcesses));
+  EXPECT_THAT(extra.status().message(), HasSubstr("max_processes"));
+  // The library's own helpers are outside the cap: file calls still work.
+  EXPECT_TRUE(s->WriteFile("still.txt", "yes").ok());
+  EXPECT_EQ(s->ReadFile("still.txt").value_or(""), "yes");
+  EXPECT_EQ(s->Processes().size(), static_cast<size_t>(kCap));
   ASSERT_TRUE(s->Stop().ok());
   EXPECT_TRUE(s->Processes().empty());
   EXPECT_EQ(testing::CountLeftovers(config_).processes, 0);

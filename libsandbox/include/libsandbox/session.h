@@ -41,6 +41,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "libsandbox/proto/config.pb.h"
 
 namespace libsandbox {
@@ -70,25 +71,39 @@ class Session {
   Result Exec(const ExecRequest& request) const;
 
   // ---- Background processes ----
-  // Starts `request` without waiting (cwd of the last Exec), booting the
-  // sandbox if needed, and returns its id. Its stdin stays open for
-  // WriteInput (request.stdin comes first). No timeout unless
-  // request.timeout_s is set; output is buffered per stream up to
-  // request.max_output_bytes, else the session's, else 1 MiB.
-  // ResourceExhausted when 16 run already.
+  // Starts `request` without waiting (in request.cwd, else the cwd of the
+  // last Exec), booting the sandbox if needed, and returns its id. Its
+  // stdin stays open for WriteInput (request.stdin comes first). With
+  // request.pty it runs on a terminal of rows x cols (stdout carries
+  // everything; Resize). No timeout unless request.timeout_s is set; the
+  // newest output is kept per stream up to request.max_output_bytes, else
+  // the session's, else 1 MiB. ResourceExhausted when the session's
+  // SessionOptions.max_processes (64) run already; the library's own
+  // helpers never count.
   absl::StatusOr<std::string> Start(const ExecRequest& request) const;
-  // Output after the given stream offsets (0, 0 the first time; then those
-  // of the last answer) and the process's info. Once it has ended and a
-  // poll returned its last output, the process is forgotten (NotFound).
+  // Output from the given stream offsets (0, 0 the first time; then those
+  // of the last answer) and the process's info. Reading never consumes:
+  // several readers may follow one process at their own offsets. The
+  // record stays until Release, SessionOptions.process_ttl_s (10 minutes)
+  // after the end, or the sandbox stops.
   absl::StatusOr<ProcessOutput> Poll(const std::string& id, int64_t stdout_offset = 0,
                                      int64_t stderr_offset = 0) const;
+  // Poll, once there is output past either offset, the process has ended,
+  // or `timeout` (at most 10 minutes) passed: no busy polling. Holds no
+  // lock of the session while it blocks.
+  absl::StatusOr<ProcessOutput> Wait(const std::string& id, int64_t stdout_offset,
+                                     int64_t stderr_offset, absl::Duration timeout) const;
+  // Forgets the process's record, killing it first if it still runs.
+  absl::Status Release(const std::string& id) const;
+  // Sets a pty process's terminal size; it gets SIGWINCH.
+  absl::Status Resize(const std::string& id, int rows, int cols) const;
   // Queues `data` for the process's stdin.
   absl::Status WriteInput(const std::string& id, const std::string& data) const;
   // Closes its stdin once queued input is written.
   absl::Status CloseInput(const std::string& id) const;
   // Sends `signal` (1..31) to the process and its children.
   absl::Status Kill(const std::string& id, int signal = 9) const;
-  // Running and not yet forgotten processes, by start order.
+  // Running processes and kept records, by start order.
   absl::StatusOr<std::vector<ProcessInfo>> Processes() const;
 
   // ---- Files, read and written inside the sandbox (booted if needed) ----

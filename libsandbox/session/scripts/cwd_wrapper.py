@@ -1,9 +1,18 @@
-# Runs an exec's Python code, argv[1] the code file: restores the cwd the last
-# exec ended in, runs the code, records the cwd at exit (so os.chdir counts).
-# The recorded cwd is trusted no further than being a directory under
-# /home/user or /tmp.
+# Runs an exec's Python code, argv[1] the code file: starts in LIBSANDBOX_CWD
+# when the call named one, else restores the cwd the last exec ended in; runs
+# the code, records the cwd at exit (so os.chdir counts; not after a named
+# cwd: that call was a one-off). The recorded cwd is trusted no further than
+# being a directory under /home/user or /tmp.
 import atexit, os, runpy, sys
 def _libsandbox_cwd():
+    named = os.environ.pop('LIBSANDBOX_CWD', '')
+    if named:
+        try:
+            os.chdir(named)
+        except OSError as e:
+            sys.stderr.write('cwd: %s: %s\n' % (named, e.strerror))
+            sys.exit(1)
+        return True
     try:
         with open('/tmp/.libsandbox-session/cwd') as f:
             c = f.read(4096)
@@ -15,6 +24,7 @@ def _libsandbox_cwd():
         os.chdir(c if ok else '/home/user')
     except OSError:
         os.chdir('/home/user')
+    return False
 def _libsandbox_save():
     try:
         os.makedirs('/tmp/.libsandbox-session', exist_ok=True)
@@ -22,9 +32,10 @@ def _libsandbox_save():
             f.write(os.getcwd())
     except OSError:
         pass
-_libsandbox_cwd()
+_libsandbox_named = _libsandbox_cwd()
 # begin record-cwd (a background process leaves this part out)
-atexit.register(_libsandbox_save)
+if not _libsandbox_named:
+    atexit.register(_libsandbox_save)
 # end record-cwd
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name='__main__')
