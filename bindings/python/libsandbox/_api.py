@@ -33,14 +33,20 @@ Files: TypeAlias = Mapping[str, FileContent] | Sequence[tuple[str, FileContent]]
 # runsc with the GIL released, so threads are cheap; the library itself
 # decides how many sandboxes really run at once.
 ASYNC_WORKERS = 32
+# Session.wait_async() blocks a thread per waiter (a terminal panel each, for
+# minutes) without holding a sandbox: its own, larger pool, so waiters never
+# keep runs from starting.
+WAIT_WORKERS = 512
 _executor: ThreadPoolExecutor | None = None
+_wait_executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
 def _forget_executor() -> None:
     # A forked child inherits the object but not its threads.
-    global _executor
+    global _executor, _wait_executor
     _executor = None
+    _wait_executor = None
 
 
 os.register_at_fork(after_in_child=_forget_executor)
@@ -52,6 +58,16 @@ def _get_executor() -> ThreadPoolExecutor:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=ASYNC_WORKERS, thread_name_prefix="libsandbox-run")
         return _executor
+
+
+def _get_wait_executor() -> ThreadPoolExecutor:
+    global _wait_executor
+    with _executor_lock:
+        if _wait_executor is None:
+            _wait_executor = ThreadPoolExecutor(
+                max_workers=WAIT_WORKERS, thread_name_prefix="libsandbox-wait"
+            )
+        return _wait_executor
 
 
 class _BadText(Exception):

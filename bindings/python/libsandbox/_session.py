@@ -10,7 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from libsandbox import _core
-from libsandbox._api import Files, _BadText, _config, _content, _file_list, _get_executor, _result, _text
+from libsandbox._api import (
+    Files,
+    _BadText,
+    _config,
+    _content,
+    _file_list,
+    _get_executor,
+    _get_wait_executor,
+    _result,
+    _text,
+)
 from libsandbox._types import (
     Config,
     Limits,
@@ -50,13 +60,16 @@ class ProcessInfo:
     """A background process of a session (``Session.start``).
 
     ``exit_code`` is set once it has ended (the code, or 128 + signal);
-    ``reason`` is ``Reason.TIMEOUT``, ``Reason.KILLED`` or (its session's
-    sandbox stopped) ``Reason.SANDBOX`` when that ended it.
-    ``stdout_bytes``/``stderr_bytes`` count everything it wrote, kept or not.
+    ``signal`` is the signal that ended it when the library sent it (kill,
+    a timeout, release), else 0. ``reason`` is ``Reason.TIMEOUT``,
+    ``Reason.KILLED`` or (its session's sandbox stopped) ``Reason.SANDBOX``
+    when that ended it. ``stdout_bytes``/``stderr_bytes`` count everything
+    it wrote, kept or not. ``ended_s``: seconds since it ended (its record
+    goes ``process_ttl_s`` after that).
     """
 
     id: str
-    command: str  # the code, cut at 256 bytes
+    command: str  # the code, cut at 64 KiB
     language: str
     running: bool
     exit_code: int | None = None
@@ -64,6 +77,9 @@ class ProcessInfo:
     stdout_bytes: int = 0
     stderr_bytes: int = 0
     duration_s: float = 0.0
+    signal: int = 0
+    pty: bool = False
+    ended_s: float = 0.0
 
     def __post_init__(self) -> None:
         # A plain "memory" given by a caller becomes Reason.MEMORY.
@@ -72,11 +88,12 @@ class ProcessInfo:
 
 @dataclass(frozen=True, kw_only=True)
 class ProcessOutput:
-    """Output of a background process since the offsets a poll asked for.
+    """Output of a background process from the offsets a poll asked for.
 
-    Pass ``stdout_offset``/``stderr_offset`` to the next poll. ``*_truncated``:
-    output between the asked offset and this was dropped (more was written
-    than the buffer holds before it was polled; the newest is kept).
+    Pass ``stdout_offset``/``stderr_offset`` to the next poll. Polls never
+    consume: several readers may follow one process at their own offsets.
+    ``*_truncated``: output between the asked offset and this is no longer
+    kept (only the newest ``max_output_bytes`` of each stream are).
     """
 
     stdout: bytes
@@ -118,7 +135,30 @@ def _process_info(raw: Mapping[str, Any]) -> ProcessInfo:
         stdout_bytes=raw["stdout_bytes"],
         stderr_bytes=raw["stderr_bytes"],
         duration_s=raw["duration_s"],
+        signal=raw["signal"],
+        pty=raw["pty"],
+        ended_s=raw["ended_s"],
     )
+
+
+def _process_output(raw: Mapping[str, Any]) -> ProcessOutput:
+    return ProcessOutput(
+        stdout=raw["stdout"],
+        stderr=raw["stderr"],
+        stdout_offset=raw["stdout_offset"],
+        stderr_offset=raw["stderr_offset"],
+        stdout_truncated=raw["stdout_truncated"],
+        stderr_truncated=raw["stderr_truncated"],
+        info=_process_info(raw["info"]),
+    )
+
+
+def _terminal_side(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not 1 <= value <= 1000:
+        raise ValueError(f"{name} must be between 1 and 1000, got {value}")
+    return value
 
 
 def _process_id(value: object) -> str:
@@ -146,6 +186,7 @@ def _exec_request(
     keep_files: object = False,
     keep_exclude: object = (),
     keep_config: object = None,
+    cwd: object = None,
 ) -> dict[str, Any]:
     """The ExecRequest dict of exec() and start(); raises _BadText."""
     if not isinstance(keep_files, bool):
@@ -168,6 +209,7 @@ def _exec_request(
         "files": [] if files is None else _file_list(files),
         "keep_files": keep_files,
         "keep_exclude": [_text("keep_exclude entry", path) for path in keep_exclude],
+        "cwd": "" if cwd is None else _text("cwd", cwd),
         **keep_to,
     }
 
@@ -194,10 +236,14 @@ class Session:
     Execs never raise for what the code does: that is in the Result. Bad
     argument types raise TypeError/ValueError.
 
-    For a terminal server: ``start`` runs a command in the background and
-    returns its id; ``poll`` returns its output since given offsets;
-    ``write_input``/``close_input`` feed its stdin; ``kill`` signals it;
-    ``processes`` lists them. ``read_file``/``write_file``/``list_dir`` act
+    For a terminal server: ``start`` runs a command in the background (on a
+    terminal with ``pty=True``) and returns its id; ``poll`` returns its
+    output from given offsets and ``wait``/``wait_async`` block until there
+    is more; ``write_input``/``close_input`` feed its stdin; ``kill``
+    signals it, ``resize`` sets its terminal's size, ``release`` forgets
+    it; ``processes`` lists them. At most ``max_processes`` (0: 64, or the
+    policy file's ``caps.processes_per_session``) run at once; the record
+    of an ended one stays ``process_ttl_s`` (0: 600) seconds. ``read_file``/``write_file``/``list_dir`` act
     inside the sandbox as its user (relative paths from /home/user), so
     only the sandbox's own files are reachable. These block with the GIL
     released and raise on failure: FileNotFoundError (no such file or
@@ -215,6 +261,8 @@ class Session:
         network: bool = False,
         env: Mapping[str, str] | None = None,
         idle_timeout_s: float = 0.0,
+        max_processes: int = 0,
+        process_ttl_s: float = 0.0,
         config: Config | None = None,
     ) -> None:
         if limits is not None and not isinstance(limits, Limits):
@@ -222,6 +270,9 @@ class Session:
         if not isinstance(network, bool):
             raise TypeError(f"network must be a bool, got {type(network).__name__}")
         _require_number("Session", "idle_timeout_s", idle_timeout_s)
+        _require_number("Session", "process_ttl_s", process_ttl_s)
+        if isinstance(max_processes, bool) or not isinstance(max_processes, int):
+            raise TypeError(f"max_processes must be an int, got {type(max_processes).__name__}")
         try:
             self._key = {
                 "user": _text("user", user),
@@ -241,6 +292,8 @@ class Session:
             "network": network,
             "env": env_map,
             "idle_timeout_s": float(idle_timeout_s),
+            "max_processes": max_processes,
+            "process_ttl_s": float(process_ttl_s),
         }
         self._config = _config(config)
         # The core's handle on the session: nothing is created or booted
@@ -275,6 +328,7 @@ class Session:
         keep_files: bool = False,
         keep_exclude: Sequence[str] = (),
         keep_config: Config | None = None,
+        cwd: str | None = None,
     ) -> Result:
         """Runs ``code`` in the session, booting its sandbox if it is not up.
 
@@ -295,6 +349,10 @@ class Session:
         ``storage_dir`` under its quotas instead (its other fields are not
         used), e.g. for front ends that share a session but serve their own
         directories.
+
+        ``cwd`` (relative: to /home/user) runs it there instead of where the
+        last exec ended, and leaves the session's cwd where it was; a missing
+        directory makes it an ERROR that names it.
         """
         if timeout_s is not None:
             _require_number("exec", "timeout_s", timeout_s)
@@ -316,6 +374,7 @@ class Session:
                 keep_files,
                 keep_exclude,
                 keep_config,
+                cwd,
             )
         except _BadText as e:
             return Result(status=Status.INVALID_INPUT, message=f"{e}; pass valid Unicode text.")
@@ -334,6 +393,7 @@ class Session:
         keep_files: bool = False,
         keep_exclude: Sequence[str] = (),
         keep_config: Config | None = None,
+        cwd: str | None = None,
     ) -> Result:
         """exec() without blocking the event loop: the exec waits in a worker
         thread. Cancelling the awaiting task does not stop a started exec."""
@@ -349,6 +409,7 @@ class Session:
             keep_files=keep_files,
             keep_exclude=keep_exclude,
             keep_config=keep_config,
+            cwd=cwd,
         )
         return await asyncio.get_running_loop().run_in_executor(_get_executor(), call)
 
@@ -361,42 +422,94 @@ class Session:
         env: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
         max_output_bytes: int | None = None,
+        cwd: str | None = None,
+        pty: bool = False,
+        rows: int = 24,
+        cols: int = 80,
     ) -> str:
-        """Starts ``code`` in the background (in the cwd of the last exec)
-        and returns its process id at once, booting the sandbox if needed.
+        """Starts ``code`` in the background and returns its process id at
+        once, booting the sandbox if needed. It starts in ``cwd`` (relative:
+        to /home/user), else where the last exec ended.
 
         Its stdin stays open for ``write_input`` (``stdin`` comes first). No
-        timeout unless ``timeout_s`` is given. ``max_output_bytes`` (None:
-        the session's; 0: 1 MiB) bounds the output buffered per stream
-        until polled. At most 16 run at once per session (RuntimeError).
+        timeout unless ``timeout_s`` is given. The newest ``max_output_bytes``
+        (None: the session's; 0: 1 MiB) of each stream are kept. With ``pty``
+        it runs on a terminal of ``rows`` x ``cols`` (TERM=xterm-256color
+        unless ``env`` sets it): echo, line editing, job control, Ctrl-C as
+        input, ``resize``; all output comes as stdout. At most
+        ``max_processes`` (64) run at once per session (RuntimeError).
         """
         if timeout_s is not None:
             _require_number("start", "timeout_s", timeout_s)
         if max_output_bytes is not None:
             _offset("max_output_bytes", max_output_bytes)
+        if not isinstance(pty, bool):
+            raise TypeError(f"pty must be a bool, got {type(pty).__name__}")
+        size = (_terminal_side("rows", rows), _terminal_side("cols", cols))
         try:
-            request = _exec_request(code, language, stdin, env, timeout_s, max_output_bytes)
+            request = _exec_request(code, language, stdin, env, timeout_s, max_output_bytes, cwd=cwd)
         except _BadText as e:
             raise ValueError(str(e)) from None
+        if pty:
+            request.update(pty=True, rows=size[0], cols=size[1])
+        elif (rows, cols) != (24, 80):
+            raise ValueError("rows and cols: only with pty=True")
         return self._session.start(request)
 
     def poll(self, process_id: str, stdout_offset: int = 0, stderr_offset: int = 0) -> ProcessOutput:
-        """Output of a background process after the given offsets (those of
-        the last answer; output before them is freed). Once it has ended and
-        a poll returned its last output, the process is forgotten."""
-        raw = self._session.poll(
-            _process_id(process_id),
-            _offset("stdout_offset", stdout_offset),
-            _offset("stderr_offset", stderr_offset),
+        """Output of a background process from the given offsets (0 the
+        first time, then those of the last answer). Never consumes: the
+        record stays until ``release`` or ``process_ttl_s`` after the end."""
+        return _process_output(
+            self._session.poll(
+                _process_id(process_id),
+                _offset("stdout_offset", stdout_offset),
+                _offset("stderr_offset", stderr_offset),
+            )
         )
-        return ProcessOutput(
-            stdout=raw["stdout"],
-            stderr=raw["stderr"],
-            stdout_offset=raw["stdout_offset"],
-            stderr_offset=raw["stderr_offset"],
-            stdout_truncated=raw["stdout_truncated"],
-            stderr_truncated=raw["stderr_truncated"],
-            info=_process_info(raw["info"]),
+
+    def wait(
+        self,
+        process_id: str,
+        stdout_offset: int = 0,
+        stderr_offset: int = 0,
+        timeout_s: float = 30.0,
+    ) -> ProcessOutput:
+        """``poll`` once there is output past either offset, the process has
+        ended, or ``timeout_s`` (at most 600) passed. Blocks with the GIL
+        released; no busy polling."""
+        _require_number("wait", "timeout_s", timeout_s)
+        if not 0 <= timeout_s <= 600:
+            raise ValueError(f"timeout_s must be between 0 and 600, got {timeout_s}")
+        return _process_output(
+            self._session.wait(
+                _process_id(process_id),
+                _offset("stdout_offset", stdout_offset),
+                _offset("stderr_offset", stderr_offset),
+                float(timeout_s),
+            )
+        )
+
+    async def wait_async(
+        self,
+        process_id: str,
+        stdout_offset: int = 0,
+        stderr_offset: int = 0,
+        timeout_s: float = 30.0,
+    ) -> ProcessOutput:
+        """wait() without blocking the event loop (in a thread pool of its
+        own, so many waiters never hold up runs)."""
+        call = functools.partial(self.wait, process_id, stdout_offset, stderr_offset, timeout_s)
+        return await asyncio.get_running_loop().run_in_executor(_get_wait_executor(), call)
+
+    def release(self, process_id: str) -> None:
+        """Forgets the process's record, killing it first if it still runs."""
+        self._session.release(_process_id(process_id))
+
+    def resize(self, process_id: str, rows: int, cols: int) -> None:
+        """Sets a ``pty`` process's terminal size; it gets SIGWINCH."""
+        self._session.resize(
+            _process_id(process_id), _terminal_side("rows", rows), _terminal_side("cols", cols)
         )
 
     def write_input(self, process_id: str, data: str | bytes) -> None:
@@ -420,7 +533,7 @@ class Session:
         self._session.kill(_process_id(process_id), int(signal))
 
     def processes(self) -> list[ProcessInfo]:
-        """Running and not yet forgotten background processes."""
+        """Running background processes and kept records, by start order."""
         return [_process_info(raw) for raw in self._session.processes()]
 
     def read_file(self, path: str, max_bytes: int = 1 << 20) -> bytes:

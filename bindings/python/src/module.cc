@@ -220,6 +220,28 @@ void AddSession(py::module_& m) {
           py::arg("id"), py::arg("stdout_offset"), py::arg("stderr_offset"),
           "A ProcessOutput dict: output since the offsets, and the process's info.")
       .def(
+          "wait",
+          [](const S& s, const std::string& id, int64_t stdout_offset, int64_t stderr_offset,
+             double timeout_s) {
+            const absl::Duration timeout = absl::Seconds(timeout_s);
+            return MessageToDict(ValueOrRaise(
+                Released([&] { return s.Wait(id, stdout_offset, stderr_offset, timeout); })));
+          },
+          py::arg("id"), py::arg("stdout_offset"), py::arg("stderr_offset"), py::arg("timeout_s"),
+          "poll, once there is output past the offsets, the end, or the timeout.")
+      .def(
+          "release",
+          [](const S& s, const std::string& id) {
+            RaiseIfError(Released([&] { return s.Release(id); }));
+          },
+          py::arg("id"))
+      .def(
+          "resize",
+          [](const S& s, const std::string& id, int rows, int cols) {
+            RaiseIfError(Released([&] { return s.Resize(id, rows, cols); }));
+          },
+          py::arg("id"), py::arg("rows"), py::arg("cols"))
+      .def(
           "write_input",
           [](const S& s, const std::string& id, const py::bytes& data) {
             std::string bytes = data;

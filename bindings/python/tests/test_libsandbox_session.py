@@ -196,12 +196,15 @@ def test_background_output_arrives_across_polls(session_config: libsandbox.Confi
     assert seen + out == b"1\n2\n3\n"
     assert err == b"oops\n"
     assert last.info.exit_code == 5 and not last.info.running
-    with pytest.raises(FileNotFoundError):  # polled to its end: forgotten
+    # Reading consumed nothing: a second reader gets it all, until released.
+    assert session.poll(pid).stdout == b"1\n2\n3\n"
+    session.release(pid)
+    with pytest.raises(FileNotFoundError):
         session.poll(pid)
 
 
 def test_input_kill_and_process_limit(session_config: libsandbox.Config) -> None:
-    session = libsandbox.Session("bg-input", config=session_config)
+    session = libsandbox.Session("bg-input", max_processes=16, config=session_config)
     cat = session.start("cat", "bash", stdin="first\n")
     session.write_input(cat, b"\x00\xffbin\n")
     session.close_input(cat)
@@ -213,12 +216,13 @@ def test_input_kill_and_process_limit(session_config: libsandbox.Config) -> None
     session.kill(sleeper, signal.SIGKILL)
     _, _, last = _poll_to_end(session, sleeper)
     assert last.info.reason == "killed" and last.info.exit_code == 128 + signal.SIGKILL
+    assert last.info.signal == signal.SIGKILL
     assert "sleep 100" not in session.exec("ps -eo args", "bash").stdout
 
     ids = [session.start("sleep 1000", "bash") for _ in range(16)]
     time.sleep(0.3)
-    assert all(p.running for p in session.processes())
-    with pytest.raises(RuntimeError, match="background processes"):
+    assert [p.id for p in session.processes() if p.running] == ids  # the ended ones are records
+    with pytest.raises(RuntimeError, match="max_processes"):
         session.start("sleep 1000", "bash")
     assert {p.id for p in session.processes() if p.running} == set(ids)
     with pytest.raises(ValueError):
@@ -417,3 +421,61 @@ def test_every_session_call_is_audited(tmp_path: Path) -> None:
         other.stop()
     newest = libsandbox.query_audit(quiet, "audited", limit=2)
     assert [r.call for r in newest] == ["stop", "write_file"]
+
+
+def test_a_terminal_session_with_resize(session_config: libsandbox.Config) -> None:
+    session = libsandbox.Session("pty", config=session_config)
+    shell = session.start("exec bash --norc -i", "bash", pty=True, rows=30, cols=100)
+
+    def read_until(needle: bytes, offset: int) -> tuple[bytes, int]:
+        seen = b""
+        deadline = time.monotonic() + 20
+        while needle not in seen and time.monotonic() < deadline:
+            o = session.wait(shell, offset, timeout_s=5)
+            seen, offset = seen + o.stdout, o.stdout_offset
+            if not o.info.running:
+                break
+        assert needle in seen, seen
+        return seen, offset
+
+    _, off = read_until(b"$ ", 0)
+    session.write_input(shell, "stty size\r")
+    _, off = read_until(b"30 100", off)
+    session.resize(shell, 45, 120)
+    session.write_input(shell, "stty size\r")
+    _, off = read_until(b"45 120", off)
+    session.write_input(shell, "exit 4\r")
+    end = session.wait(shell, 1 << 40, 1 << 40, timeout_s=20)
+    assert not end.info.running and end.info.exit_code == 4 and end.info.pty
+    with pytest.raises(ValueError):
+        session.start("true", "bash", rows=10)
+    with pytest.raises(ValueError):
+        session.resize(shell, 0, 80)
+
+
+def test_wait_async_leaves_the_loop_free_and_readers_share_a_process(session_config: libsandbox.Config) -> None:
+    session = libsandbox.Session("waiters", config=session_config)
+    pid = session.start("read line; echo \"got $line\"", "bash", cwd="/tmp")
+
+    async def main() -> tuple[list[libsandbox.ProcessOutput], int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        tick = asyncio.create_task(ticker())
+        waiters = [asyncio.create_task(session.wait_async(pid, timeout_s=60)) for _ in range(3)]
+        await asyncio.sleep(0.3)
+        session.write_input(pid, "x\n")
+        outs = await asyncio.gather(*waiters)
+        tick.cancel()
+        return outs, ticks
+
+    outs, ticks = asyncio.run(main())
+    assert [o.stdout for o in outs] == [b"got x\n"] * 3
+    assert ticks > 10  # the loop ran while three waits blocked
+    assert session.exec("pwd", "bash", cwd="/tmp").stdout == "/tmp\n"
+    assert session.exec("pwd", "bash").stdout == "/home/user\n"  # a named cwd is a one-off
