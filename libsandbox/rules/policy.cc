@@ -371,7 +371,7 @@ absl::StatusOr<std::shared_ptr<const PolicyStore::Compiled>> Compile(PolicySet s
   }
   if (set.caps().processes_per_session() < 0) {
     return absl::InvalidArgumentError(
-        "caps.processes_per_session: must not be negative (0: the library's default of 64)");
+        "caps.processes_per_session: must not be negative (0: the library's default of 16)");
   }
   if (static_cast<size_t>(set.policies_size()) > kMaxPolicies) {
     return absl::InvalidArgumentError(absl::StrCat("more than ", kMaxPolicies, " policies"));

@@ -53,10 +53,10 @@ ManagedSession::~ManagedSession() {
 }
 
 bool ManagedSession::live() const {
-  // A running exec holds the lock, and its sandbox is live.
-  if (!mu_.TryLock()) return true;
+  // Only a boot or a stop holds the lock exclusively: call it live.
+  if (!mu_.ReaderTryLock()) return true;
   bool live = instance_ != nullptr && instance_->alive();
-  mu_.Unlock();
+  mu_.ReaderUnlock();
   return live;
 }
 
@@ -64,12 +64,12 @@ SessionInfo ManagedSession::Info() const {
   SessionInfo info;
   *info.mutable_key() = key_;
   info.set_workspace(workspace_);
-  // A running exec holds the lock: report it as busy rather than wait.
-  if (!mu_.TryLock()) return info;
+  // A boot or stop holds the lock: report it as busy rather than wait.
+  if (!mu_.ReaderTryLock()) return info;
   info.set_execs(execs_);
-  info.set_idle_s(absl::ToDoubleSeconds(absl::Now() - last_used_));
+  info.set_idle_s(absl::ToDoubleSeconds(absl::Now() - LastActivityLocked()));
   if (instance_) info.set_memory_bytes(instance_->MemoryUsageBytes());
-  mu_.Unlock();
+  mu_.ReaderUnlock();
   return info;
 }
 
@@ -113,6 +113,7 @@ absl::Status ManagedSession::BootLocked() {
     return in.status();
   }
   instance_ = *std::move(in);
+  ++boots_;
   if (!notes.empty()) notes_ = notes;
   execs_ = 0;
   last_used_ = absl::Now();
@@ -155,7 +156,8 @@ absl::Status ManagedSession::Reset() {
 }
 
 bool ManagedSession::StopIfIdle(absl::Time now) {
-  if (!mu_.TryLock()) return false;  // an exec is running: not idle
+  // A call using the sandbox holds the lock (shared): not idle.
+  if (execs_running_ > 0 || !mu_.TryLock()) return false;
   bool stop = instance_ != nullptr && now - LastActivityLocked() > idle_timeout_;
   if (stop) StopLocked();
   mu_.Unlock();
@@ -210,7 +212,7 @@ void ManagedSession::StopProcesses() {
 }
 
 std::optional<absl::Time> ManagedSession::IdleSince() const {
-  if (!mu_.TryLock()) return std::nullopt;  // an exec runs
+  if (execs_running_ > 0 || !mu_.TryLock()) return std::nullopt;  // in use
   std::optional<absl::Time> since;
   if (instance_ != nullptr) {
     absl::MutexLock lock(&procs_mu_);
@@ -223,7 +225,7 @@ std::optional<absl::Time> ManagedSession::IdleSince() const {
 }
 
 bool ManagedSession::StopIfStillIdle() {
-  if (!mu_.TryLock()) return false;
+  if (execs_running_ > 0 || !mu_.TryLock()) return false;
   bool busy = instance_ == nullptr;
   if (!busy) {
     absl::MutexLock lock(&procs_mu_);

@@ -22,6 +22,7 @@
 #ifndef LIBSANDBOX_SESSION_SESSION_H_
 #define LIBSANDBOX_SESSION_SESSION_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
@@ -80,7 +81,9 @@ class ManagedSession {
   ManagedSession& operator=(const ManagedSession&) = delete;
 
   // Runs one command in the session, booting its sandbox if it is not
-  // running. Concurrent calls on one session run one after the other.
+  // running. Concurrent calls on one session run one after the other; file
+  // calls and Start never wait for one (it holds the session shared while
+  // its command runs).
   // request.files are written into the workspace first; with
   // request.keep_files the files the exec created or changed there (found by
   // comparing size, mtime and inode of each regular file before and after)
@@ -163,7 +166,24 @@ class ManagedSession {
   };
   absl::StatusOr<ExecFiles> WriteExecFilesLocked(ExecKind kind, const Language& language,
                                                  const ExecRequest& request)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Runs `fn` (returning a Status or StatusOr) with the sandbox up and mu_
+  // held at least shared: shared when it already runs, so that it never
+  // waits behind a running exec; exclusive when it must boot first.
+  template <typename Fn>
+  auto WithSandbox(Fn fn) -> decltype(fn());
+  // Counts an exec from its first lock to its last: between its phases it
+  // holds no lock, yet the session is busy.
+  class ExecInProgress {
+   public:
+    explicit ExecInProgress(std::atomic<int>& n) : n_(n) { ++n_; }
+    ~ExecInProgress() { --n_; }
+    ExecInProgress(const ExecInProgress&) = delete;
+    ExecInProgress& operator=(const ExecInProgress&) = delete;
+
+   private:
+    std::atomic<int>& n_;
+  };
   // Makes the workspace directory, owned by the sandbox user.
   static absl::Status PrepareWorkspaceDir(const std::string& workspace);
   // Runs the file helper in the sandbox.
@@ -172,7 +192,7 @@ class ManagedSession {
   // The same in the booted sandbox, mu_ held.
   absl::StatusOr<ProcessResult> RunFileHelperLocked(FileOp op, const std::string& path,
                                                     int64_t limit, std::optional<std::string> input)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Writes an exec's input files (request.files) into the workspace, inside
   // the sandbox (session_files.h: never through a symlink).
   absl::Status WriteInputFilesLocked(const ExecRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -184,7 +204,7 @@ class ManagedSession {
   void ExplainEnd(ProcessOutput& out);
   // When the session was last used: by an exec, or by a call on its
   // processes or files.
-  absl::Time LastActivityLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Time LastActivityLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void Touch();
   void StopProcesses();
   // For the max_sessions cap: when it was last used if its sandbox runs and
@@ -203,7 +223,7 @@ class ManagedSession {
                         Result* result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Kills the process group of the exec whose sandbox pid runsc wrote to
   // `pid_file`, leaving the session running.
-  void KillExec(const std::string& pid_file) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void KillExec(const std::string& pid_file) ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   std::shared_ptr<const Environment> env_;
   std::shared_ptr<SessionLauncher> launcher_;
@@ -223,15 +243,20 @@ class ManagedSession {
   std::string rootfs_;     // a policy's image; empty: the host's directories
   int64_t volume_mb_ = 0;  // > 0: the workspace is a volume of this size
 
+  // Taken by an Exec for its whole run, before mu_: execs one at a time.
+  absl::Mutex exec_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::atomic<int> execs_running_ = 0;
+  // Exclusive to boot or stop the sandbox; shared while using it.
   mutable absl::Mutex mu_;
   std::unique_ptr<Instance> instance_ ABSL_GUARDED_BY(mu_);
+  int64_t boots_ ABSL_GUARDED_BY(mu_) = 0;  // sandboxes booted: tells one from the next
   // Mounted on workspace_ while a sandbox runs (volume_mb_ > 0).
   std::unique_ptr<WorkspaceVolume> volume_ ABSL_GUARDED_BY(mu_);
   // Held while a sandbox uses the workspace, so two host processes never
   // run one session at once.
   UniqueFd lock_ ABSL_GUARDED_BY(mu_);
   int64_t execs_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t next_exec_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<int64_t> next_exec_ = 0;  // names an exec's files; bumped under a shared mu_
   absl::Time last_used_ ABSL_GUARDED_BY(mu_);
   bool holds_slot_ ABSL_GUARDED_BY(mu_) = false;
 
@@ -242,6 +267,22 @@ class ManagedSession {
   int64_t next_proc_ ABSL_GUARDED_BY(procs_mu_) = 0;
   absl::Time last_touched_ ABSL_GUARDED_BY(procs_mu_) = absl::InfinitePast();
 };
+
+template <typename Fn>
+auto ManagedSession::WithSandbox(Fn fn) -> decltype(fn()) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (instance_ != nullptr && instance_->alive() && !instance_->OomKilled()) {
+      Touch();
+      return fn();
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  bool replaced = false;
+  if (absl::Status s = EnsureBootedLocked(&replaced); !s.ok()) return s;
+  last_used_ = absl::Now();
+  return fn();
+}
 
 // The sessions of one Config. Thread-safe; sessions of different keys run
 // in parallel. Destruction stops every session it holds (workspaces stay).

@@ -32,7 +32,6 @@ absl::StatusOr<std::string> ManagedSession::Start(const ExecRequest& request) {
       limits.max_output_bytes() > 0 ? limits.max_output_bytes() : kDefaultProcessBuffer;
   buffer = std::min(buffer, kMaxProcessBuffer);
 
-  absl::MutexLock lock(&mu_);
   {
     absl::MutexLock procs(&procs_mu_);
     int running = 0;
@@ -44,42 +43,45 @@ absl::StatusOr<std::string> ManagedSession::Start(const ExecRequest& request) {
           "kill one or wait for one to end"));
     }
   }
-  bool replaced = false;
-  if (absl::Status s = EnsureBootedLocked(&replaced); !s.ok()) return s;
-  absl::StatusOr<ExecFiles> files = WriteExecFilesLocked(ExecKind::kBackground, *language, request);
-  if (!files.ok()) return files.status();
+  return WithSandbox([&]() -> absl::StatusOr<std::string> {
+    mu_.AssertReaderHeld();
+    absl::StatusOr<ExecFiles> files =
+        WriteExecFilesLocked(ExecKind::kBackground, *language, request);
+    if (!files.ok()) return files.status();
 
-  BackgroundSpec spec;
-  int64_t n = 0;
-  {
+    BackgroundSpec spec;
+    int64_t n = 0;
+    {
+      absl::MutexLock procs(&procs_mu_);
+      n = ++next_proc_;
+    }
+    spec.id = absl::StrCat("p", n);
+    spec.command = request.code();
+    spec.language = language->name;
+    spec.argv = files->argv;
+    spec.kill_argv = instance_->RunscCommand(
+        {"exec", "--user", "1000:1000", instance_->container(), "/bin/kill"});
+    spec.pid_file = files->pid_file;
+    spec.files = {files->code_file, files->process_file, files->pid_file};
+    spec.max_buffered = static_cast<size_t>(buffer);
+    if (limits.timeout_s() > 0) spec.deadline = absl::Now() + absl::Seconds(limits.timeout_s());
+    if (request.has_stdin()) spec.stdin_data = request.stdin();
+    spec.pty = request.pty();
+    if (request.rows() > 0) spec.rows = request.rows();
+    if (request.cols() > 0) spec.cols = request.cols();
+    // On the launcher thread: the runsc exec must outlive this caller's
+    // thread.
+    absl::StatusOr<std::unique_ptr<BackgroundProcess>> proc = launcher_->StartProcess(spec);
+    if (!proc.ok()) {
+      for (const std::string& f : spec.files) ::unlink(f.c_str());
+      return proc.status();
+    }
     absl::MutexLock procs(&procs_mu_);
-    n = ++next_proc_;
-  }
-  spec.id = absl::StrCat("p", n);
-  spec.command = request.code();
-  spec.language = language->name;
-  spec.argv = files->argv;
-  spec.kill_argv =
-      instance_->RunscCommand({"exec", "--user", "1000:1000", instance_->container(), "/bin/kill"});
-  spec.pid_file = files->pid_file;
-  spec.files = {files->code_file, files->process_file, files->pid_file};
-  spec.max_buffered = static_cast<size_t>(buffer);
-  if (limits.timeout_s() > 0) spec.deadline = absl::Now() + absl::Seconds(limits.timeout_s());
-  if (request.has_stdin()) spec.stdin_data = request.stdin();
-  spec.pty = request.pty();
-  if (request.rows() > 0) spec.rows = request.rows();
-  if (request.cols() > 0) spec.cols = request.cols();
-  // On the launcher thread: the runsc exec must outlive this caller's thread.
-  absl::StatusOr<std::unique_ptr<BackgroundProcess>> proc = launcher_->StartProcess(spec);
-  if (!proc.ok()) {
-    for (const std::string& f : spec.files) ::unlink(f.c_str());
-    return proc.status();
-  }
-  last_used_ = absl::Now();
-  absl::MutexLock procs(&procs_mu_);
-  procs_[n] = std::shared_ptr<BackgroundProcess>(std::move(*proc));
-  ExpireProcessesLocked();
-  return spec.id;
+    last_touched_ = absl::Now();
+    procs_[n] = std::shared_ptr<BackgroundProcess>(std::move(*proc));
+    ExpireProcessesLocked();
+    return spec.id;
+  });
 }
 
 void ManagedSession::ExpireProcessesLocked() {

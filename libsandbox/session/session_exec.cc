@@ -70,91 +70,109 @@ Result ManagedSession::Exec(const ExecRequest& request) {
                         start);
   }
   const Limits& limits = checked->limits;
+  // Execs run one after the other; the session itself is held exclusively
+  // only to boot and to stop, so file calls and starts go on meanwhile.
+  absl::MutexLock serial(&exec_mu_);
+  const ExecInProgress in_progress(execs_running_);
 
-  absl::MutexLock lock(&mu_);
   std::string message_prefix;
-  if (instance_ != nullptr && (!instance_->alive() || instance_->OomKilled())) {
-    message_prefix =
-        "The session's sandbox had stopped; a new one was started on the same "
-        "workspace (background processes are gone). ";
-    StopLocked();
-  }
-  if (instance_ == nullptr) {
-    if (absl::Status s = AdmitAndBootLocked(); !s.ok()) {
-      return SetupFailedResult(s, start, "The session's sandbox did not start: ");
-    }
-  }
-
-  if (absl::Status s = WriteInputFilesLocked(request); !s.ok()) {
-    Result failed = SetupFailedResult(s, start, "The input files were not written: ");
-    if (!message_prefix.empty()) failed.set_message(message_prefix + failed.message());
-    last_used_ = absl::Now();
-    return failed;
-  }
-  // What the workspace holds before the code runs (the input files
-  // included), for keep_files.
   absl::StatusOr<WorkspaceSnapshot> before = absl::InternalError("not taken");
-  if (request.keep_files()) before = SnapshotWorkspace(workspace_);
-
-  const EgressProxy* proxy = instance_->egress_proxy();
-  const EgressReport egress_before = proxy ? proxy->Report() : EgressReport();
-  absl::StatusOr<ExecFiles> files =
-      WriteExecFilesLocked(ExecKind::kExec, *checked->language, request);
-  absl::StatusOr<ProcessResult> p = absl::InternalError("not run");
-  if (!files.ok()) {
-    p = files.status();
-  } else {
-    SpawnOptions spawn;
-    spawn.argv = files->argv;
-    if (request.has_stdin()) spawn.stdin_data = request.stdin();
-    spawn.exit_drain_grace = kExecDrainGrace;
-    absl::StatusOr<Subprocess> child = Subprocess::Start(spawn);
-    if (child.ok()) {
-      const absl::Time deadline = limits.timeout_s() > 0
-                                      ? absl::Now() + absl::Seconds(limits.timeout_s())
-                                      : absl::InfiniteFuture();
-      p = child->Communicate(static_cast<size_t>(limits.max_output_bytes()), deadline,
-                             [&] { KillExec(files->pid_file); });
-    } else {
-      p = child.status();
+  absl::StatusOr<ExecFiles> files = absl::InternalError("not written");
+  int64_t boot = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (instance_ != nullptr && (!instance_->alive() || instance_->OomKilled())) {
+      message_prefix =
+          "The session's sandbox had stopped; a new one was started on the same "
+          "workspace (background processes are gone). ";
+      StopLocked();
     }
-    for (const std::string* f : {&files->code_file, &files->process_file, &files->pid_file}) {
-      ::unlink(f->c_str());
+    if (instance_ == nullptr) {
+      if (absl::Status s = AdmitAndBootLocked(); !s.ok()) {
+        return SetupFailedResult(s, start, "The session's sandbox did not start: ");
+      }
     }
+    if (absl::Status s = WriteInputFilesLocked(request); !s.ok()) {
+      Result failed = SetupFailedResult(s, start, "The input files were not written: ");
+      if (!message_prefix.empty()) failed.set_message(message_prefix + failed.message());
+      last_used_ = absl::Now();
+      return failed;
+    }
+    // What the workspace holds before the code runs (the input files
+    // included), for keep_files.
+    if (request.keep_files()) before = SnapshotWorkspace(workspace_);
+    files = WriteExecFilesLocked(ExecKind::kExec, *checked->language, request);
+    boot = boots_;
   }
 
   Result result;
-  if (proxy) *result.mutable_egress() = proxy->ReportSince(egress_before);
   Ending ending;
-  ending.oom = instance_->OomKilled();
-  ending.pids_hit = instance_->PidsLimitHit();
-  // When a cap takes the sandbox down, `runsc exec` fails (runsc's status
-  // 128) a moment before `runsc run` ends: wait for that, so the cap is
-  // what gets reported rather than runsc's lost connection.
-  if ((ending.oom || ending.pids_hit) && p.ok() && p->exit_code == 128) {
-    const absl::Time until = absl::Now() + kSandboxEndGrace;
-    while (instance_->alive() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (boots_ != boot || instance_ == nullptr) {
+      // Stop() came between: the files went with the sandbox's dirs.
+      return FailedResult(Result::SANDBOX_ERROR, REASON_NONE,
+                          "the session was stopped before the command ran; run it again", start);
+    }
+    const EgressProxy* proxy = instance_->egress_proxy();
+    const EgressReport egress_before = proxy ? proxy->Report() : EgressReport();
+    absl::StatusOr<ProcessResult> p = absl::InternalError("not run");
+    if (!files.ok()) {
+      p = files.status();
+    } else {
+      SpawnOptions spawn;
+      spawn.argv = files->argv;
+      if (request.has_stdin()) spawn.stdin_data = request.stdin();
+      spawn.exit_drain_grace = kExecDrainGrace;
+      absl::StatusOr<Subprocess> child = Subprocess::Start(spawn);
+      if (child.ok()) {
+        const absl::Time deadline = limits.timeout_s() > 0
+                                        ? absl::Now() + absl::Seconds(limits.timeout_s())
+                                        : absl::InfiniteFuture();
+        p = child->Communicate(static_cast<size_t>(limits.max_output_bytes()), deadline,
+                               [&] { KillExec(files->pid_file); });
+      } else {
+        p = child.status();
+      }
+      for (const std::string* f : {&files->code_file, &files->process_file, &files->pid_file}) {
+        ::unlink(f->c_str());
+      }
+    }
+
+    if (proxy) *result.mutable_egress() = proxy->ReportSince(egress_before);
+    ending.oom = instance_->OomKilled();
+    ending.pids_hit = instance_->PidsLimitHit();
+    // When a cap takes the sandbox down, `runsc exec` fails (runsc's status
+    // 128) a moment before `runsc run` ends: wait for that, so the cap is
+    // what gets reported rather than runsc's lost connection.
+    if ((ending.oom || ending.pids_hit) && p.ok() && p->exit_code == 128) {
+      const absl::Time until = absl::Now() + kSandboxEndGrace;
+      while (instance_->alive() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
+    }
+    ending.sandbox_gone = !instance_->alive();
+    if (!p.ok()) {
+      result.set_status(Result::SANDBOX_ERROR);
+      result.set_message(absl::StrCat("runsc exec: ", p.status().message()));
+    } else {
+      SetOutput(*p, &result);
+      ending.timed_out = p->timed_out;
+      ending.exit_code = p->exit_code;
+      // The session's caps, with this command's timeout.
+      Limits caps = limits_;
+      caps.set_timeout_s(limits.timeout_s());
+      Classify(ending, caps, RunKind::kSessionExec, &result);
+      if (request.keep_files()) KeepChangedFiles(request, before, &result);
+    }
+    if (!message_prefix.empty()) result.set_message(message_prefix + result.message());
+    if (!notes_.empty()) absl::StrAppend(result.mutable_message(), "\nNot enforced: ", notes_);
   }
-  ending.sandbox_gone = !instance_->alive();
-  if (!p.ok()) {
-    result.set_status(Result::SANDBOX_ERROR);
-    result.set_message(absl::StrCat("runsc exec: ", p.status().message()));
-  } else {
-    SetOutput(*p, &result);
-    ending.timed_out = p->timed_out;
-    ending.exit_code = p->exit_code;
-    // The session's caps, with this command's timeout.
-    Limits caps = limits_;
-    caps.set_timeout_s(limits.timeout_s());
-    Classify(ending, caps, RunKind::kSessionExec, &result);
-    if (request.keep_files()) KeepChangedFiles(request, before, &result);
-  }
-  if (!message_prefix.empty()) result.set_message(message_prefix + result.message());
-  if (!notes_.empty()) absl::StrAppend(result.mutable_message(), "\nNot enforced: ", notes_);
-  if (ending.oom || ending.sandbox_gone) {
-    StopLocked();
-  } else {
-    ++execs_;
+  absl::MutexLock lock(&mu_);
+  if (boots_ == boot) {
+    if (ending.oom || ending.sandbox_gone) {
+      StopLocked();
+    } else {
+      ++execs_;
+    }
   }
   last_used_ = absl::Now();
   result.set_duration_s(absl::ToDoubleSeconds(last_used_ - start));

@@ -24,10 +24,10 @@ absl::StatusOr<ProcessResult> ManagedSession::RunFileHelper(FileOp op, const std
                                                             int64_t limit,
                                                             std::optional<std::string> input) {
   if (absl::Status s = CheckSandboxPath(path); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
-  bool replaced = false;
-  if (absl::Status s = EnsureBootedLocked(&replaced); !s.ok()) return s;
-  return RunFileHelperLocked(op, path, limit, std::move(input));
+  return WithSandbox([&]() -> absl::StatusOr<ProcessResult> {
+    mu_.AssertReaderHeld();
+    return RunFileHelperLocked(op, path, limit, std::move(input));
+  });
 }
 
 absl::StatusOr<ProcessResult> ManagedSession::RunFileHelperLocked(
@@ -53,7 +53,6 @@ absl::StatusOr<ProcessResult> ManagedSession::RunFileHelperLocked(
     r = child.status();
   }
   ::unlink(process_file.c_str());
-  last_used_ = absl::Now();
   return r;
 }
 

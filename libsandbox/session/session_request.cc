@@ -144,8 +144,9 @@ absl::Status WriteProcessSpec(const std::string& path, std::vector<std::string> 
 absl::StatusOr<ManagedSession::ExecFiles> ManagedSession::WriteExecFilesLocked(
     ExecKind kind, const Language& language, const ExecRequest& request) {
   const char* prefix = kind == ExecKind::kBackground ? "bg-" : "exec-";
-  const std::string name = absl::StrCat(prefix, ++next_exec_, "-", language.file_name);
-  const std::string base = absl::StrCat(instance_->run_path(), "/", prefix, next_exec_);
+  const int64_t n = ++next_exec_;
+  const std::string name = absl::StrCat(prefix, n, "-", language.file_name);
+  const std::string base = absl::StrCat(instance_->run_path(), "/", prefix, n);
   ExecFiles f;
   f.code_file = absl::StrCat(instance_->code_dir(), "/", name);
   f.process_file = base + ".json";

@@ -98,7 +98,9 @@ TEST_F(PublicSessionTest, BackgroundProcessStartedPolledWrittenToAndKilled) {
   PollUntil(s, *id, &last, [](const std::string&) { return false; });
   EXPECT_FALSE(last.info().running());
   EXPECT_EQ(last.info().reason_code(), REASON_KILLED);
-  // Its last output was polled: forgotten.
+  // Its record stays until released.
+  EXPECT_EQ(s.Poll(*id)->stdout(), "got:hello\n");
+  ASSERT_TRUE(s.Release(*id).ok());
   EXPECT_EQ(s.Poll(*id).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(s.Kill(*id, 9).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(s.Kill("no-such-id", 9).code(), absl::StatusCode::kNotFound);

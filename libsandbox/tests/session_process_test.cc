@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <csignal>
 #include <string>
 #include <thread>
@@ -305,6 +306,33 @@ TEST_F(SessionProcessTest, CwdPerCall) {
   EXPECT_THAT(r.stderr(), HasSubstr("nowhere"));
   missing.set_cwd(std::string("a\0b", 3));
   EXPECT_EQ(s->Exec(missing).status(), Result::INVALID_INPUT);
+}
+
+TEST_F(SessionProcessTest, FileCallsAndStartsNeverWaitBehindAnExec) {
+  auto s = Get("alice");
+  ASSERT_NE(s, nullptr);
+  // The exec runs until a file appears that only a file call can write.
+  std::atomic<bool> exec_done = false;
+  Result exec_result;
+  std::thread exec([&] {
+    exec_result = Exec(*s, "touch started; until [ -e stop ]; do sleep 0.05; done; echo done",
+                       "bash", /*timeout_s=*/30);
+    exec_done = true;
+  });
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!s->ReadFile("started").ok() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(s->ReadFile("started").ok());
+  EXPECT_TRUE(s->ListDir(".").ok());
+  const std::string id = Start(*s, Bash("echo beside"));
+  EXPECT_EQ(WaitEnd(*s, id).stdout(), "beside\n");
+  EXPECT_FALSE(exec_done);
+  EXPECT_TRUE(s->live());
+  ASSERT_TRUE(s->WriteFile("stop", "").ok());
+  exec.join();
+  EXPECT_RESULT(exec_result, OK);
+  EXPECT_EQ(exec_result.stdout(), "done\n");
 }
 
 }  // namespace

@@ -171,17 +171,17 @@ TEST_F(SessionTest, FullSetOfIdleBackgroundProcessesUnderDefaultCaps) {
   sleep.set_code("sleep 300");
   sleep.set_language("bash");
   std::vector<std::string> ids;
-  for (int i = 0; i < kMaxBackgroundProcesses; ++i) {
+  for (int i = 0; i < kDefaultMaxProcesses; ++i) {
     absl::StatusOr<std::string> id = s->Start(sleep);
     ASSERT_TRUE(id.ok()) << i << ": " << id.status();
     ids.push_back(*id);
   }
   // Each starts on its own: wait until all of them run `sleep`.
-  Result r = Exec(
-      *s, absl::StrCat("for i in $(seq 100); do [ \"$(pgrep -xc sleep)\" -ge ",
-                       kMaxBackgroundProcesses, " ] && break; sleep 0.1; done; pgrep -xc sleep"));
+  Result r =
+      Exec(*s, absl::StrCat("for i in $(seq 100); do [ \"$(pgrep -xc sleep)\" -ge ",
+                            kDefaultMaxProcesses, " ] && break; sleep 0.1; done; pgrep -xc sleep"));
   EXPECT_RESULT(r, OK);
-  EXPECT_EQ(r.stdout(), absl::StrCat(kMaxBackgroundProcesses, "\n"));
+  EXPECT_EQ(r.stdout(), absl::StrCat(kDefaultMaxProcesses, "\n"));
   std::vector<ProcessInfo> running = s->Processes();
   ASSERT_EQ(running.size(), ids.size());
   for (const ProcessInfo& p : running) EXPECT_TRUE(p.running()) << p.id() << " " << p.reason();

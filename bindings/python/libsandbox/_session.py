@@ -241,7 +241,7 @@ class Session:
     output from given offsets and ``wait``/``wait_async`` block until there
     is more; ``write_input``/``close_input`` feed its stdin; ``kill``
     signals it, ``resize`` sets its terminal's size, ``release`` forgets
-    it; ``processes`` lists them. At most ``max_processes`` (0: 64, or the
+    it; ``processes`` lists them. At most ``max_processes`` (0: 16, or the
     policy file's ``caps.processes_per_session``) run at once; the record
     of an ended one stays ``process_ttl_s`` (0: 600) seconds. ``read_file``/``write_file``/``list_dir`` act
     inside the sandbox as its user (relative paths from /home/user), so
@@ -437,7 +437,7 @@ class Session:
         it runs on a terminal of ``rows`` x ``cols`` (TERM=xterm-256color
         unless ``env`` sets it): echo, line editing, job control, Ctrl-C as
         input, ``resize``; all output comes as stdout. At most
-        ``max_processes`` (64) run at once per session (RuntimeError).
+        ``max_processes`` (16) run at once per session (RuntimeError).
         """
         if timeout_s is not None:
             _require_number("start", "timeout_s", timeout_s)

@@ -231,9 +231,11 @@ def test_input_kill_and_process_limit(session_config: libsandbox.Config) -> None
     assert session.processes() == []
 
 
-def test_sixteen_idle_background_processes_under_default_caps(session_config: libsandbox.Config) -> None:
+def test_a_full_set_of_idle_background_processes_under_default_caps(session_config: libsandbox.Config) -> None:
     session = libsandbox.Session("bg-idle", config=session_config)
-    ids = [session.start("sleep 300", language="bash") for _ in range(16)]
+    ids = [session.start("sleep 300", language="bash") for _ in range(16)]  # the default max_processes
+    with pytest.raises(RuntimeError, match="max_processes"):
+        session.start("sleep 300", language="bash")
     # Each starts on its own: wait until all of them run `sleep`.
     wait = "until [ $(pgrep -xc sleep) -ge 16 ]; do sleep 0.1; done; pgrep -xc sleep"
     result = session.exec(wait, language="bash")

@@ -78,7 +78,7 @@ class Session {
   // everything; Resize). No timeout unless request.timeout_s is set; the
   // newest output is kept per stream up to request.max_output_bytes, else
   // the session's, else 1 MiB. ResourceExhausted when the session's
-  // SessionOptions.max_processes (64) run already; the library's own
+  // SessionOptions.max_processes (16) run already; the library's own
   // helpers never count.
   absl::StatusOr<std::string> Start(const ExecRequest& request) const;
   // Output from the given stream offsets (0, 0 the first time; then those
