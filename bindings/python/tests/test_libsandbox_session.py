@@ -231,7 +231,7 @@ def test_input_kill_and_process_limit(session_config: libsandbox.Config) -> None
     assert session.processes() == []
 
 
-def test_a_full_set_of_idle_background_processes_under_default_caps(session_config: libsandbox.Config) -> None:
+def test_a_full_set_of_idle_background_processes(session_config: libsandbox.Config) -> None:
     session = libsandbox.Session("bg-idle", config=session_config)
     ids = [session.start("sleep 300", language="bash") for _ in range(16)]  # the default max_processes
     with pytest.raises(RuntimeError, match="max_processes"):
@@ -455,7 +455,7 @@ def test_a_terminal_session_with_resize(session_config: libsandbox.Config) -> No
         session.resize(shell, 0, 80)
 
 
-def test_wait_async_leaves_the_loop_free_and_readers_share_a_process(session_config: libsandbox.Config) -> None:
+def test_wait_async_leaves_the_loop_free(session_config: libsandbox.Config) -> None:
     session = libsandbox.Session("waiters", config=session_config)
     pid = session.start("read line; echo \"got $line\"", "bash", cwd="/tmp")
 
