@@ -134,6 +134,18 @@ absl::Status Session::Resize(const std::string& id, int rows, int cols) const {
   return state_->On([&](ManagedSession& s) { return s.Resize(id, rows, cols); });
 }
 
+absl::StatusOr<PortListing> Session::ListPorts() const {
+  return state_->On([](ManagedSession& s) { return s.ListPorts(); });
+}
+
+absl::StatusOr<int> Session::ConnectPort(int port) const {
+  return state_->On([&](ManagedSession& s) -> absl::StatusOr<int> {
+    absl::StatusOr<UniqueFd> fd = s.ConnectPort(port);
+    if (!fd.ok()) return fd.status();
+    return fd->release();
+  });
+}
+
 absl::Status Session::WriteInput(const std::string& id, const std::string& data) const {
   return state_->Logged("input", ProcessCall(id, static_cast<int64_t>(data.size())),
                         [&](ManagedSession& s) { return s.WriteInput(id, data); });

@@ -136,6 +136,7 @@ absl::StatusOr<Subprocess> Subprocess::Start(const SpawnOptions& options) {
   }
   int child_in = in_r.valid() ? in_r.get() : devnull.get();
   int child_out = out_w.valid() ? out_w.get() : devnull.get();
+  if (options.stdio_fd >= 0) child_in = child_out = options.stdio_fd;
   int child_err = err_w.valid() ? err_w.get() : devnull.get();
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoStatus("fork", errno);

@@ -31,6 +31,9 @@ struct SpawnOptions {
   bool stdin_later = false;
   // Extra fds to keep open in the child, at the same numbers.
   std::vector<int> keep_fds;
+  // If set, the child's stdin and stdout are this fd (a socket whose other
+  // end the caller keeps): stdin_data and stdout capture do not apply.
+  int stdio_fd = -1;
   // After the child exits, how long Communicate still waits for EOF from
   // grandchildren that hold its pipes (e.g. background processes).
   absl::Duration exit_drain_grace = absl::Seconds(2);

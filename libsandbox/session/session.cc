@@ -204,9 +204,11 @@ void ManagedSession::Touch() {
 
 void ManagedSession::StopProcesses() {
   std::map<int64_t, std::shared_ptr<BackgroundProcess>> procs;
+  std::vector<Subprocess> relays;
   {
     absl::MutexLock lock(&procs_mu_);
     procs.swap(procs_);
+    relays.swap(relays_);
   }
   // Destroyed here: each joins its pump thread.
 }

@@ -54,6 +54,8 @@ inline constexpr int kMaxEndedProcesses = 256;
 inline constexpr int64_t kMaxEndedOutputBytes = 64 << 20;
 inline constexpr int64_t kMaxProcessBuffer = 64 << 20;
 inline constexpr absl::Duration kMaxProcessTtl = absl::Hours(24);
+// Port streams (ConnectPort) open at once in one session.
+inline constexpr int kMaxPortStreams = 64;
 // The longest one Wait blocks.
 inline constexpr absl::Duration kMaxProcessWait = absl::Minutes(10);
 
@@ -139,6 +141,16 @@ class ManagedSession {
   // At most kMaxListEntries entries.
   absl::StatusOr<DirListing> ListDir(const std::string& path);
 
+  // ---- Ports of the sandbox (session_ports.cc) ----
+  // Its listening TCP ports, each with the process holding it where /proc
+  // inside shows one.
+  absl::StatusOr<PortListing> ListPorts();
+  // A byte stream to `port` on the sandbox's loopback through a relay
+  // inside it: the caller's end of a socket pair (blocking; closing it ends
+  // the relay). Nothing is opened on the host's network. Unavailable when
+  // nothing listens there; ResourceExhausted past kMaxPortStreams at once.
+  absl::StatusOr<UniqueFd> ConnectPort(int port);
+
   // Never wait for a running exec (which counts as live and busy).
   SessionInfo Info() const;
   bool live() const;
@@ -189,6 +201,11 @@ class ManagedSession {
   // Runs the file helper in the sandbox.
   absl::StatusOr<ProcessResult> RunFileHelper(FileOp op, const std::string& path, int64_t limit,
                                               std::optional<std::string> input);
+  // Runs a fixed helper (`argv` inside, as the sandbox user) in the booted
+  // sandbox with `input` on its stdin, keeping `out_cap` bytes of stdout.
+  absl::StatusOr<ProcessResult> RunHelperLocked(std::vector<std::string> argv,
+                                                const std::string& input, size_t out_cap)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The same in the booted sandbox, mu_ held.
   absl::StatusOr<ProcessResult> RunFileHelperLocked(FileOp op, const std::string& path,
                                                     int64_t limit, std::optional<std::string> input)
@@ -264,6 +281,8 @@ class ManagedSession {
   // exec. Taken after mu_ when both are needed.
   mutable absl::Mutex procs_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::map<int64_t, std::shared_ptr<BackgroundProcess>> procs_ ABSL_GUARDED_BY(procs_mu_);
+  // The relays of ConnectPort streams (outside max_processes).
+  std::vector<Subprocess> relays_ ABSL_GUARDED_BY(procs_mu_);
   int64_t next_proc_ ABSL_GUARDED_BY(procs_mu_) = 0;
   absl::Time last_touched_ ABSL_GUARDED_BY(procs_mu_) = absl::InfinitePast();
 };

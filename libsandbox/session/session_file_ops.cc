@@ -30,30 +30,35 @@ absl::StatusOr<ProcessResult> ManagedSession::RunFileHelper(FileOp op, const std
   });
 }
 
-absl::StatusOr<ProcessResult> ManagedSession::RunFileHelperLocked(
-    FileOp op, const std::string& path, int64_t limit, std::optional<std::string> input) {
+absl::StatusOr<ProcessResult> ManagedSession::RunHelperLocked(std::vector<std::string> argv,
+                                                              const std::string& input,
+                                                              size_t out_cap) {
   // Like an exec's: the spec (uid 1000, no capabilities, rlimits) in the
-  // host-only run dir; the path goes in it, never on the host's argv.
+  // host-only run dir; the arguments go in it, never on the host's argv.
   const std::string process_file =
-      absl::StrCat(instance_->run_path(), "/file-", ++next_exec_, ".json");
-  if (auto s =
-          WriteProcessSpec(process_file, FileHelperArgv(op, path, limit), {}, limits_.max_pids());
-      !s.ok()) {
+      absl::StrCat(instance_->run_path(), "/helper-", ++next_exec_, ".json");
+  if (auto s = WriteProcessSpec(process_file, std::move(argv), {}, limits_.max_pids()); !s.ok()) {
     return s;
   }
   SpawnOptions spawn;
   spawn.argv = instance_->RunscCommand({"exec", "--process", process_file, instance_->container()});
-  spawn.stdin_data = input.value_or("");
+  spawn.stdin_data = input;
   spawn.exit_drain_grace = kExecDrainGrace;
   absl::StatusOr<ProcessResult> r = absl::InternalError("not run");
   absl::StatusOr<Subprocess> child = Subprocess::Start(spawn);
   if (child.ok()) {
-    r = child->Communicate(FileHelperOutputCap(op, limit), absl::Now() + kFileOpTimeout);
+    r = child->Communicate(out_cap, absl::Now() + kFileOpTimeout);
   } else {
     r = child.status();
   }
   ::unlink(process_file.c_str());
   return r;
+}
+
+absl::StatusOr<ProcessResult> ManagedSession::RunFileHelperLocked(
+    FileOp op, const std::string& path, int64_t limit, std::optional<std::string> input) {
+  return RunHelperLocked(FileHelperArgv(op, path, limit), input.value_or(""),
+                         FileHelperOutputCap(op, limit));
 }
 
 absl::Status ManagedSession::WriteInputFilesLocked(const ExecRequest& request) {

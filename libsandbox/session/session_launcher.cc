@@ -27,4 +27,8 @@ absl::StatusOr<std::unique_ptr<BackgroundProcess>> SessionLauncher::StartProcess
   return thread_.Call([&] { return BackgroundProcess::Start(std::move(spec)); });
 }
 
+absl::StatusOr<Subprocess> SessionLauncher::Spawn(const SpawnOptions& options) {
+  return thread_.Call([&] { return Subprocess::Start(options); });
+}
+
 }  // namespace libsandbox

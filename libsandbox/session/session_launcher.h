@@ -23,6 +23,8 @@ class SessionLauncher {
                                                  const InstanceSpec& spec, std::string* notes);
   // Starts a background process (its `runsc exec`).
   absl::StatusOr<std::unique_ptr<BackgroundProcess>> StartProcess(BackgroundSpec spec);
+  // Starts a child that outlives the caller's thread.
+  absl::StatusOr<Subprocess> Spawn(const SpawnOptions& options);
 
  private:
   TaskThread thread_;

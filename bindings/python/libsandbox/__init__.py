@@ -24,7 +24,15 @@ from libsandbox._api import (
     shutdown,
 )
 from libsandbox._core import VERSION as _VERSION
-from libsandbox._session import DirEntry, DirListing, ProcessInfo, ProcessOutput, Session, list_sessions
+from libsandbox._session import (
+    DirEntry,
+    DirListing,
+    ListeningPort,
+    ProcessInfo,
+    ProcessOutput,
+    Session,
+    list_sessions,
+)
 from libsandbox._types import (
     AuditRecord,
     Check,
@@ -52,6 +60,7 @@ __all__ = [
     "EgressAllowlist",
     "File",
     "Limits",
+    "ListeningPort",
     "ProcessInfo",
     "ProcessOutput",
     "Reason",

@@ -97,6 +97,17 @@ class _DirEntryDict(TypedDict):
     size: int
 
 @type_check_only
+class _ListeningPortDict(TypedDict):
+    port: int
+    address: str
+    pid: int
+    command: str
+
+@type_check_only
+class _PortListingDict(TypedDict):
+    ports: list[_ListeningPortDict]
+
+@type_check_only
 class _DirListingDict(TypedDict):
     entries: list[_DirEntryDict]
     truncated: bool
@@ -152,6 +163,8 @@ class Session:
     def close_input(self, id: str) -> None: ...
     def kill(self, id: str, signal: int) -> None: ...
     def processes(self) -> list[_ProcessInfoDict]: ...
+    def list_ports(self) -> _PortListingDict: ...
+    def connect_port(self, port: int) -> int: ...
     def read_file(self, path: str, max_bytes: int) -> bytes: ...
     def write_file(self, path: str, data: bytes) -> None: ...
     def list_dir(self, path: str) -> _DirListingDict: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import signal as _signal
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +104,18 @@ class ProcessOutput:
     stdout_truncated: bool
     stderr_truncated: bool
     info: ProcessInfo
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListeningPort:
+    """A TCP port listening inside a session's sandbox (``Session.list_ports``):
+    ``address`` as bound, and the process holding it (``pid`` inside the
+    sandbox, 0 when not shown; ``command`` its command line)."""
+
+    port: int
+    address: str
+    pid: int = 0
+    command: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -535,6 +548,25 @@ class Session:
     def processes(self) -> list[ProcessInfo]:
         """Running background processes and kept records, by start order."""
         return [_process_info(raw) for raw in self._session.processes()]
+
+    def list_ports(self) -> list[ListeningPort]:
+        """The TCP ports listening inside the sandbox, by port."""
+        return [
+            ListeningPort(port=p["port"], address=p["address"], pid=p["pid"], command=p["command"])
+            for p in self._session.list_ports()["ports"]
+        ]
+
+    def connect_port(self, port: int) -> socket.socket:
+        """A byte stream to ``port`` on the sandbox's own loopback, e.g. for
+        a reverse proxy: a connected socket the caller owns (closing it ends
+        the relay inside; ``asyncio.open_connection(sock=...)`` takes it).
+        Nothing is exposed on the host's network. RuntimeError when nothing
+        listens there or 64 streams of the session are open."""
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise TypeError(f"port must be an int, got {type(port).__name__}")
+        if not 1 <= port <= 65535:
+            raise ValueError(f"port must be between 1 and 65535, got {port}")
+        return socket.socket(fileno=self._session.connect_port(port))
 
     def read_file(self, path: str, max_bytes: int = 1 << 20) -> bytes:
         """A regular file's bytes, read inside the sandbox; ValueError when

@@ -260,6 +260,16 @@ void AddSession(py::module_& m) {
             RaiseIfError(Released([&] { return s.Kill(id, signal); }));
           },
           py::arg("id"), py::arg("signal"))
+      .def("list_ports",
+           [](const S& s) {
+             return MessageToDict(ValueOrRaise(Released([&] { return s.ListPorts(); })));
+           })
+      .def(
+          "connect_port",
+          [](const S& s, int port) {
+            return ValueOrRaise(Released([&] { return s.ConnectPort(port); }));
+          },
+          py::arg("port"), "A connected socket fd to the port inside; the caller owns it.")
       .def("processes",
            [](const S& s) {
              return DictList(ValueOrRaise(Released([&] { return s.Processes(); })));

@@ -457,7 +457,7 @@ def test_a_terminal_session_with_resize(session_config: libsandbox.Config) -> No
 
 def test_wait_async_leaves_the_loop_free(session_config: libsandbox.Config) -> None:
     session = libsandbox.Session("waiters", config=session_config)
-    pid = session.start("read line; echo \"got $line\"", "bash", cwd="/tmp")
+    pid = session.start('read line; echo "got $line"', "bash", cwd="/tmp")
 
     async def main() -> tuple[list[libsandbox.ProcessOutput], int]:
         ticks = 0
@@ -481,3 +481,37 @@ def test_wait_async_leaves_the_loop_free(session_config: libsandbox.Config) -> N
     assert ticks > 10  # the loop ran while three waits blocked
     assert session.exec("pwd", "bash", cwd="/tmp").stdout == "/tmp\n"
     assert session.exec("pwd", "bash").stdout == "/home/user\n"  # a named cwd is a one-off
+
+
+def test_a_server_inside_is_reached_through_a_port_stream(session_config: libsandbox.Config) -> None:
+    session = libsandbox.Session("ports", config=session_config)
+    other = libsandbox.Session("ports-other", config=session_config)
+    session.write_file("hi.txt", b"hi from inside\n")
+    server = (
+        "import http.server as h\n"
+        "h.ThreadingHTTPServer(('127.0.0.1', 8080), h.SimpleHTTPRequestHandler).serve_forever()"
+    )
+    session.start(server)
+    deadline = time.monotonic() + 20
+    while not session.list_ports() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [port] = session.list_ports()
+    assert (port.port, port.address) == (8080, "127.0.0.1")
+    assert port.pid > 1 and "python3" in port.command
+
+    async def fetch() -> bytes:
+        reader, writer = await asyncio.open_connection(sock=session.connect_port(8080))
+        writer.write(b"GET /hi.txt HTTP/1.0\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+        return answer
+
+    answer = asyncio.run(fetch())
+    assert b"200 OK" in answer and answer.endswith(b"hi from inside\n")
+    assert other.list_ports() == []
+    with pytest.raises(RuntimeError, match="8080"):
+        other.connect_port(8080)
+    with pytest.raises(ValueError):
+        session.connect_port(0)
+    session.stop()
+    other.stop()

@@ -118,6 +118,16 @@ class Session {
   // A directory's entries, sorted by name (at most 10000).
   absl::StatusOr<DirListing> ListDir(const std::string& path = ".") const;
 
+  // ---- Ports of the sandbox ----
+  // Its listening TCP ports, each with the process holding it (pid inside
+  // the sandbox and command line) where the sandbox shows one.
+  absl::StatusOr<PortListing> ListPorts() const;
+  // A byte stream to `port` on the sandbox's own loopback, for a reverse
+  // proxy: a connected socket the caller owns (close it when done; closing
+  // ends the relay inside). Nothing is exposed on the host's network.
+  // Unavailable when nothing listens there; at most 64 open per session.
+  absl::StatusOr<int> ConnectPort(int port) const;
+
   // ---- The session itself ----
   // Key, workspace and use; never waits for a running Exec (it then
   // reports only key and workspace).
