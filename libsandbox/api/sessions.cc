@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libsandbox/client.h"
 #include "libsandbox/run/outcome.h"
@@ -183,6 +184,62 @@ absl::Status Session::WriteFile(const std::string& path, const std::string& data
 absl::StatusOr<DirListing> Session::ListDir(const std::string& path) const {
   return state_->Logged("list_dir", FileCall(path),
                         [&](ManagedSession& s) { return s.ListDir(path); });
+}
+
+absl::StatusOr<FileStat> Session::Stat(const std::string& path) const {
+  return state_->Logged("stat", FileCall(path), [&](ManagedSession& s) { return s.Stat(path); });
+}
+
+absl::Status Session::MakeDir(const std::string& path, bool parents) const {
+  return state_->Logged("mkdir", FileCall(path),
+                        [&](ManagedSession& s) { return s.MakeDir(path, parents); });
+}
+
+absl::Status Session::Remove(const std::string& path, bool recursive) const {
+  return state_->Logged("remove", FileCall(path),
+                        [&](ManagedSession& s) { return s.Remove(path, recursive); });
+}
+
+absl::Status Session::Rename(const std::string& from, const std::string& to) const {
+  return state_->Logged("rename", FileCall(absl::StrCat(from, " -> ", to)),
+                        [&](ManagedSession& s) { return s.Rename(from, to); });
+}
+
+absl::StatusOr<FileChunk> Session::ReadFileRange(const std::string& path, int64_t offset,
+                                                 int64_t length) const {
+  return state_->Audited(
+      [&](ManagedSession& s) { return s.ReadRange(path, offset, length); },
+      [&](const SessionAudit& log, const absl::StatusOr<FileChunk>& chunk) {
+        log.Call(state_->key, "read_range", chunk.status(),
+                 FileCall(path, chunk.ok() ? static_cast<int64_t>(chunk->data().size()) : 0));
+      });
+}
+
+absl::Status Session::WriteFileAt(const std::string& path, const std::string& data,
+                                  int64_t offset) const {
+  if (offset < 0) return absl::InvalidArgumentError("offset: must be >= 0");
+  return state_->Logged("write_at", FileCall(path, static_cast<int64_t>(data.size())),
+                        [&](ManagedSession& s) { return s.WriteAt(path, data, offset); });
+}
+
+absl::Status Session::AppendFile(const std::string& path, const std::string& data) const {
+  return state_->Logged("append", FileCall(path, static_cast<int64_t>(data.size())),
+                        [&](ManagedSession& s) { return s.WriteAt(path, data, -1); });
+}
+
+absl::StatusOr<FindResult> Session::Find(const FindRequest& request) const {
+  return state_->Logged("find", FileCall(request.path()),
+                        [&](ManagedSession& s) { return s.Find(request); });
+}
+
+absl::StatusOr<std::string> Session::Archive(const std::vector<std::string>& paths,
+                                             int64_t max_bytes) const {
+  return state_->Audited([&](ManagedSession& s) { return s.Archive(paths, max_bytes); },
+                         [&](const SessionAudit& log, const absl::StatusOr<std::string>& zip) {
+                           log.Call(state_->key, "archive", zip.status(),
+                                    FileCall(paths.empty() ? "" : paths[0],
+                                             zip.ok() ? static_cast<int64_t>(zip->size()) : 0));
+                         });
 }
 
 absl::StatusOr<SessionInfo> Session::Info() const {

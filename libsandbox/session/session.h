@@ -140,6 +140,25 @@ class ManagedSession {
   absl::Status WriteFile(const std::string& path, const std::string& data);
   // At most kMaxListEntries entries.
   absl::StatusOr<DirListing> ListDir(const std::string& path);
+  // A final symlink is described, not followed.
+  absl::StatusOr<FileStat> Stat(const std::string& path);
+  // AlreadyExists when it exists (not a directory, or !parents).
+  absl::Status MakeDir(const std::string& path, bool parents);
+  // A file, a symlink (never its target) or an empty directory; with
+  // `recursive` a whole tree, never following a symlink in it. Never the
+  // workspace itself. FailedPrecondition for a non-empty directory.
+  absl::Status Remove(const std::string& path, bool recursive);
+  // AlreadyExists when `to` exists: never replaces it.
+  absl::Status Rename(const std::string& from, const std::string& to);
+  // At most `length` (1..kMaxFileOpBytes) bytes from `offset`.
+  absl::StatusOr<FileChunk> ReadRange(const std::string& path, int64_t offset, int64_t length);
+  // Writes `data` at `offset` (the file and its parents made if missing,
+  // nothing truncated), or at its end when `offset` is -1.
+  absl::Status WriteAt(const std::string& path, const std::string& data, int64_t offset);
+  absl::StatusOr<FindResult> Find(const FindRequest& request);
+  // A zip of `paths` (directories whole, symlinks left out); OutOfRange
+  // past `max_bytes` (at most kMaxFileOpBytes).
+  absl::StatusOr<std::string> Archive(const std::vector<std::string>& paths, int64_t max_bytes);
 
   // ---- Ports of the sandbox (session_ports.cc) ----
   // Its listening TCP ports, each with the process holding it where /proc
@@ -198,17 +217,23 @@ class ManagedSession {
   };
   // Makes the workspace directory, owned by the sandbox user.
   static absl::Status PrepareWorkspaceDir(const std::string& workspace);
-  // Runs the file helper in the sandbox.
+  // Runs the file helper in the sandbox (booted if needed).
   absl::StatusOr<ProcessResult> RunFileHelper(FileOp op, const std::string& path, int64_t limit,
-                                              std::optional<std::string> input);
+                                              std::optional<std::string> input,
+                                              const std::vector<std::string>& extra = {});
+  // The same in the booted sandbox, mu_ held.
+  absl::StatusOr<ProcessResult> RunFileHelperLocked(FileOp op, const std::string& path,
+                                                    int64_t limit, std::optional<std::string> input,
+                                                    const std::vector<std::string>& extra = {})
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // RunFileHelper, then its status for the call named `what`.
+  absl::StatusOr<ProcessResult> FileCall(const char* what, FileOp op, const std::string& path,
+                                         int64_t limit, std::optional<std::string> input,
+                                         const std::vector<std::string>& extra = {});
   // Runs a fixed helper (`argv` inside, as the sandbox user) in the booted
   // sandbox with `input` on its stdin, keeping `out_cap` bytes of stdout.
   absl::StatusOr<ProcessResult> RunHelperLocked(std::vector<std::string> argv,
                                                 const std::string& input, size_t out_cap)
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // The same in the booted sandbox, mu_ held.
-  absl::StatusOr<ProcessResult> RunFileHelperLocked(FileOp op, const std::string& path,
-                                                    int64_t limit, std::optional<std::string> input)
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Writes an exec's input files (request.files) into the workspace, inside
   // the sandbox (session_files.h: never through a symlink).

@@ -59,7 +59,10 @@ void SessionAudit::Start(const SessionKey& key, const ExecRequest& request,
 void SessionAudit::Call(const SessionKey& key, std::string_view call, const absl::Status& status,
                         const Details& details) const {
   if (log_ == nullptr) return;
-  if (skip_file_reads_ && (call == "read_file" || call == "list_dir")) return;
+  if (skip_file_reads_ && (call == "read_file" || call == "list_dir" || call == "stat" ||
+                           call == "read_range" || call == "find" || call == "archive")) {
+    return;
+  }
   AuditRecord record;
   record.set_call(std::string(call));
   record.set_user(SanitizeUtf8(key.user()));

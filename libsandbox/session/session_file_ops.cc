@@ -22,12 +22,23 @@ constexpr absl::Duration kFileOpTimeout = absl::Seconds(60);
 
 absl::StatusOr<ProcessResult> ManagedSession::RunFileHelper(FileOp op, const std::string& path,
                                                             int64_t limit,
-                                                            std::optional<std::string> input) {
+                                                            std::optional<std::string> input,
+                                                            const std::vector<std::string>& extra) {
   if (absl::Status s = CheckSandboxPath(path); !s.ok()) return s;
   return WithSandbox([&]() -> absl::StatusOr<ProcessResult> {
     mu_.AssertReaderHeld();
-    return RunFileHelperLocked(op, path, limit, std::move(input));
+    return RunFileHelperLocked(op, path, limit, std::move(input), extra);
   });
+}
+
+absl::StatusOr<ProcessResult> ManagedSession::FileCall(const char* what, FileOp op,
+                                                       const std::string& path, int64_t limit,
+                                                       std::optional<std::string> input,
+                                                       const std::vector<std::string>& extra) {
+  absl::StatusOr<ProcessResult> r = RunFileHelper(op, path, limit, std::move(input), extra);
+  if (!r.ok()) return r.status();
+  if (absl::Status s = FileHelperStatus(*r, what, path); !s.ok()) return s;
+  return r;
 }
 
 absl::StatusOr<ProcessResult> ManagedSession::RunHelperLocked(std::vector<std::string> argv,
@@ -56,8 +67,9 @@ absl::StatusOr<ProcessResult> ManagedSession::RunHelperLocked(std::vector<std::s
 }
 
 absl::StatusOr<ProcessResult> ManagedSession::RunFileHelperLocked(
-    FileOp op, const std::string& path, int64_t limit, std::optional<std::string> input) {
-  return RunHelperLocked(FileHelperArgv(op, path, limit), input.value_or(""),
+    FileOp op, const std::string& path, int64_t limit, std::optional<std::string> input,
+    const std::vector<std::string>& extra) {
+  return RunHelperLocked(FileHelperArgv(op, path, limit, extra), input.value_or(""),
                          FileHelperOutputCap(op, limit));
 }
 
@@ -96,10 +108,94 @@ absl::Status ManagedSession::WriteFile(const std::string& path, const std::strin
 
 absl::StatusOr<DirListing> ManagedSession::ListDir(const std::string& path) {
   absl::StatusOr<ProcessResult> r =
-      RunFileHelper(FileOp::kList, path, kMaxListEntries, std::nullopt);
+      FileCall("list_dir", FileOp::kList, path, kMaxListEntries, std::nullopt);
   if (!r.ok()) return r.status();
-  if (absl::Status s = FileHelperStatus(*r, "list_dir", path); !s.ok()) return s;
   return ParseListing(r->out.data, kMaxListEntries);
+}
+
+absl::StatusOr<FileStat> ManagedSession::Stat(const std::string& path) {
+  absl::StatusOr<ProcessResult> r = FileCall("stat", FileOp::kStat, path, 0, std::nullopt);
+  if (!r.ok()) return r.status();
+  return ParseStat(r->out.data);
+}
+
+absl::Status ManagedSession::MakeDir(const std::string& path, bool parents) {
+  return FileCall("mkdir", FileOp::kMkdir, path, parents ? 1 : 0, std::nullopt).status();
+}
+
+absl::Status ManagedSession::Remove(const std::string& path, bool recursive) {
+  return FileCall("remove", FileOp::kRemove, path, recursive ? 1 : 0, std::nullopt).status();
+}
+
+absl::Status ManagedSession::Rename(const std::string& from, const std::string& to) {
+  if (absl::Status s = CheckSandboxPath(to); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("to: ", s.message()));
+  }
+  return FileCall("rename", FileOp::kRename, from, 0, std::nullopt, {to}).status();
+}
+
+absl::StatusOr<FileChunk> ManagedSession::ReadRange(const std::string& path, int64_t offset,
+                                                    int64_t length) {
+  if (offset < 0 || length <= 0 || length > kMaxFileOpBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("read_range: offset must be >= 0 and length between 1 and ", kMaxFileOpBytes));
+  }
+  absl::StatusOr<ProcessResult> r =
+      FileCall("read_range", FileOp::kRange, path, length, std::nullopt, {absl::StrCat(offset)});
+  if (!r.ok()) return r.status();
+  return ParseRange(r->out.data, offset, length);
+}
+
+absl::Status ManagedSession::WriteAt(const std::string& path, const std::string& data,
+                                     int64_t offset) {
+  if (static_cast<int64_t>(data.size()) > kMaxFileOpBytes || offset < -1) {
+    return absl::InvalidArgumentError(absl::StrCat("write_at: at most ", kMaxFileOpBytes,
+                                                   " bytes, at an offset >= 0 (or -1: append)"));
+  }
+  return FileCall("write_at", FileOp::kWriteAt, path, 0, data, {absl::StrCat(offset)}).status();
+}
+
+absl::StatusOr<FindResult> ManagedSession::Find(const FindRequest& request) {
+  const int limit = request.max_results() == 0 ? kDefaultFindResults : request.max_results();
+  if (limit < 0 || limit > kMaxFindResults) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_results: must be between 0 and ", kMaxFindResults));
+  }
+  for (const std::string* s : {&request.glob(), &request.grep()}) {
+    if (s->size() > 4096 || s->find('\0') != std::string::npos || SanitizeUtf8(*s) != *s) {
+      return absl::InvalidArgumentError("glob and grep: valid UTF-8 of at most 4096 bytes");
+    }
+  }
+  const std::string path = request.path().empty() ? "." : request.path();
+  absl::StatusOr<ProcessResult> r =
+      FileCall("find", FileOp::kFind, path, limit, std::nullopt,
+               {request.glob(), request.grep(), request.regex() ? "1" : "0"});
+  if (!r.ok()) return r.status();
+  return ParseFind(r->out.data, limit);
+}
+
+absl::StatusOr<std::string> ManagedSession::Archive(const std::vector<std::string>& paths,
+                                                    int64_t max_bytes) {
+  if (paths.empty() || static_cast<int>(paths.size()) > kMaxArchivePaths) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("archive: between 1 and ", kMaxArchivePaths, " paths"));
+  }
+  if (max_bytes <= 0 || max_bytes > kMaxFileOpBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_bytes: must be between 1 and ", kMaxFileOpBytes));
+  }
+  std::string input;
+  for (const std::string& p : paths) {
+    if (absl::Status s = CheckSandboxPath(p); !s.ok()) return s;
+    absl::StrAppend(&input, p, std::string(1, '\0'));
+  }
+  absl::StatusOr<ProcessResult> r =
+      FileCall("archive", FileOp::kArchive, ".", max_bytes, std::move(input));
+  if (!r.ok()) return r.status();
+  if (static_cast<int64_t>(r->out.data.size()) > max_bytes) {  // never trust the helper
+    return absl::OutOfRangeError(absl::StrCat("archive: larger than ", max_bytes, " bytes"));
+  }
+  return std::move(r->out.data);
 }
 
 }  // namespace libsandbox

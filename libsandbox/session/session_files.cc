@@ -7,131 +7,32 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/util/json_util.h"
 #include "libsandbox/base/text.h"
 #include "libsandbox/run/bundle.h"
+#include "libsandbox/session/scripts/file_helper_py.h"
 
 namespace libsandbox {
 namespace {
 
 constexpr size_t kMaxPathBytes = 4096;
 
-// argv: op, path, limit. Exit 0: done (read: the bytes on stdout; list:
-// "type\0size\0name\0" per entry, then "+\0" if there were more). Exit 3:
-// stderr holds "ERRNAME message". Opens with O_NONBLOCK so a FIFO cannot
-// hang it, and reads or writes regular files only. put enters directories
-// with O_NOFOLLOW and no O_DIRECTORY, checking the type with fstat: gVisor
-// follows a final symlink when O_DIRECTORY is given, even with O_NOFOLLOW.
-constexpr char kHelper[] =
-    "import errno, os, stat, sys\n"
-    "op, path, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])\n"
-    "D = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY\n"
-    "def fail(name, msg):\n"
-    "    sys.stderr.write(name + ' ' + msg)\n"
-    "    sys.exit(3)\n"
-    "def regular(fd):\n"
-    "    m = os.fstat(fd).st_mode\n"
-    "    if stat.S_ISDIR(m):\n"
-    "        fail('EISDIR', 'is a directory')\n"
-    "    if not stat.S_ISREG(m):\n"
-    "        fail('EINVAL', 'is not a regular file')\n"
-    "def opendir(name, dir_fd=None):\n"
-    "    fd = os.open(name, D, dir_fd=dir_fd)\n"
-    "    if not stat.S_ISDIR(os.fstat(fd).st_mode):\n"
-    "        os.close(fd)\n"
-    "        raise NotADirectoryError(errno.ENOTDIR, 'not a directory')\n"
-    "    return fd\n"
-    "def put():\n"
-    "    src = sys.stdin.buffer\n"
-    "    head = src.read(int(src.readline()))\n"
-    "    fields = head.split(b'\\0')\n"
-    "    for i in range(0, len(fields) - 1, 2):\n"
-    "        put_one(src, fields[i], int(fields[i + 1]))\n"
-    "def put_one(src, rel, size):\n"
-    "    parts = [x for x in rel.split(b'/') if x not in (b'', b'.')]\n"
-    "    fd = opendir(b'/home/user')\n"
-    "    try:\n"
-    "        for part in parts[:-1]:\n"
-    "            try:\n"
-    "                os.mkdir(part, 0o755, dir_fd=fd)\n"
-    "            except FileExistsError:\n"
-    "                pass\n"
-    "            sub = opendir(part, fd)\n"
-    "            os.close(fd)\n"
-    "            fd = sub\n"
-    "        tmp = b'.libsandbox-input.tmp'\n"
-    "        try:\n"
-    "            os.unlink(tmp, dir_fd=fd)\n"
-    "        except FileNotFoundError:\n"
-    "            pass\n"
-    "        f = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, "
-    "dir_fd=fd)\n"
-    "        try:\n"
-    "            while size > 0:\n"
-    "                b = src.read(min(size, 1 << 16))\n"
-    "                if not b:\n"
-    "                    fail('EIO', 'input ended early')\n"
-    "                size -= len(b)\n"
-    "                while b:\n"
-    "                    b = b[os.write(f, b):]\n"
-    "        finally:\n"
-    "            os.close(f)\n"
-    "        os.replace(tmp, parts[-1], src_dir_fd=fd, dst_dir_fd=fd)\n"
-    "    except OSError as e:\n"
-    "        fail(errno.errorcode.get(e.errno or 0, 'EIO'), '%s: %s' % ("
-    "rel.decode('utf-8', 'replace'), e.strerror or ''))\n"
-    "    finally:\n"
-    "        os.close(fd)\n"
-    "p = os.path.join('/home/user', path)\n"
-    "out = sys.stdout.buffer\n"
-    "try:\n"
-    "    if op == 'read':\n"
-    "        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)\n"
-    "        regular(fd)\n"
-    "        n = 0\n"
-    "        while True:\n"
-    "            b = os.read(fd, 1 << 16)\n"
-    "            if not b:\n"
-    "                break\n"
-    "            n += len(b)\n"
-    "            if n > limit:\n"
-    "                fail('EFBIG', 'is larger than %d bytes' % limit)\n"
-    "            out.write(b)\n"
-    "    elif op == 'write':\n"
-    "        d = os.path.dirname(p)\n"
-    "        if d:\n"
-    "            os.makedirs(d, exist_ok=True)\n"
-    "        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY, 0o644)\n"
-    "        regular(fd)\n"
-    "        os.ftruncate(fd, 0)\n"
-    "        src = sys.stdin.buffer\n"
-    "        while True:\n"
-    "            b = src.read(1 << 16)\n"
-    "            if not b:\n"
-    "                break\n"
-    "            while b:\n"
-    "                b = b[os.write(fd, b):]\n"
-    "    elif op == 'list':\n"
-    "        n = 0\n"
-    "        with os.scandir(p) as it:\n"
-    "            for e in it:\n"
-    "                if n >= limit:\n"
-    "                    out.write(b'+\\0')\n"
-    "                    break\n"
-    "                n += 1\n"
-    "                try:\n"
-    "                    st = e.stat(follow_symlinks=False)\n"
-    "                except OSError:\n"
-    "                    continue\n"
-    "                m = st.st_mode\n"
-    "                t = ('directory' if stat.S_ISDIR(m) else 'file' if stat.S_ISREG(m)\n"
-    "                     else 'symlink' if stat.S_ISLNK(m) else 'other')\n"
-    "                out.write(b'%s\\0%d\\0%s\\0' % (t.encode(), st.st_size, "
-    "os.fsencode(e.name)))\n"
-    "    elif op == 'put':\n"
-    "        put()\n"
-    "    out.flush()\n"
-    "except OSError as e:\n"
-    "    fail(errno.errorcode.get(e.errno or 0, 'EIO'), e.strerror or '')\n";
+// A helper's JSON answer as `Message` (fields it does not know dropped).
+template <typename Message>
+absl::StatusOr<Message> ParseAnswer(const std::string& out, absl::string_view what) {
+  Message m;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(out, &m, options).ok()) {
+    return absl::InternalError(
+        absl::StrCat(what, ": malformed output from the helper in the sandbox"));
+  }
+  return m;
+}
+
+bool KnownType(absl::string_view type) {
+  return type == "file" || type == "directory" || type == "symlink" || type == "other";
+}
 
 }  // namespace
 
@@ -147,12 +48,15 @@ absl::Status CheckSandboxPath(const std::string& path) {
   return absl::OkStatus();
 }
 
-std::vector<std::string> FileHelperArgv(FileOp op, const std::string& path, int64_t limit) {
-  const char* name = op == FileOp::kRead    ? "read"
-                     : op == FileOp::kWrite ? "write"
-                     : op == FileOp::kPut   ? "put"
-                                            : "list";
-  return {kExecutorPython, "-I", "-S", "-c", kHelper, name, path, absl::StrCat(limit)};
+std::vector<std::string> FileHelperArgv(FileOp op, const std::string& path, int64_t limit,
+                                        const std::vector<std::string>& extra) {
+  static constexpr const char* kNames[] = {"read", "write", "list",   "put",    "range", "write_at",
+                                           "stat", "mkdir", "remove", "rename", "find",  "archive"};
+  std::vector<std::string> argv = {
+      kExecutorPython,    "-I", "-S", "-c", kFileHelperPy, kNames[static_cast<int>(op)], path,
+      absl::StrCat(limit)};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
 }
 
 size_t FileHelperOutputCap(FileOp op, int64_t limit) {
@@ -160,15 +64,22 @@ size_t FileHelperOutputCap(FileOp op, int64_t limit) {
   constexpr size_t kMin = 4096;
   switch (op) {
     case FileOp::kRead:
+    case FileOp::kArchive:
       return std::max(kMin, static_cast<size_t>(limit) + 1);
-    case FileOp::kWrite:
-    case FileOp::kPut:
-      return kMin;
+    case FileOp::kRange:
+      return static_cast<size_t>(limit) + 32;  // the size line first
     case FileOp::kList:
-      // type, size (20 digits) and a name of at most 255 bytes, per entry.
-      return std::max(kMin, static_cast<size_t>(limit + 1) * (9 + 1 + 20 + 1 + 255 + 1));
+      // A name of at most 255 bytes (each may grow 6-fold as JSON) and
+      // its fields, per entry.
+      return std::max(kMin, static_cast<size_t>(limit + 1) * (6 * 255 + 160));
+    case FileOp::kFind:
+      // A path of at most 4096 bytes or a line of 512, as JSON.
+      return std::max(kMin, static_cast<size_t>(limit + 1) * (6 * 4096 + 6 * 512 + 64));
+    case FileOp::kStat:
+      return 64 << 10;
+    default:
+      return kMin;
   }
-  return kMin;
 }
 
 absl::Status FileHelperStatus(const ProcessResult& result, const std::string& what,
@@ -192,8 +103,12 @@ absl::Status FileHelperStatus(const ProcessResult& result, const std::string& wh
   }
   if (name == "EFBIG") return absl::OutOfRangeError(message + "; raise max_bytes");
   if (name == "ENOSPC" || name == "EDQUOT") return absl::ResourceExhaustedError(message);
+  if (name == "EEXIST") return absl::AlreadyExistsError(message);
+  if (name == "ENOTEMPTY") {
+    return absl::FailedPreconditionError(message + "; remove it recursively");
+  }
   if (name == "EISDIR" || name == "ENOTDIR" || name == "EINVAL" || name == "ENAMETOOLONG" ||
-      name == "ELOOP" || name == "ENXIO" || name == "EEXIST") {
+      name == "ELOOP" || name == "ENXIO" || name == "EXDEV") {
     return absl::InvalidArgumentError(message);
   }
   return absl::InternalError(message);
@@ -216,33 +131,57 @@ std::string PutFilesInput(const google::protobuf::RepeatedPtrField<InputFile>& f
 }
 
 absl::StatusOr<DirListing> ParseListing(const std::string& out, int limit) {
-  DirListing listing;
-  std::vector<absl::string_view> parts = absl::StrSplit(out, '\0');
-  // The output ends in NUL, so the last part is empty.
-  size_t i = 0;
-  while (i + 1 < parts.size()) {
-    if (parts[i] == "+") {
-      listing.set_truncated(true);
-      break;
-    }
-    if (i + 3 >= parts.size() || listing.entries_size() >= limit) {
-      return absl::InternalError("list_dir: malformed output from the helper in the sandbox");
-    }
-    const absl::string_view type = parts[i];
-    int64_t size = 0;
-    if ((type != "file" && type != "directory" && type != "symlink" && type != "other") ||
-        !absl::SimpleAtoi(parts[i + 1], &size) || parts[i + 2].empty()) {
-      return absl::InternalError("list_dir: malformed output from the helper in the sandbox");
-    }
-    DirEntry* e = listing.add_entries();
-    e->set_type(std::string(type));
-    e->set_size(size);
-    e->set_name(SanitizeUtf8(parts[i + 2]));
-    i += 3;
+  absl::StatusOr<DirListing> listing = ParseAnswer<DirListing>(out, "list_dir");
+  if (!listing.ok()) return listing.status();
+  if (listing->entries_size() > limit) {
+    return absl::InternalError("list_dir: more entries than asked for from the helper");
   }
-  std::sort(listing.mutable_entries()->begin(), listing.mutable_entries()->end(),
+  for (DirEntry& e : *listing->mutable_entries()) {
+    if (!KnownType(e.type()) || e.name().empty()) {
+      return absl::InternalError("list_dir: malformed entry from the helper in the sandbox");
+    }
+    e.set_name(SanitizeUtf8(e.name()));
+  }
+  std::sort(listing->mutable_entries()->begin(), listing->mutable_entries()->end(),
             [](const DirEntry& a, const DirEntry& b) { return a.name() < b.name(); });
   return listing;
+}
+
+absl::StatusOr<FileStat> ParseStat(const std::string& out) {
+  absl::StatusOr<FileStat> stat = ParseAnswer<FileStat>(out, "stat");
+  if (stat.ok() && !KnownType(stat->type())) {
+    return absl::InternalError("stat: malformed output from the helper in the sandbox");
+  }
+  return stat;
+}
+
+absl::StatusOr<FileChunk> ParseRange(const std::string& out, int64_t offset, int64_t length) {
+  const size_t newline = out.find('\n');
+  int64_t size = 0;
+  if (newline == std::string::npos || newline > 20 ||
+      !absl::SimpleAtoi(absl::string_view(out).substr(0, newline), &size) || size < 0 ||
+      static_cast<int64_t>(out.size() - newline - 1) > length) {
+    return absl::InternalError("read_range: malformed output from the helper in the sandbox");
+  }
+  FileChunk chunk;
+  chunk.set_data(out.substr(newline + 1));
+  chunk.set_offset(offset);
+  chunk.set_size(size);
+  chunk.set_eof(offset + static_cast<int64_t>(chunk.data().size()) >= size);
+  return chunk;
+}
+
+absl::StatusOr<FindResult> ParseFind(const std::string& out, int limit) {
+  absl::StatusOr<FindResult> found = ParseAnswer<FindResult>(out, "find");
+  if (!found.ok()) return found.status();
+  if (found->matches_size() > limit) {
+    return absl::InternalError("find: more matches than asked for from the helper");
+  }
+  for (FindMatch& m : *found->mutable_matches()) {
+    m.set_path(SanitizeUtf8(m.path()));
+    m.set_text(SanitizeUtf8(m.text()));
+  }
+  return found;
 }
 
 }  // namespace libsandbox

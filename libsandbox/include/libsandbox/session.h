@@ -115,8 +115,39 @@ class Session {
                                        int64_t max_bytes = kSessionReadBytes) const;
   // Creates or replaces a regular file (and missing parent directories).
   absl::Status WriteFile(const std::string& path, const std::string& data) const;
-  // A directory's entries, sorted by name (at most 10000).
+  // A directory's entries (type, size, mtime, mode, writable), sorted by
+  // name (at most 10000).
   absl::StatusOr<DirListing> ListDir(const std::string& path = ".") const;
+  // One path; a final symlink is described (with its target), not followed.
+  absl::StatusOr<FileStat> Stat(const std::string& path) const;
+  // Makes a directory; with `parents` its missing parents too and no error
+  // when it exists. AlreadyExists otherwise (or when a non-directory is
+  // there).
+  absl::Status MakeDir(const std::string& path, bool parents = true) const;
+  // Removes a file, a symlink (never its target) or an empty directory;
+  // with `recursive` a whole tree, never following a symlink in it.
+  // FailedPrecondition for a non-empty directory without `recursive`; the
+  // workspace itself is never removed.
+  absl::Status Remove(const std::string& path, bool recursive = false) const;
+  // Moves `from` to `to`; AlreadyExists when `to` exists (never replaced).
+  absl::Status Rename(const std::string& from, const std::string& to) const;
+  // At most `length` (up to kSessionMaxFileBytes) bytes from `offset`, and
+  // the file's size: read a large file chunk by chunk.
+  absl::StatusOr<FileChunk> ReadFileRange(const std::string& path, int64_t offset,
+                                          int64_t length) const;
+  // Writes `data` at `offset` without truncating (the file and its parents
+  // made if missing): upload a large file chunk by chunk.
+  absl::Status WriteFileAt(const std::string& path, const std::string& data, int64_t offset) const;
+  // Appends `data` to a file (made if missing).
+  absl::Status AppendFile(const std::string& path, const std::string& data) const;
+  // Paths below request.path whose name matches request.glob and, with
+  // request.grep, the lines of text files (up to 8 MiB each) holding it;
+  // at most request.max_results (1000; 10000), symlinks never followed.
+  absl::StatusOr<FindResult> Find(const FindRequest& request) const;
+  // A zip of `paths` (directories whole, symlinks left out); OutOfRange when
+  // it would be larger than `max_bytes` (up to kSessionMaxFileBytes).
+  absl::StatusOr<std::string> Archive(const std::vector<std::string>& paths,
+                                      int64_t max_bytes = kSessionMaxFileBytes) const;
 
   // ---- Ports of the sandbox ----
   // Its listening TCP ports, each with the process holding it (pid inside
