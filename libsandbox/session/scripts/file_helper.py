@@ -342,7 +342,7 @@ try:
     elif op == 'rename':
         rename(p)
     elif op == 'find':
-        find(p, out)
+        find(os.path.normpath(p), out)
     elif op == 'archive':
         archive(out)
     elif op == 'put':
