@@ -6,7 +6,7 @@ import asyncio
 import functools
 import signal as _signal
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,11 +121,57 @@ class ListeningPort:
 @dataclass(frozen=True, kw_only=True)
 class DirEntry:
     """One entry of ``Session.list_dir``; ``type`` is "file", "directory",
-    "symlink" or "other"."""
+    "symlink" or "other"; ``mtime`` in seconds since the epoch, ``mode`` the
+    permission bits, ``writable`` by the sandbox's user."""
 
     name: str
     type: str
     size: int
+    mtime: float = 0.0
+    mode: int = 0
+    writable: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileStat:
+    """``Session.stat`` of one path (absolute inside the sandbox); a final
+    symlink is described, with its ``target``, not followed."""
+
+    path: str
+    name: str
+    type: str
+    size: int
+    mtime: float
+    mode: int
+    writable: bool
+    target: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileChunk:
+    """``Session.read_file_range``: ``data`` from ``offset`` of a file of
+    ``size`` bytes; ``eof`` when it reaches the end."""
+
+    data: bytes
+    offset: int
+    size: int
+    eof: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class FindMatch:
+    """A path ``Session.find`` matched; with ``grep`` also the ``line``
+    (from 1) and its ``text`` (cut at 512 bytes)."""
+
+    path: str
+    line: int = 0
+    text: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FindResult:
+    matches: list[FindMatch]
+    truncated: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,6 +210,15 @@ def _process_output(raw: Mapping[str, Any]) -> ProcessOutput:
         stderr_truncated=raw["stderr_truncated"],
         info=_process_info(raw["info"]),
     )
+
+
+MAX_FILE_BYTES = 64 << 20  # one read or write of a session's file
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
 
 
 def _terminal_side(name: str, value: object) -> int:
@@ -589,8 +644,107 @@ class Session:
     def list_dir(self, path: str = ".") -> DirListing:
         """A directory's entries, listed inside the sandbox."""
         raw = self._session.list_dir(self._path(path))
-        entries = [DirEntry(name=e["name"], type=e["type"], size=e["size"]) for e in raw["entries"]]
+        entries = [DirEntry(**e) for e in raw["entries"]]
         return DirListing(entries=entries, truncated=raw["truncated"])
+
+    def stat(self, path: str) -> FileStat:
+        """One path, inside the sandbox; a final symlink is not followed."""
+        return FileStat(**self._session.stat(self._path(path)))
+
+    def make_dir(self, path: str, parents: bool = True) -> None:
+        """Makes a directory; with ``parents`` (the default) also missing
+        parents and no error when it exists. FileExistsError otherwise."""
+        self._session.make_dir(self._path(path), _flag("parents", parents))
+
+    def remove(self, path: str, recursive: bool = False) -> None:
+        """Removes a file, a symlink (never its target) or an empty
+        directory; ``recursive`` removes a tree without following symlinks.
+        The workspace itself is never removed (ValueError)."""
+        self._session.remove(self._path(path), _flag("recursive", recursive))
+
+    def rename(self, source: str, target: str) -> None:
+        """Moves ``source`` to ``target``; FileExistsError when ``target``
+        exists (it is never replaced)."""
+        self._session.rename(self._path(source), self._path(target))
+
+    def read_file_range(self, path: str, offset: int, length: int) -> FileChunk:
+        """At most ``length`` (up to 64 MiB) bytes from ``offset``."""
+        _offset("offset", offset)
+        if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= MAX_FILE_BYTES:
+            raise ValueError(f"length must be an int between 1 and {MAX_FILE_BYTES}, got {length!r}")
+        return FileChunk(**self._session.read_file_range(self._path(path), offset, length))
+
+    def read_file_chunks(self, path: str, chunk_bytes: int = 8 << 20) -> Iterator[bytes]:
+        """A file of any size, ``chunk_bytes`` at a time (each one call into
+        the sandbox), so neither side ever holds all of it."""
+        offset = 0
+        while True:
+            chunk = self.read_file_range(path, offset, chunk_bytes)
+            if chunk.data:
+                yield chunk.data
+            offset += len(chunk.data)
+            if chunk.eof or not chunk.data:
+                return
+
+    def write_file_at(self, path: str, data: str | bytes, offset: int) -> None:
+        """Writes ``data`` at ``offset`` without truncating (the file and its
+        parents made if missing)."""
+        self._session.write_file_at(self._path(path), self._data(data), _offset("offset", offset))
+
+    def append_file(self, path: str, data: str | bytes) -> None:
+        """Appends ``data`` to a file (made if missing)."""
+        self._session.append_file(self._path(path), self._data(data))
+
+    def upload_file(self, path: str, chunks: Iterable[bytes]) -> int:
+        """Replaces a file with the concatenated ``chunks`` (each at most 64
+        MiB), one call into the sandbox per chunk, so a large upload never
+        sits whole in memory. Returns the bytes written."""
+        target = self._path(path)
+        self._session.write_file(target, b"")
+        written = 0
+        for chunk in chunks:
+            data = self._data(chunk)
+            if data:
+                self._session.write_file_at(target, data, written)
+                written += len(data)
+        return written
+
+    def find(
+        self,
+        path: str = ".",
+        glob: str = "*",
+        grep: str = "",
+        *,
+        regex: bool = False,
+        max_results: int = 1000,
+    ) -> FindResult:
+        """Paths below ``path`` whose name matches ``glob`` and, with
+        ``grep`` (a fixed string, or with ``regex`` a Python regex), the
+        lines of text files (up to 8 MiB each) holding it. Symlinks are not
+        followed; ``truncated`` past ``max_results`` (at most 10000)."""
+        request = {
+            "path": self._path(path),
+            "glob": _text("glob", glob),
+            "grep": _text("grep", grep),
+            "regex": _flag("regex", regex),
+            "max_results": _offset("max_results", max_results),
+        }
+        raw = self._session.find(request)
+        return FindResult(matches=[FindMatch(**m) for m in raw["matches"]], truncated=raw["truncated"])
+
+    def archive(self, paths: Sequence[str], max_bytes: int = MAX_FILE_BYTES) -> bytes:
+        """A zip of ``paths`` (directories whole, symlinks left out); ValueError
+        when it would be larger than ``max_bytes`` (at most 64 MiB)."""
+        if isinstance(paths, str) or not isinstance(paths, Sequence):
+            raise TypeError(f"paths must be a sequence of str, got {type(paths).__name__}")
+        return self._session.archive([self._path(p) for p in paths], _offset("max_bytes", max_bytes))
+
+    @staticmethod
+    def _data(data: object) -> bytes:
+        try:
+            return _content("data", data)
+        except _BadText as e:
+            raise ValueError(str(e)) from None
 
     @staticmethod
     def _path(path: object) -> str:

@@ -34,6 +34,7 @@ namespace {
 //   PermissionDenied       PermissionError
 //   DeadlineExceeded       TimeoutError
 //   FailedPrecondition     _core.PreconditionError(ValueError, RuntimeError)
+//   AlreadyExists          _core.ExistsError(FileExistsError, RuntimeError)
 //   any other (Internal,   _core.SandboxError(RuntimeError, OSError)
 //   ResourceExhausted,
 //   Unavailable, ...)
@@ -47,6 +48,7 @@ namespace {
 PyObject* not_found_error = nullptr;
 PyObject* precondition_error = nullptr;
 PyObject* sandbox_error = nullptr;
+PyObject* exists_error = nullptr;
 
 PyObject* ExceptionOf(absl::StatusCode code) {
   switch (code) {
@@ -61,6 +63,8 @@ PyObject* ExceptionOf(absl::StatusCode code) {
       return PyExc_TimeoutError;
     case absl::StatusCode::kFailedPrecondition:
       return precondition_error;
+    case absl::StatusCode::kAlreadyExists:
+      return exists_error;
     default:
       return sandbox_error;
   }
@@ -96,6 +100,8 @@ void AddExceptions(py::module_& m) {
           "Refused in the current state (a policy file, a workspace in use, ...).");
   sandbox_error = add("SandboxError", PyTuple_Pack(2, PyExc_RuntimeError, PyExc_OSError),
                       "A failure of the host or the sandbox, or a cap reached.");
+  exists_error = add("ExistsError", PyTuple_Pack(2, PyExc_FileExistsError, PyExc_RuntimeError),
+                     "The path (or other name) is taken already.");
 }
 
 // ---- Arguments ----
@@ -274,6 +280,64 @@ void AddSession(py::module_& m) {
            [](const S& s) {
              return DictList(ValueOrRaise(Released([&] { return s.Processes(); })));
            })
+      .def(
+          "stat",
+          [](const S& s, const std::string& path) {
+            return MessageToDict(ValueOrRaise(Released([&] { return s.Stat(path); })));
+          },
+          py::arg("path"))
+      .def(
+          "make_dir",
+          [](const S& s, const std::string& path, bool parents) {
+            RaiseIfError(Released([&] { return s.MakeDir(path, parents); }));
+          },
+          py::arg("path"), py::arg("parents"))
+      .def(
+          "remove",
+          [](const S& s, const std::string& path, bool recursive) {
+            RaiseIfError(Released([&] { return s.Remove(path, recursive); }));
+          },
+          py::arg("path"), py::arg("recursive"))
+      .def(
+          "rename",
+          [](const S& s, const std::string& from, const std::string& to) {
+            RaiseIfError(Released([&] { return s.Rename(from, to); }));
+          },
+          py::arg("source"), py::arg("target"))
+      .def(
+          "read_file_range",
+          [](const S& s, const std::string& path, int64_t offset, int64_t length) {
+            return MessageToDict(
+                ValueOrRaise(Released([&] { return s.ReadFileRange(path, offset, length); })));
+          },
+          py::arg("path"), py::arg("offset"), py::arg("length"))
+      .def(
+          "write_file_at",
+          [](const S& s, const std::string& path, const py::bytes& data, int64_t offset) {
+            std::string bytes = data;
+            RaiseIfError(Released([&] { return s.WriteFileAt(path, bytes, offset); }));
+          },
+          py::arg("path"), py::arg("data"), py::arg("offset"))
+      .def(
+          "append_file",
+          [](const S& s, const std::string& path, const py::bytes& data) {
+            std::string bytes = data;
+            RaiseIfError(Released([&] { return s.AppendFile(path, bytes); }));
+          },
+          py::arg("path"), py::arg("data"))
+      .def(
+          "find",
+          [](const S& s, py::handle request) {
+            const FindRequest req = FromDict<FindRequest>(request);
+            return MessageToDict(ValueOrRaise(Released([&] { return s.Find(req); })));
+          },
+          py::arg("request"))
+      .def(
+          "archive",
+          [](const S& s, const std::vector<std::string>& paths, int64_t max_bytes) {
+            return py::bytes(ValueOrRaise(Released([&] { return s.Archive(paths, max_bytes); })));
+          },
+          py::arg("paths"), py::arg("max_bytes"))
       .def(
           "read_file",
           [](const S& s, const std::string& path, int64_t max_bytes) {

@@ -69,7 +69,7 @@ def test_allowlist_needs_network_and_valid_entries(config: libsandbox.Config) ->
 def test_policy_allowlist_applies_and_is_audited(config: libsandbox.Config, tmp_path: Path) -> None:
     policy_file = tmp_path / "policies.textproto"
     policy_file.write_text(
-        'caps { allow_allowlist: true }\n'
+        "caps { allow_allowlist: true }\n"
         'policies { name: "pip" network { mode: "allowlist" domains: "pypi.org" } }\n'
     )
     cfg = dataclasses.replace(

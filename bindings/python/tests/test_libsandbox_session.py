@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import resource
 import signal
 import time
 from collections.abc import Iterator
@@ -515,3 +516,55 @@ def test_a_server_inside_is_reached_through_a_port_stream(session_config: libsan
         session.connect_port(0)
     session.stop()
     other.stop()
+
+
+def test_file_calls_of_a_file_browser(session_config: libsandbox.Config) -> None:
+    session = libsandbox.Session("browser", config=session_config)
+    session.make_dir("proj/src")
+    session.write_file("proj/src/app.py", "print('needle')\n")
+    st = session.stat("proj/src/app.py")
+    assert (st.type, st.size, st.mode, st.writable) == ("file", 16, 0o644, True)
+    [entry] = session.list_dir("proj/src").entries
+    assert entry.mtime == st.mtime and entry.writable
+    with pytest.raises(FileExistsError):
+        session.make_dir("proj", parents=False)
+    session.write_file("other.py", "x")
+    with pytest.raises(FileExistsError):
+        session.rename("other.py", "proj/src/app.py")
+    session.rename("other.py", "proj/other.py")
+    found = session.find("proj", "*.py", "needle")
+    assert [(m.path, m.line, m.text) for m in found.matches] == [
+        ("/home/user/proj/src/app.py", 1, "print('needle')")
+    ]
+    assert sorted(m.path for m in session.find("proj", "*.py").matches) == [
+        "/home/user/proj/other.py",
+        "/home/user/proj/src/app.py",
+    ]
+    archive = session.archive(["proj"])
+    assert archive.startswith(b"PK")
+    with pytest.raises(ValueError):
+        session.remove("proj")  # not empty: a PreconditionError, a ValueError
+    session.remove("proj", recursive=True)
+    with pytest.raises(FileNotFoundError):
+        session.stat("proj")
+    session.append_file("log.txt", "a\n")
+    session.append_file("log.txt", b"b\n")
+    session.write_file_at("log.txt", "B", 2)
+    assert session.read_file("log.txt") == b"a\nB\n"
+    chunk = session.read_file_range("log.txt", 2, 100)
+    assert (chunk.data, chunk.offset, chunk.size, chunk.eof) == (b"B\n", 2, 4, True)
+    session.stop()
+
+
+def test_a_large_file_streams_in_and_out_in_bounded_memory(session_config: libsandbox.Config) -> None:
+    session = libsandbox.Session("big-file", config=session_config)
+    chunk_bytes, count = 8 << 20, 26  # 208 MiB
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    written = session.upload_file("big.bin", (bytes([i]) * chunk_bytes for i in range(count)))
+    assert written == session.stat("big.bin").size == chunk_bytes * count
+    seen = [(c[0], c[-1], len(c)) for c in session.read_file_chunks("big.bin", chunk_bytes)]
+    assert seen == [(i, i, chunk_bytes) for i in range(count)]
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    # A few copies of a chunk on their way (Python, C++, the pipe), never the file.
+    assert grown_kib < 10 * (chunk_bytes >> 10) < count * (chunk_bytes >> 10)
+    session.stop()
