@@ -308,6 +308,25 @@ TEST_F(SessionProcessTest, CwdPerCall) {
   EXPECT_EQ(s->Exec(missing).status(), Result::INVALID_INPUT);
 }
 
+TEST_F(SessionProcessTest, AnotherUsersSessionCannotNameAProcess) {
+  auto alice = Get("alice");
+  auto bob = Get("bob");
+  ASSERT_NE(alice, nullptr);
+  ASSERT_NE(bob, nullptr);
+  const std::string id = Start(*alice, Bash("echo secret; sleep 1000"));
+  std::string seen;
+  int64_t off = 0;
+  ASSERT_TRUE(WaitFor(*alice, id, "secret", &off, &seen));
+  // Ids belong to their session: bob's has no such process.
+  EXPECT_EQ(bob->Poll(id, 0, 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(bob->Wait(id, 0, 0, absl::Seconds(1)).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(bob->WriteInput(id, "x").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(bob->Kill(id, SIGKILL).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(bob->Release(id).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(bob->Processes().empty());
+  EXPECT_TRUE(alice->Poll(id, 0, 0)->info().running());
+}
+
 TEST_F(SessionProcessTest, FileCallsAndStartsNeverWaitBehindAnExec) {
   auto s = Get("alice");
   ASSERT_NE(s, nullptr);
