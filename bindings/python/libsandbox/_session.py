@@ -311,12 +311,16 @@ class Session:
     signals it, ``resize`` sets its terminal's size, ``release`` forgets
     it; ``processes`` lists them. At most ``max_processes`` (0: 16, or the
     policy file's ``caps.processes_per_session``) run at once; the record
-    of an ended one stays ``process_ttl_s`` (0: 600) seconds. ``read_file``/``write_file``/``list_dir`` act
-    inside the sandbox as its user (relative paths from /home/user), so
-    only the sandbox's own files are reachable. These block with the GIL
+    of an ended one stays ``process_ttl_s`` (0: 600) seconds. The file
+    calls (``read_file``, ``write_file``, ``list_dir``, ``stat``,
+    ``make_dir``, ``remove``, ``rename``, ranged and chunked reads and
+    writes, ``find``, ``archive``) act inside the sandbox as its user
+    (relative paths from /home/user), so only the sandbox's own files are
+    reachable; ``list_ports``/``connect_port`` reach its listening ports. These block with the GIL
     released and raise on failure: FileNotFoundError (no such file or
-    process), PermissionError, ValueError (bad argument, file too large),
-    RuntimeError (e.g. too many processes or sessions).
+    process), PermissionError, FileExistsError (a rename or make_dir
+    target), ValueError (bad argument, file too large), RuntimeError (e.g.
+    too many processes or sessions, nothing listening on a port).
     """
 
     def __init__(

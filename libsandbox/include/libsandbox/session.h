@@ -30,7 +30,9 @@
 // FailedPrecondition when the policy file or the workspace cannot be used
 // (e.g. another host process holds it), ResourceExhausted over a cap,
 // NotFound for a missing file or process, PermissionDenied, OutOfRange (a
-// file larger than asked), DeadlineExceeded (the file helper hung).
+// file larger than asked), AlreadyExists (a rename or mkdir target),
+// Unavailable (nothing listens on a port), DeadlineExceeded (the file helper
+// hung).
 #ifndef LIBSANDBOX_SESSION_H_
 #define LIBSANDBOX_SESSION_H_
 
