@@ -167,7 +167,9 @@ BackgroundProcess::~BackgroundProcess() {
   Wake();
   if (pump_.joinable()) pump_.join();
   if (pid_ > 0) {
-    ::kill(-pid_, SIGKILL);  // the host runsc exec and anything it started
+    // The host runsc exec and anything it started; the child alone if it
+    // never got as far as setsid (then it leads no group).
+    if (::kill(-pid_, SIGKILL) != 0) ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
   absl::MutexLock lock(&mu_);
