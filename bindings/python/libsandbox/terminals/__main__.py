@@ -1,0 +1,3 @@
+from libsandbox.terminals._cli import main
+
+raise SystemExit(main())
