@@ -58,6 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await server.verifier.close()
+        # Stop our sandboxes (workspaces stay): nothing outlives the server.
+        await server.workspaces.stop_all()
 
     app = FastAPI(
         title="libsandbox terminals",

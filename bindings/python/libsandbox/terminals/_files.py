@@ -94,6 +94,8 @@ async def _text(ctx: Context, path: str) -> str:
         raise HTTPException(413, f"the file has {st.size} bytes; text is read whole up to {TEXT_FILE_MAX}")
     data = await blocking(ctx.session.read_file, path, TEXT_FILE_MAX)
     try:
+        if b"\0" in data[:8192]:  # valid UTF-8, but not text
+            raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL")
         return data.decode("utf-8")
     except UnicodeDecodeError:
         mime = mimetypes.guess_type(path)[0] or "application/octet-stream"

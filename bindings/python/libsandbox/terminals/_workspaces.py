@@ -96,6 +96,16 @@ class Workspaces:
             self._handles.move_to_end(key)
             return handle
 
+    async def stop_all(self) -> None:
+        with self._lock:
+            handles = list(self._handles.values())
+            self._handles.clear()
+            self._refs.clear()
+        results = await asyncio.gather(*(blocking(h.stop) for h in handles), return_exceptions=True)
+        for error in results:
+            if isinstance(error, BaseException) and not isinstance(error, Exception):
+                raise error
+
     def keys(self) -> list[WorkspaceKey]:
         with self._lock:
             return list(self._handles)
