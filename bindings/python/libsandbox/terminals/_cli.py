@@ -38,6 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _ensure_policy_file(path: str) -> None:
+    """A policy file that does not exist yet starts empty (the library's
+    default caps), so the policies can be made from Open WebUI's screens."""
+    if path and not os.path.exists(path):
+        with open(path, "x") as f:
+            f.write("# libsandbox-terminals: an empty policy set (edits from Open WebUI rewrite this file)\n")
+        print(f"libsandbox-terminals: created the empty policy file {path}", file=sys.stderr)
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     config = libsandbox.Config(
         runsc_path=args.runsc,
@@ -59,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = settings_from(args)
-    except (ValueError, TypeError) as e:
+        _ensure_policy_file(args.policy_file)
+    except (ValueError, TypeError, OSError) as e:
         print(f"libsandbox-terminals: {e}", file=sys.stderr)
         return 2
     import uvicorn

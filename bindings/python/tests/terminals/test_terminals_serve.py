@@ -31,7 +31,8 @@ def _start(root: Path, port: int) -> subprocess.Popen[bytes]:
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "libsandbox.terminals", "--port", str(port), "--log-level", "warning",
-         "--state-dir", str(root / "state"), "--storage-dir", str(root / "files")],
+         "--state-dir", str(root / "state"), "--storage-dir", str(root / "files"),
+         "--policy-file", str(root / "policies.textproto")],
         env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -58,8 +59,12 @@ def _stop(server: subprocess.Popen[bytes], root: Path) -> None:
 def test_restart_keeps_workspaces(sandbox_root: Path) -> None:
     root, port = sandbox_root / "restart", _free_port()
     url, h = f"http://127.0.0.1:{port}", headers("kim", chat="c")
+    root.mkdir()
     server = _start(root, port)
     try:
+        # A missing policy file starts empty, ready for Open WebUI's screens.
+        assert (root / "policies.textproto").exists()
+        assert httpx.get(f"{url}/api/v1/policies").json() == []
         httpx.post(f"{url}/files/write", json={"path": "kept.txt", "content": "still here"}, headers=h)
         busy = httpx.post(f"{url}/execute", json={"command": "sleep 300"}, headers=h).json()["id"]
         env = httpx.post(f"{url}/execute?wait=30", json={"command": "env"}, headers=h, timeout=60).json()
