@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import libsandbox
 from libsandbox.terminals import _execute, _files, _meta, _policies, _ports, _search, _terminals
@@ -23,10 +23,12 @@ _POLICY_PREFIX = re.compile(r"^/p/([^/]+)(/.*)?$")
 class PolicyRouting:
     """``/p/{policy}/<route>`` (an orchestrator's policy routes, HTTP and
     WebSocket) is ``/<route>`` acting in that policy's sessions. Also drops
-    ``null`` query values, as Open WebUI may send them."""
+    ``null`` query values, as Open WebUI may send them, and bounds request
+    bodies before anything reads them."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -40,7 +42,32 @@ class PolicyRouting:
                 kept = [(k, v) for k, v in pairs if v.lower() != "null"]
                 if len(kept) != len(pairs):
                     scope = {**scope, "query_string": urlencode(kept).encode()}
+        if scope["type"] == "http":
+            streamed = scope["path"].startswith(("/files/upload", "/proxy/"))
+            cap = self.settings.max_upload_bytes if streamed else self.settings.max_body_bytes
+            declared = dict(scope["headers"]).get(b"content-length", b"")
+            if declared.isdigit() and int(declared) > cap:
+                response = JSONResponse({"detail": f"the request body is over {cap} bytes"}, status_code=413)
+                await response(scope, receive, send)
+                return
+            receive = _capped(receive, cap)
         await self.app(scope, receive, send)
+
+
+def _capped(receive: Receive, cap: int) -> Receive:
+    """A body sent without a length ends (as a disconnect) past the cap."""
+    seen = 0
+
+    async def capped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > cap:
+                return {"type": "http.disconnect"}
+        return message
+
+    return capped
 
 
 def _error(status: int) -> Any:
@@ -77,5 +104,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(RuntimeError, _error(503))
     for module in (_meta, _files, _search, _execute, _terminals, _ports, _policies):
         app.include_router(module.router)
-    app.add_middleware(PolicyRouting)
+    app.add_middleware(PolicyRouting, settings=settings)
     return app

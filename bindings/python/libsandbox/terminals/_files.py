@@ -262,8 +262,8 @@ async def serve_file(ctx: Ctx, path: str) -> Response:
 async def write_file(ctx: Ctx, body: WriteRequest) -> dict[str, Any]:
     target = resolve(body.path, ctx.cwd())
     data = body.content.encode()
-    if len(data) > ctx.server.settings.max_upload_bytes:
-        raise HTTPException(413, f"at most {ctx.server.settings.max_upload_bytes} bytes per write")
+    if len(data) > TEXT_FILE_MAX:
+        raise HTTPException(413, f"at most {TEXT_FILE_MAX} bytes per write: upload larger files")
     await blocking(ctx.session.write_file, target, data)
     return {"path": target, "size": len(data)}
 

@@ -32,7 +32,8 @@ class Settings:
     config: libsandbox.Config = field(default_factory=libsandbox.Config)
     policy: str = ""
     max_read_bytes: int = 8 << 20  # text a read returns at most
-    max_upload_bytes: int = 1 << 30  # one upload or write
+    max_upload_bytes: int = 1 << 30  # one multipart upload (streamed into the sandbox)
+    max_body_bytes: int = 64 << 20  # any other request body (a write_file's JSON)
     max_view_bytes: int = 4 << 30  # one file streamed to the browser
     max_archive_bytes: int = 64 << 20  # one zip (the library's ceiling)
     max_search_results: int = 500
@@ -52,6 +53,7 @@ class Settings:
         for name in (
             "max_read_bytes",
             "max_upload_bytes",
+            "max_body_bytes",
             "max_view_bytes",
             "max_archive_bytes",
             "max_search_results",
