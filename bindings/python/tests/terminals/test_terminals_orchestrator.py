@@ -63,6 +63,12 @@ def test_policies_as_open_webuis_admin_screens_edit_them(orchestrator: Live) -> 
     assert c.put("/api/v1/policies/small/lifecycle", json={"x": 1}, headers=ADMIN).status_code == 400
     assert c.get("/api/v1/policies/small", headers=ADMIN).json()["data"]["idle_timeout_minutes"] == 5
     assert c.get("/api/v1/policies/Bad!", headers=ADMIN).status_code == 400
+    # Saving a new connection with the modal's defaults: GET (404: new), PUT
+    # the form, PUT the lifecycle JSON "{}".
+    assert c.get("/api/v1/policies/my-terminals", headers=ADMIN).status_code == 404
+    defaults = {"cpu_limit": "1", "memory_limit": "1Gi", "idle_timeout_minutes": 30}
+    assert c.put("/api/v1/policies/my-terminals", json=defaults, headers=ADMIN).json()["data"] == defaults
+    assert c.put("/api/v1/policies/my-terminals/lifecycle", json={}, headers=ADMIN).status_code == 200
 
 
 def test_policy_routes_and_contexts(orchestrator: Live) -> None:
