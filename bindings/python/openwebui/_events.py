@@ -12,7 +12,7 @@ import libsandbox
 
 from ._attachments import AttachmentSource, read_attachments
 from ._runs import RunOutcome, failure_message, sandbox_run, session_key, session_run
-from ._valves import EventEmitter, ValveError, Valves, effective_valves, storage_dir, user_id
+from ._valves import EventEmitter, ValveError, Valves, effective_valves, is_admin, storage_dir, user_id
 
 
 class Events:
@@ -85,16 +85,22 @@ class CodeRun:
             await self.events.status(f"Running {title} code in a gVisor sandbox...")
             await self.events.emit("citation", self._citation())
             key = session_key(valves, caller, chat)
+            # DEBUG details describe the host: admins only.
+            show = is_admin(user)
             if key is None:
-                outcome = await sandbox_run(self.language, self.code, valves, caller, root, files)
+                outcome = await sandbox_run(
+                    self.language, self.code, valves, caller, root, files, show_debug=show
+                )
             else:
-                outcome = await session_run(self.language, self.code, valves, key, root, files)
+                outcome = await session_run(
+                    self.language, self.code, valves, key, root, files, show_debug=show
+                )
             return outcome._replace(notes=outcome.notes + tuple(notes))
         except ValveError as e:
             return RunOutcome("SANDBOX_ERROR", "", False, f"Misconfigured valve: {e}", [], [])
         except Exception as e:
             message = failure_message("SANDBOX_ERROR", libsandbox.Reason.NONE, configured, self.language)
-            if configured.DEBUG:
+            if configured.DEBUG and is_admin(user):
                 message += f" [DEBUG] {e!r}"
             return RunOutcome("SANDBOX_ERROR", "", False, message, [], [])
 

@@ -26,11 +26,14 @@ def _combined_output(stdout: str, stderr: str) -> str:
     return "\n".join(parts).strip()
 
 
-def failure_message(status: str, reason: libsandbox.Reason, valves: Valves, language: str) -> str:
+def failure_message(
+    status: str, reason: libsandbox.Reason, valves: Valves, language: str, exit_code: int | None = None
+) -> str:
     """What a non-OK status means, in words for the chat."""
     title = language.title()
     if status == "ERROR":
-        return f"{title} code exited with an error."
+        code = "" if exit_code is None else f" (exit code {exit_code})"
+        return f"{title} code exited with an error{code}."
     if status == "TIMEOUT":
         return f"Code timed out after {valves.MAX_RUNTIME_SECONDS} seconds and was stopped."
     if status == "INTERRUPTED":
@@ -98,9 +101,12 @@ async def sandbox_run(
     user: str,
     root: str,
     files: list[tuple[str, bytes]] | None = None,
+    *,
+    show_debug: bool = True,
 ) -> RunOutcome:
     """Runs `code` through libsandbox without blocking the event loop;
-    `files` (name, content) are put in its workspace first."""
+    `files` (name, content) are put in its workspace first. Host details
+    (DEBUG valve) reach the message only with `show_debug` (an admin)."""
     arguments = run_arguments(valves, root)
     config = dict(arguments["config"])
     config["pool_limits"] = libsandbox.Limits(**config["pool_limits"])
@@ -115,10 +121,12 @@ async def sandbox_run(
         config=libsandbox.Config(**config),
         policy=arguments["policy"],
     )
-    return _outcome(result, valves, language, root)
+    return _outcome(result, valves, language, root, show_debug)
 
 
-def _outcome(result: libsandbox.Result, valves: Valves, language: str, root: str) -> RunOutcome:
+def _outcome(
+    result: libsandbox.Result, valves: Valves, language: str, root: str, show_debug: bool
+) -> RunOutcome:
     status = result.status.name
     truncated = bool(result.stdout_truncated or result.stderr_truncated)
     output = _combined_output(result.stdout, result.stderr)
@@ -126,10 +134,10 @@ def _outcome(result: libsandbox.Result, valves: Valves, language: str, root: str
         output += f"\n[output truncated: only the first {valves.MAX_OUTPUT_BYTES} bytes were kept]"
     message = ""
     if status != "OK":
-        message = failure_message(status, result.reason, valves, language)
+        message = failure_message(status, result.reason, valves, language, result.exit_code)
         if status == "INVALID_INPUT" and result.message:
             message += " " + _clip(result.message)  # About the input, not the host.
-        elif valves.DEBUG and result.message:
+        elif show_debug and valves.DEBUG and result.message:
             message += f" [DEBUG] {_clip(result.message)}"
     files = []
     host_files = []
@@ -250,6 +258,8 @@ async def session_run(
     key: tuple[str, str],
     root: str,
     files: list[tuple[str, bytes]] | None = None,
+    *,
+    show_debug: bool = True,
 ) -> RunOutcome:
     """Runs `code` in the persistent session of `key` (user, chat): the
     `files` are written to its home directory first, the files the code
@@ -283,4 +293,4 @@ async def session_run(
             max_bytes_per_user=kept_like_runs["max_bytes_per_user"],
         ),
     )
-    return _outcome(result, valves, language, root)._replace(session=valves.SESSION_MODE)
+    return _outcome(result, valves, language, root, show_debug)._replace(session=valves.SESSION_MODE)

@@ -299,6 +299,11 @@ def file_url(valves: Valves, root: str, host_path: str) -> str | None:
     return valves.WEB_ACCESSIBLE_DIRECTORY_URL.rstrip("/") + "/" + urllib.parse.quote(relative)
 
 
+def is_admin(user: dict[str, typing.Any] | None) -> bool:
+    """Whether Open WebUI's caller is an admin (who alone sees DEBUG details)."""
+    return isinstance(user, dict) and user.get("role") == "admin"
+
+
 def user_id(user: dict[str, typing.Any] | None) -> str:
     """The key of the caller's private file store: Open WebUI's user id."""
     if isinstance(user, dict) and user.get("id") is not None:

@@ -4,7 +4,6 @@ author: libsandbox authors
 version: 0.1.0
 license: Apache-2.0
 description: A "Run code" button that runs a message's code block in a gVisor sandbox with hard limits.
-requirements: libsandbox
 """
 
 # An Open WebUI *function* (Action): the user clicks "Run code" under an

@@ -76,7 +76,7 @@ def test_bash_reply_and_error_status(
     assert reply["bash_command"] == "echo 'foo"
     assert reply["status"] == "ERROR"
     assert "unexpected EOF" in reply["output"]
-    assert reply["message"] == "Bash code exited with an error."
+    assert reply["message"] == "Bash code exited with an error (exit code 2)."
     assert events.of_type("status")[-1] == {"status": "error", "description": reply["message"], "done": True}
     assert events.of_type("citation")[-1]["result"]["error"] == reply["message"]
 
@@ -180,9 +180,15 @@ def test_failures_hide_host_diagnostics_unless_debug(
     assert quiet["status"] == "SANDBOX_ERROR"
     assert "runsc" not in json.dumps(quiet)
     assert "DEBUG valve" in quiet["message"]
-    loud = json.loads(run(tools_for(tool_module, storage, DEBUG=True).run_python_code("print(1)")))
-    assert loud["status"] == "SANDBOX_ERROR"
-    assert "[DEBUG]" in loud["message"] and "runsc" in loud["message"]
+    # DEBUG details describe the host: an admin sees them, a user never.
+    loud = tools_for(tool_module, storage, DEBUG=True)
+    for caller in (None, user("someone")):
+        hidden = json.loads(run(loud.run_python_code("print(1)", __user__=caller)))
+        assert hidden["status"] == "SANDBOX_ERROR" and "runsc" not in json.dumps(hidden)
+    admin = {**user("boss"), "role": "admin"}
+    shown = json.loads(run(loud.run_python_code("print(1)", __user__=admin)))
+    assert shown["status"] == "SANDBOX_ERROR"
+    assert "[DEBUG]" in shown["message"] and "runsc" in shown["message"]
 
 
 def test_the_event_loop_keeps_running(

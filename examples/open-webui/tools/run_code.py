@@ -4,7 +4,6 @@ author: libsandbox authors
 version: 0.1.0
 license: Apache-2.0
 description: Lets the model run Python or Bash code in a gVisor sandbox with hard limits.
-requirements: libsandbox
 """
 
 # An Open WebUI *tool*: the model calls run_python_code / run_bash_command on
