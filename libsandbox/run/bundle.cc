@@ -26,9 +26,12 @@ constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 // Host system directories shown read-only; missing ones are skipped.
 constexpr const char* kSystemDirs[] = {"/usr",   "/bin",    "/lib", "/lib32",
                                        "/lib64", "/libx32", "/sbin"};
-// Host files under /etc that programs need and that hold no secrets.
-constexpr const char* kEtcShared[] = {"/etc/ssl/certs", "/etc/mime.types", "/etc/alternatives",
-                                      "/etc/ld.so.cache", "/etc/ca-certificates"};
+// Host files under /etc that programs need and that hold no secrets
+// (Debian's matplotlib fails to import without its /etc/matplotlibrc; text
+// rendering wants the font configuration).
+constexpr const char* kEtcShared[] = {
+    "/etc/ssl/certs",       "/etc/mime.types",   "/etc/alternatives", "/etc/ld.so.cache",
+    "/etc/ca-certificates", "/etc/matplotlibrc", "/etc/fonts"};
 
 // Top-level names of a rootfs image that the bundle mounts itself.
 constexpr const char* kImageSkipped[] = {"proc", "dev", "sys", "tmp", "home", ".libsandbox"};
@@ -183,10 +186,20 @@ std::map<std::string, std::string> SandboxEnvironment(
   // PYTHONUNBUFFERED: unbuffered text writes drop data on the short writes
   // gVisor makes to a full host pipe.
   std::map<std::string, std::string> env = {
-      {"PATH", kDefaultPath}, {"HOME", kSandboxHome}, {"USER", "user"},
-      {"LOGNAME", "user"},    {"LANG", "C.UTF-8"},    {"LC_ALL", "C.UTF-8"},
-      {"TZ", "UTC"},          {"TMPDIR", "/tmp"},     {"PYTHONDONTWRITEBYTECODE", "1"},
+      {"PATH", kDefaultPath},
+      {"HOME", kSandboxHome},
+      {"USER", "user"},
+      {"LOGNAME", "user"},
+      {"LANG", "C.UTF-8"},
+      {"LC_ALL", "C.UTF-8"},
+      {"TZ", "UTC"},
+      {"TMPDIR", "/tmp"},
+      {"PYTHONDONTWRITEBYTECODE", "1"},
       {"MPLBACKEND", "Agg"},
+      // Caches (fonts, matplotlib's font list) go to /tmp: never mistaken
+      // for files the code made.
+      {"XDG_CACHE_HOME", "/tmp/.cache"},
+      {"MPLCONFIGDIR", "/tmp/.matplotlib"},
   };
   for (const auto& [k, v] : caller_env) env[k] = v;
   return env;

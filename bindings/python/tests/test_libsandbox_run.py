@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 import libsandbox
 from libsandbox import Limits, Status
@@ -185,3 +188,21 @@ def test_metrics_pool_and_shutdown(sandbox_root: Path) -> None:
     again = libsandbox.run("print('after shutdown')", config=config)
     assert again.status is Status.OK, again.message
     libsandbox.shutdown()
+
+
+@pytest.mark.skipif(
+    subprocess.run(["/usr/bin/python3", "-c", "import matplotlib"], capture_output=True).returncode != 0,
+    reason="the host's python3 has no matplotlib (.ci/setup installs python3-matplotlib)",
+)
+def test_matplotlib_draws_and_leaves_only_what_the_code_saved(config: libsandbox.Config) -> None:
+    # Debian's matplotlib reads /etc/matplotlibrc and fontconfig /etc/fonts;
+    # caches go to /tmp, so the run's files are the plot alone.
+    r = libsandbox.run(
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.title('t')\nplt.savefig('plot.png')\n",
+        limits=libsandbox.Limits(memory_mb=512),
+        config=config,
+    )
+    assert r.status is Status.OK, (r.message, r.stderr)
+    assert "Fontconfig error" not in r.stderr
+    assert [f.path for f in r.files] == ["plot.png"]
+    assert Path(r.files[0].host_path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
