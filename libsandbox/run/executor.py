@@ -30,6 +30,10 @@ def _run_python(code: str, path: str) -> None:
     linecache.cache[path] = (len(code), None, code.splitlines(True), path)
     sys.argv = [path]
     sys.path[0] = os.path.dirname(path)
+    # As a fresh interpreter would: the request's PYTHONPATH right after the
+    # script's directory (this interpreter started before it was known).
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[1:1] = extra
     try:
         compiled = compile(code, path, "exec")
     except SyntaxError as e:

@@ -206,3 +206,23 @@ def test_matplotlib_draws_and_leaves_only_what_the_code_saved(config: libsandbox
     assert "Fontconfig error" not in r.stderr
     assert [f.path for f in r.files] == ["plot.png"]
     assert Path(r.files[0].host_path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pythonpath_is_honoured_cold_and_warm(sandbox_root: Path) -> None:
+    # A pooled sandbox's interpreter started before the run's environment
+    # was known; it still searches the run's PYTHONPATH like a fresh one.
+    config = libsandbox.Config(
+        state_dir=str(sandbox_root / "pypath-state"),
+        storage_dir=str(sandbox_root / "pypath-files"),
+        pool_size=1,
+        pool_languages=["python"],
+    )
+    files = [("lib/helper_mod.py", b"VALUE = 42\n")]
+    for _ in range(3):  # the first may be cold, the next ones warm
+        r = libsandbox.run(
+            "import helper_mod\nprint(helper_mod.VALUE)",
+            files=files,
+            env={"PYTHONPATH": "/home/user/lib"},
+            config=config,
+        )
+        assert r.status is Status.OK and r.stdout == "42\n", (r.message, r.stderr)

@@ -1,0 +1,3 @@
+from libsandbox.jupyter._cli import main
+
+raise SystemExit(main())
