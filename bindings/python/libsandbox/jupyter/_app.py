@@ -203,7 +203,9 @@ def create_jupyter_app(settings: JupyterSettings) -> FastAPI:
         return page
 
     @app.post("/login")
-    async def login(request: Request, password: str = Form(""), xsrf: str = Form("", alias="_xsrf")) -> Response:
+    async def login(
+        request: Request, password: str = Form(""), xsrf: str = Form("", alias="_xsrf")
+    ) -> Response:
         expected = request.cookies.get(_XSRF_COOKIE, "")
         if not expected or not hmac.compare_digest(xsrf.encode(), expected.encode()):
             raise HTTPException(403, "XSRF cookie does not match the form")
