@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import sys
@@ -11,7 +12,7 @@ import uuid
 import libsandbox
 
 from ._attachments import AttachmentSource, read_attachments
-from ._runs import RunOutcome, failure_message, sandbox_run, session_key, session_run
+from ._runs import RunOutcome, failure_message, sandbox_run, session_key, session_run, stop_sessions
 from ._valves import EventEmitter, ValveError, Valves, effective_valves, is_admin, storage_dir, user_id
 
 
@@ -85,6 +86,9 @@ class CodeRun:
             await self.events.status(f"Running {title} code in a gVisor sandbox...")
             await self.events.emit("citation", self._citation())
             key = session_key(valves, caller, chat)
+            if valves.SESSION_MODE == "off":
+                # Sessions left running by an earlier SESSION_MODE end now.
+                await asyncio.to_thread(stop_sessions, valves)
             # DEBUG details describe the host: admins only.
             show = is_admin(user)
             if key is None:

@@ -225,6 +225,20 @@ def session_key(valves: Valves, user: str, chat: str) -> tuple[str, str] | None:
     return (user, chat) if chat else None
 
 
+def stop_sessions(valves: Valves) -> int:
+    """Stops the running session sandboxes of these valves' session store
+    (their files stay): what SESSION_MODE "off" means for sessions a
+    previous setting left running. Blocks; returns how many it stopped."""
+    try:
+        config = libsandbox.Config(**session_arguments(valves, session_dir(valves))["config"])
+        running = libsandbox.list_sessions(config)
+    except (ValueError, RuntimeError):
+        return 0  # no usable session store: nothing of it can be running
+    for info in running:
+        libsandbox.Session(info.user, policy=info.policy, chat=info.chat, config=config).stop()
+    return len(running)
+
+
 def session_arguments(valves: Valves, session_root: str) -> dict[str, typing.Any]:
     """How the valves become libsandbox.Session arguments (Limits and
     Config as keyword arguments)."""

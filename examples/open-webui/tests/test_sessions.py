@@ -238,3 +238,19 @@ def test_session_workspaces_are_never_web_served(
     reply = python(tools, "print('never')", "u1", "c")
     assert reply["status"] == "SANDBOX_ERROR"
     assert "SESSION_DIRECTORY_PATH must be outside WEB_ACCESSIBLE_DIRECTORY_PATH" in reply["message"]
+
+
+def test_switching_sessions_off_stops_their_sandboxes(
+    tool_module: types.ModuleType,
+    libsandbox: types.ModuleType,
+    storage: pathlib.Path,
+    session_root: pathlib.Path,
+) -> None:
+    tools = tools_for(tool_module, storage, session_root, SESSION_MODE="chat")
+    assert python(tools, "x = 1", "u-off", "chat-off")["session"] == "chat"
+    config = libsandbox.Config(storage_dir=str(session_root))
+    assert [i.user for i in libsandbox.list_sessions(config)] == ["u-off"]
+    off = tools_for(tool_module, storage, session_root, SESSION_MODE="off")
+    reply = python(off, "print(2)", "u-off", "chat-off")
+    assert reply["status"] == "OK" and "session" not in reply
+    assert libsandbox.list_sessions(config) == []
