@@ -213,3 +213,17 @@ def test_network_check_catches_a_reachable_host_service(
     finally:
         ctx.close()
     assert failure is not None and "connected to 127.0.0.1" in failure
+
+
+def test_self_test_from_the_installed_library(libsandbox: types.ModuleType, tmp_path: pathlib.Path) -> None:
+    # In a container where the files live only in Open WebUI's database.
+    done = subprocess.run(
+        [sys.executable, "-m", "libsandbox.openwebui", "--self_test", "--self_test_filter=simple_python"],
+        capture_output=True,
+        text=True,
+        timeout=SUITE_TIMEOUT_S,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "All 1 tool self-tests passed" in done.stdout
+    assert "All 1 function self-tests passed" in done.stdout
