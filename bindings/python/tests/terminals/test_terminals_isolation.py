@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import httpx
-from terminals_helpers import headers, token
+from terminals_helpers import Live, headers, token
 
 SERVER = "import http.server, socketserver\n" + (
     "class H(http.server.BaseHTTPRequestHandler):\n"
@@ -90,3 +90,18 @@ def test_secrets_never_enter_a_sandbox(client: httpx.Client) -> None:
         "/execute?wait=20", json={"command": "echo $GREETING", "env": {"GREETING": "hi"}}, headers=h
     )
     assert out.json()["output"][0]["data"].strip() == "hi"
+
+
+def test_a_sandbox_cannot_reach_the_server(client: httpx.Client, live: Live) -> None:
+    # The server listens on the host's loopback; a sandbox's 127.0.0.1 is its
+    # own (and with the network off it has nothing else).
+    port = int(live.url.rsplit(":", 1)[1])
+    code = (
+        "import socket\ntry:\n"
+        f"    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n    print('reached')\n"
+        "except OSError as e:\n    print('refused', type(e).__name__)\n"
+    )
+    probe = f'python3 -c "{code}"'
+    out = client.post("/execute?wait=30", json={"command": probe}, headers=headers("eve", chat="net")).json()
+    text = "".join(e["data"] for e in out["output"])
+    assert "refused" in text and "reached" not in text, text
