@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -56,7 +57,10 @@ class SessionPortsTest : public testing::SessionFixture {
 
   // Sends `request` on the stream and reads the answer to its end.
   static std::string Exchange(int fd, const std::string& request) {
-    EXPECT_EQ(::write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    // MSG_NOSIGNAL: a stream whose sandbox side closed must fail here, not
+    // kill the test with SIGPIPE (session.h asks hosts to do the same).
+    const ssize_t sent = ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    EXPECT_EQ(sent, static_cast<ssize_t>(request.size())) << "send: " << ::strerror(errno);
     std::string answer;
     char buf[4096];
     ssize_t n;

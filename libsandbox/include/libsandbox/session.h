@@ -157,7 +157,9 @@ class Session {
   absl::StatusOr<PortListing> ListPorts() const;
   // A byte stream to `port` on the sandbox's own loopback, for a reverse
   // proxy: a connected socket the caller owns (close it when done; closing
-  // ends the relay inside). Nothing is exposed on the host's network.
+  // ends the relay inside). Nothing is exposed on the host's network. The
+  // sandbox side may close first: write with send(MSG_NOSIGNAL), or ignore
+  // SIGPIPE, so that is an error and not a signal.
   // Unavailable when nothing listens there; at most 64 open per session.
   absl::StatusOr<int> ConnectPort(int port) const;
 

@@ -7,7 +7,7 @@
 #   "-why\n" and exits 3; then copies stdin to the connection and the
 #   connection to stdout until both ends close. Nothing leaves the sandbox:
 #   the host holds the other end of stdin/stdout.
-import json, os, socket, sys, threading
+import json, os, select, socket, sys, threading
 
 MAX_PORTS = 1024
 MAX_COMMAND = 1024
@@ -81,6 +81,24 @@ def list_ports():
     json.dump({'ports': ports[:MAX_PORTS]}, sys.stdout)
 
 
+def read_some(fd):
+    # The host's end may come in non-blocking: no data yet is not the end.
+    while True:
+        try:
+            return os.read(fd, 65536)
+        except BlockingIOError:
+            select.select([fd], [], [])
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [])
+
+
 def relay(port):
     conn = None
     why = 'nothing listens on port %d' % port
@@ -90,17 +108,16 @@ def relay(port):
             break
         except OSError as e:
             why = 'port %d: %s' % (port, e.strerror or e)
-    out = os.fdopen(1, 'wb', buffering=0)
     if conn is None:
-        out.write(('-' + why + '\n').encode())
+        write_all(1, ('-' + why + '\n').encode())
         sys.exit(3)
     conn.settimeout(None)
-    out.write(b'+\n')
+    write_all(1, b'+\n')
 
     def upstream():
         try:
             while True:
-                data = os.read(0, 65536)
+                data = read_some(0)
                 if not data:
                     break
                 conn.sendall(data)
@@ -120,7 +137,7 @@ def relay(port):
             data = conn.recv(65536)
             if not data:
                 break
-            out.write(data)
+            write_all(1, data)
     except OSError:
         pass
 
