@@ -21,7 +21,7 @@ LINE_SHOWN = 1000
 SKILL_ROOTS = (".agents/skills", ".cptr/skills", ".claude/skills", ".codex/skills")
 
 Answer = dict[str, Any]
-req: dict[str, Any] = json.loads(globals()["REQUEST"])
+req: dict[str, Any] = {}  # the request, set below when run
 
 
 def walk(root: str, show_hidden: bool = True) -> Iterator[tuple[str, str, os.stat_result]]:
@@ -244,4 +244,7 @@ def skill() -> Answer:
 
 
 OPS = {"grep": grep, "glob": glob, "search": search, "matches": matches, "skills": skills, "skill": skill}
-sys.stdout.write(json.dumps(OPS[req["op"]]()))
+
+if __name__ == "__main__":  # run by the server; importing it does nothing
+    req.update(json.loads(globals()["REQUEST"]))
+    sys.stdout.write(json.dumps(OPS[req["op"]]()))
