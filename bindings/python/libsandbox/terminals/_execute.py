@@ -21,6 +21,15 @@ Ctx = Annotated[Context, Depends(context)]
 ROWS, COLS = 24, 200  # wide: a model reads the lines, nobody resizes them
 FAR = 1 << 60  # an offset past any output: wait only for the end
 KILL_GRACE_S = 5.0
+# The `tail` query parameter run_command and get_process_status share.
+Tail = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        description="Return only the last N output entries. Useful to limit response size when only "
+        "recent output matters.",
+    ),
+]
 
 
 class ExecRequest(BaseModel):
@@ -150,14 +159,7 @@ async def execute(
             "in time, output is included inline. Null to return immediately.",
         ),
     ] = None,
-    tail: Annotated[
-        int | None,
-        Query(
-            ge=1,
-            description="Return only the last N output entries. Useful to limit response size when only "
-            "recent output matters.",
-        ),
-    ] = None,
+    tail: Tail = None,
 ) -> dict[str, Any]:
     cwd = resolve(body.cwd, ctx.cwd()) if body.cwd else ctx.cwd()
     pid = await blocking(
@@ -200,14 +202,7 @@ async def get_status(
             "only new output.",
         ),
     ] = 0,
-    tail: Annotated[
-        int | None,
-        Query(
-            ge=1,
-            description="Return only the last N output entries. Useful to limit response size when only "
-            "recent output matters.",
-        ),
-    ] = None,
+    tail: Tail = None,
 ) -> dict[str, Any]:
     ref = ctx.server.workspaces.get(process_id, ctx.key, ctx.session_id, "command")
     if wait:

@@ -19,6 +19,11 @@ _SCRIPT = resources.files("libsandbox.terminals").joinpath("sandbox_search.py").
 _ANSWER_BYTES = 16 << 20
 _TIMEOUT_S = 60.0
 MATCH_PAGE = 100
+# Query parameters two searches share.
+TypeFilter = Annotated[
+    str, Query(pattern="^(file|directory|any)$", description="Type filter: 'file', 'directory', or 'any'.")
+]
+MaxResults = Annotated[int, Query(ge=1, le=500, description="Maximum number of matches to return.")]
 
 
 def search_inside(ctx: Context, request: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +79,7 @@ async def grep_search(
             "names of matching files."
         ),
     ] = True,
-    max_results: Annotated[int, Query(ge=1, le=500, description="Maximum number of matches to return.")] = 50,
+    max_results: MaxResults = 50,
 ) -> dict[str, Any]:
     return await _search(
         ctx,
@@ -133,10 +138,7 @@ async def search_files(
     query: Annotated[str, Query(description="Filename search term.")] = "",
     path: Annotated[str, Query(description="Directory to search within.")] = ".",
     limit: Annotated[int, Query(ge=1, le=100, description="Maximum number of matches to return.")] = 20,
-    type: Annotated[
-        str,
-        Query(pattern="^(file|directory|any)$", description="Type filter: 'file', 'directory', or 'any'."),
-    ] = "any",
+    type: TypeFilter = "any",
     show_hidden: Annotated[bool, Query(description="Include hidden dotfiles and dot-directories.")] = False,
 ) -> dict[str, Any]:
     return await _search(
@@ -168,11 +170,8 @@ async def glob_search(
     exclude: Annotated[
         list[str] | None, Query(description="Glob patterns to exclude from search results.")
     ] = None,
-    type: Annotated[
-        str,
-        Query(pattern="^(file|directory|any)$", description="Type filter: 'file', 'directory', or 'any'."),
-    ] = "any",
-    max_results: Annotated[int, Query(ge=1, le=500, description="Maximum number of matches to return.")] = 50,
+    type: TypeFilter = "any",
+    max_results: MaxResults = 50,
 ) -> dict[str, Any]:
     return await _search(
         ctx,

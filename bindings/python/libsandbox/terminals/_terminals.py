@@ -103,24 +103,33 @@ async def send_user_terminal_input(ctx: Ctx, body: InputRequest) -> dict[str, An
 
 @router.get("/api/terminals/{terminal_id}", include_in_schema=False)
 async def get_terminal(ctx: Ctx, terminal_id: str) -> Any:
-    try:
-        ref = ctx.server.workspaces.get(terminal_id, ctx.key, ctx.session_id, "terminal")
-    except HTTPException:
-        return JSONResponse({"error": "Session not found"}, status_code=404)
-    if not await _alive(ctx, ref):
+    ref = _own_terminal(ctx, terminal_id)
+    if ref is not None and not await _alive(ctx, ref):
         await _close(ctx, ref)
-        return JSONResponse({"error": "Session not found"}, status_code=404)
-    return _public(ref)
+        ref = None
+    return _not_found() if ref is None else _public(ref)
 
 
 @router.delete("/api/terminals/{terminal_id}", include_in_schema=False)
 async def delete_terminal(ctx: Ctx, terminal_id: str) -> Any:
-    try:
-        ref = ctx.server.workspaces.get(terminal_id, ctx.key, ctx.session_id, "terminal")
-    except HTTPException:
-        return JSONResponse({"error": "Session not found"}, status_code=404)
+    ref = _own_terminal(ctx, terminal_id)
+    if ref is None:
+        return _not_found()
     await _close(ctx, ref)
     return {"status": "deleted"}
+
+
+def _own_terminal(ctx: Context, terminal_id: str) -> ProcessRef | None:
+    """The caller's terminal of that id; None for anyone else's or none."""
+    try:
+        return ctx.server.workspaces.get(terminal_id, ctx.key, ctx.session_id, "terminal")
+    except HTTPException:
+        return None
+
+
+def _not_found() -> JSONResponse:
+    """Open Terminal's answer for a terminal that is not the caller's (or gone)."""
+    return JSONResponse({"error": "Session not found"}, status_code=404)
 
 
 async def _authenticate(ws: WebSocket) -> Context | None:
