@@ -69,6 +69,16 @@ class Registry {
     return made;
   }
 
+  // The object of `key` if there is one (it then counts as used), or null.
+  std::shared_ptr<T> Find(const std::string& key) {
+    absl::MutexLock lock(&mu_);
+    std::map<std::string, Entry>& entries = EntriesLocked();
+    auto it = entries.find(key);
+    if (it == entries.end()) return nullptr;
+    it->second.last_used = ++clock_;
+    return it->second.object;
+  }
+
   // Forgets every object of this process and hands them to the caller, to
   // be destroyed outside the lock.
   std::vector<std::shared_ptr<T>> TakeAll() {

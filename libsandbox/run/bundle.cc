@@ -17,6 +17,8 @@
 #include "libsandbox/host/statx_shim.h"
 #include "libsandbox/rules/validate.h"
 #include "libsandbox/run/executor_script.h"
+#include "libsandbox/run/figures.h"
+#include "libsandbox/run/plots_script.h"
 
 namespace libsandbox {
 namespace {
@@ -331,6 +333,9 @@ absl::StatusOr<std::string> WriteBundle(const std::string& run_dir, const Bundle
     if (auto s = WriteFile(absl::StrCat(run_dir, "/code/", name), content, 0644); !s.ok()) {
       return s;
     }
+    // A one-shot run's figures (figures.h).
+    const std::string plots = absl::StrCat(run_dir, "/code/", kPlotsModuleFile);
+    if (auto s = WriteFile(plots, kPlotsScript, 0644); !s.ok()) return s;
   }
   std::string json;
   google::protobuf::util::JsonPrintOptions print;

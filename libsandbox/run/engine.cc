@@ -28,6 +28,13 @@ Registry<Engine>& Engines() {
   return *engines;
 }
 
+// The process's one warm pool (pool.h), made when a Config first asks for
+// one; in a registry so that a forked child makes its own.
+Registry<WarmPool>& Pools() {
+  static auto* pools = new Registry<WarmPool>(1);
+  return *pools;
+}
+
 // Runs teardowns on one long-lived thread, in order; a forked child gets
 // its own (task_thread.h).
 TaskThread& Teardowns() {
@@ -60,6 +67,7 @@ absl::StatusOr<std::shared_ptr<Engine>> Engine::ForConfig(const Config& config) 
 
 void Engine::ShutdownAll() {
   std::vector<std::shared_ptr<Engine>> engines = Engines().TakeAll();
+  std::vector<std::shared_ptr<WarmPool>> pools = Pools().TakeAll();
   Teardowns().Drain();
   // Destroyed outside the registry's lock: draining a pool takes a while.
 }
@@ -69,18 +77,18 @@ Engine::Engine(std::shared_ptr<const Environment> env)
       admission_(AdmissionLimits{
           OrDefault(env_->config.max_concurrent(), kDefaultMaxConcurrent),
           OrDefault(env_->config.max_concurrent_per_user(), kDefaultMaxConcurrentPerUser),
-          OrDefault(env_->config.max_queued(), kDefaultMaxQueued)}) {
+          OrDefault(env_->config.max_queued(), kDefaultMaxQueued)}),
+      pool_key_(PoolKey(env_->config)) {
   const Config& c = env_->config;
-  if (c.pool_size() > 0) {
-    PoolSettings settings;
-    settings.size = c.pool_size();
-    for (const std::string& name : c.pool_languages()) {
-      if (const Language* l = FindLanguage(name)) settings.languages.push_back(l);
-    }
-    if (settings.languages.empty()) settings.languages.push_back(FindLanguage(kDefaultLanguage));
-    settings.boot_limits = c.has_pool_limits() ? c.pool_limits() : DefaultLimits();
-    pool_ = std::make_unique<WarmPool>(env_, std::move(settings));
+  // A new Config (e.g. edited Open WebUI valves) rules the shared pool:
+  // pool_size 0 drains it, and makes none where there is none.
+  PoolSettings settings = PoolSettingsFor(c);
+  if (settings.size > 0) {
+    pool_ = *Pools().Get("", [] { return std::make_shared<WarmPool>(); });
+  } else {
+    pool_ = Pools().Find("");
   }
+  if (pool_ != nullptr) pool_->Configure(env_, std::move(settings));
   if (c.audit()) audit_ = std::make_unique<AuditLog>(AuditOptionsFor(c));
 }
 
@@ -141,8 +149,10 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
   std::unique_ptr<Instance> instance;
   // Pooled sandboxes boot on the host's system directories.
   if (pool_ != nullptr && request.rootfs().empty()) {
-    instance = pool_->Take(language, limits, request.network());
+    instance = pool_->Take(pool_key_, language, limits, request.network());
     GlobalMetrics().Increment(instance ? "pool_hits" : "pool_misses");
+    // Booted for another Config of the same key: files go by this one's.
+    if (instance) instance->Adopt(env_);
   }
   std::string notes;
   Result result;

@@ -1,5 +1,7 @@
 // Everything runs of one Config share: the resolved runsc, admission
-// control and the warm pool. One engine per distinct Config, process-wide.
+// control, policies and audit. One engine per distinct Config,
+// process-wide; the warm pool is the process's one, shared by every engine
+// (the newest rules it, pool.h).
 #ifndef LIBSANDBOX_RUN_ENGINE_H_
 #define LIBSANDBOX_RUN_ENGINE_H_
 
@@ -34,7 +36,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   const std::shared_ptr<const Environment> env_;
   Admission admission_;
-  std::unique_ptr<WarmPool> pool_;
+  const std::string pool_key_;       // PoolKey of the config
+  std::shared_ptr<WarmPool> pool_;   // null: no pool in this process yet
   PolicyStore policies_;             // follows config.policy_file
   std::unique_ptr<AuditLog> audit_;  // when config.audit
 };

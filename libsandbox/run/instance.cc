@@ -21,6 +21,7 @@
 #include "libsandbox/host/statx_shim.h"
 #include "libsandbox/proto/executor.pb.h"
 #include "libsandbox/run/bundle.h"
+#include "libsandbox/run/figures.h"
 #include "libsandbox/run/outcome.h"
 #include "libsandbox/run/retention.h"
 
@@ -266,6 +267,7 @@ absl::StatusOr<std::unique_ptr<Instance>> Instance::Prepare(std::shared_ptr<cons
   bundle.tmp_mb = limits.tmp_mb() > 0 ? limits.tmp_mb() : limits.workspace_mb();
   bundle.env = spec.env;
   bundle.env.merge(in->BaseEnv());
+  if (spec.init_argv.empty() && !spec.executor) AddPlotCapture(bundle.env);
   bundle.cgroups_path = in->cgroup_ ? in->cgroup_->relative_path() : "";
   bundle.own_network_namespace = in->network_ == nullptr;
   bundle.resolv_conf = in->network_ ? in->network_->ResolvConf() : "";
@@ -378,6 +380,7 @@ std::string Instance::ExecutorRequest(const RunRequest& request, const Limits& l
   req.set_max_pids(static_cast<int32_t>(limits.max_pids()));
   std::map<std::string, std::string> env = BaseEnv();
   for (const auto& [k, v] : request.env()) env[k] = v;
+  AddPlotCapture(env);
   for (const auto& [k, v] : SandboxEnvironment(env)) {
     (*req.mutable_env())[k] = v;
   }
@@ -447,6 +450,7 @@ Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::T
   if (result.status() != Result::SANDBOX_ERROR) {
     const std::string workspace = run_->workspace();
     auto skip = [&](const std::string& rel, const struct stat& st) {
+      if (IsFigurePath(rel)) return true;  // outputs, not files
       auto it = inputs_.find(rel);
       if (it == inputs_.end() || static_cast<size_t>(st.st_size) != it->second.size()) return false;
       absl::StatusOr<std::string> now = ReadFile(workspace + "/" + rel, it->second.size() + 1);
@@ -454,6 +458,7 @@ Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::T
     };
     KeepWorkspaceFiles(env_->config.storage_dir(), env_->config.quota(), workspace, request.user(),
                        skip, &result);
+    CollectOutputs(workspace, &result);
   }
   result.set_duration_s(absl::ToDoubleSeconds(absl::Now() - start));
   return result;

@@ -88,6 +88,10 @@ class Instance {
   // the deadline counting from `start`; decides the status; keeps files.
   Result Finish(const RunRequest& request, const Limits& limits, absl::Time start);
 
+  // Hands a pooled sandbox to the engine that takes it: its files are kept
+  // under `env`'s Config. `env` must boot the same sandboxes (PoolKey).
+  void Adopt(std::shared_ptr<const Environment> env) { env_ = std::move(env); }
+
   const InstanceSpec& spec() const { return spec_; }
   bool alive() const { return child_.running() && !child_.HasExited(); }
   // `runsc --root <root> args...` for this instance's container (a session

@@ -1,6 +1,11 @@
 #include "libsandbox/run/pool.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+
 #include "absl/time/clock.h"
+#include "libsandbox/base/defaults.h"
 #include "libsandbox/base/metrics.h"
 
 namespace libsandbox {
@@ -8,12 +13,60 @@ namespace {
 
 constexpr absl::Duration kBootTimeout = absl::Seconds(30);
 constexpr absl::Duration kRetryAfterFailure = absl::Seconds(2);
+// An idle pooled sandbox costs ~70 MiB of host memory (runsc's sandbox and
+// gofer processes, the executor): the automatic ceiling keeps a full pool
+// within a quarter of the machine's memory, and at 8 per core, 64 at most.
+constexpr int64_t kIdleSandboxBytes = int64_t{80} << 20;
+constexpr int kCeilingPerCore = 8;
+constexpr int kMaxAutoCeiling = 64;
+
+int Cores() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
+
+int AutoCeiling() {
+  const int64_t memory = static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
+  const int by_memory = static_cast<int>(std::max<int64_t>(1, memory / 4 / kIdleSandboxBytes));
+  return std::min({Cores() * kCeilingPerCore, kMaxAutoCeiling, by_memory});
+}
 
 }  // namespace
 
-WarmPool::WarmPool(std::shared_ptr<const Environment> env, PoolSettings settings)
-    : env_(std::move(env)), settings_(std::move(settings)) {
-  refill_ = std::thread([this] { RefillLoop(); });
+PoolSettings PoolSettingsFor(const Config& c) {
+  PoolSettings settings;
+  settings.size = std::max(0, c.pool_size());
+  if (settings.size == 0) return settings;  // off: no growth either
+  settings.max_size =
+      std::max(settings.size, c.pool_max_size() > 0 ? c.pool_max_size() : AutoCeiling());
+  for (const std::string& name : c.pool_languages()) {
+    if (const Language* l = FindLanguage(name)) settings.languages.push_back(l);
+  }
+  if (settings.languages.empty()) settings.languages.push_back(FindLanguage(kDefaultLanguage));
+  settings.boot_limits = c.has_pool_limits() ? c.pool_limits() : DefaultLimits();
+  return settings;
+}
+
+std::string PoolKey(const Config& c) {
+  // Quotas, admission, policies, audit and pool sizes only change what runs
+  // do with a sandbox: they are left out.
+  Config shape;
+  shape.set_runsc_path(c.runsc_path());
+  shape.set_state_dir(c.state_dir());
+  shape.set_allow_unenforced_limits(c.allow_unenforced_limits());
+  shape.set_platform(c.platform());
+  *shape.mutable_extra_ro_mounts() = c.extra_ro_mounts();
+  shape.set_debug(c.debug());
+  shape.set_keep_cgroup_processes(c.keep_cgroup_processes());
+  // A run takes a pooled sandbox only if its /tmp matches (Instance::ApplyLimits).
+  const Limits boot = c.has_pool_limits() ? c.pool_limits() : DefaultLimits();
+  shape.mutable_pool_limits()->set_workspace_mb(boot.workspace_mb());
+  shape.mutable_pool_limits()->set_tmp_mb(boot.tmp_mb());
+  return shape.SerializeAsString();
+}
+
+WarmPool::WarmPool() {
+  // Boots are mostly waiting on runsc and its children: a few at once
+  // overlap well, more only slow each other down.
+  const int threads = std::clamp(Cores(), 2, 8);
+  for (int i = 0; i < threads; ++i) boot_threads_.emplace_back([this] { BootLoop(); });
 }
 
 WarmPool::~WarmPool() {
@@ -21,7 +74,26 @@ WarmPool::~WarmPool() {
     absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  refill_.join();
+  for (std::thread& t : boot_threads_) t.join();
+  absl::MutexLock lock(&mu_);
+  idle_.clear();
+  discard_.clear();
+  SetIdleGauge();
+}
+
+void WarmPool::Configure(std::shared_ptr<const Environment> env, PoolSettings settings) {
+  absl::MutexLock lock(&mu_);
+  std::string key = PoolKey(env->config);
+  if (key != key_) {
+    for (auto& [language, q] : idle_) {
+      for (auto& in : q) discard_.push_back(std::move(in));
+      q.clear();
+    }
+    key_ = std::move(key);
+  }
+  env_ = std::move(env);
+  settings_ = std::move(settings);
+  TrimLocked();
 }
 
 int WarmPool::idle() const {
@@ -31,21 +103,41 @@ int WarmPool::idle() const {
   return n;
 }
 
-std::unique_ptr<Instance> WarmPool::Take(const Language* language, const Limits& limits,
-                                         bool network) {
+int WarmPool::target(const Language* language) {
+  absl::MutexLock lock(&mu_);
+  return TargetLocked(language);
+}
+
+int WarmPool::TargetLocked(const Language* language) {
+  const auto& langs = settings_.languages;
+  if (stop_ || std::find(langs.begin(), langs.end(), language) == langs.end()) return 0;
+  return demand_[language].Wanted(absl::Now(), settings_.size, settings_.max_size);
+}
+
+void WarmPool::SetIdleGauge() {
+  int n = 0;
+  for (const auto& [language, q] : idle_) n += static_cast<int>(q.size());
+  GlobalMetrics().AddGauge("pool_idle", n - idle_gauge_);
+  idle_gauge_ = n;
+}
+
+std::unique_ptr<Instance> WarmPool::Take(const std::string& key, const Language* language,
+                                         const Limits& limits, bool network) {
   if (network) return nullptr;
   std::unique_ptr<Instance> in;
   {
     absl::MutexLock lock(&mu_);
+    if (key != key_) return nullptr;
+    demand_[language].Arrived(absl::Now());  // the boot threads wake on it
     auto it = idle_.find(language);
     if (it == idle_.end() || it->second.empty()) return nullptr;
     in = std::move(it->second.front());
     it->second.pop_front();
+    SetIdleGauge();
   }
-  GlobalMetrics().AddGauge("pool_idle", -1);
   if (absl::Status s = in->ApplyLimits(limits); !s.ok()) {
-    // Not for this run (e.g. a different /tmp size); the refill thread
-    // destroys it off the caller's path.
+    // Not for this run (e.g. a different /tmp size); a boot thread destroys
+    // it off the caller's path.
     absl::MutexLock lock(&mu_);
     discard_.push_back(std::move(in));
     return nullptr;
@@ -53,20 +145,37 @@ std::unique_ptr<Instance> WarmPool::Take(const Language* language, const Limits&
   return in;
 }
 
+void WarmPool::TrimLocked() {
+  for (auto& [language, q] : idle_) {
+    const size_t keep =
+        static_cast<size_t>(std::max(0, TargetLocked(language) - booting_[language]));
+    while (q.size() > keep) {
+      discard_.push_back(std::move(q.back()));  // the newest: the oldest are warmest
+      q.pop_back();
+    }
+  }
+  SetIdleGauge();
+}
+
 bool WarmPool::HasWork() { return stop_ || !discard_.empty() || Wanted() != nullptr; }
 
 const Language* WarmPool::Wanted() {
+  const Language* most = nullptr;
+  int most_missing = 0;
   for (const Language* l : settings_.languages) {
-    if (static_cast<int>(idle_[l].size()) + booting_[l] < settings_.size) return l;
+    const int missing = TargetLocked(l) - static_cast<int>(idle_[l].size()) - booting_[l];
+    if (missing > most_missing) most = l, most_missing = missing;
   }
-  return nullptr;
+  return most;
 }
 
-void WarmPool::RefillLoop() {
+void WarmPool::BootLoop() {
   absl::MutexLock lock(&mu_);
   while (!stop_) {
+    TrimLocked();  // demand falls as the minute passes
     if (!discard_.empty()) {
-      // Sandboxes that could not serve a run: torn down off the callers' path.
+      // Sandboxes that could not serve a run, or beyond the target: torn
+      // down off the callers' path.
       std::vector<std::unique_ptr<Instance>> trash;
       trash.swap(discard_);
       mu_.Unlock();
@@ -80,23 +189,32 @@ void WarmPool::RefillLoop() {
       continue;
     }
     ++booting_[language];
-    mu_.Unlock();
-    absl::Time t0 = absl::Now();
     InstanceSpec spec;
     spec.language = language;
     spec.executor = true;
     spec.limits = settings_.boot_limits;
+    const std::shared_ptr<const Environment> env = env_;
+    const std::string key = key_;
+    mu_.Unlock();
+    const absl::Time t0 = absl::Now();
     std::string notes;
-    absl::StatusOr<std::unique_ptr<Instance>> in = Instance::Prepare(env_, spec, &notes);
+    absl::StatusOr<std::unique_ptr<Instance>> in = Instance::Prepare(env, spec, &notes);
     absl::Status s =
         in.ok() ? (*in)->Launch(std::nullopt, absl::Now() + kBootTimeout) : in.status();
+    const absl::Duration took = absl::Now() - t0;
     GlobalMetrics().Increment(s.ok() ? "pool_boots" : "pool_boot_failures");
-    if (s.ok()) GlobalMetrics().Observe("pool_boot", absl::Now() - t0);
+    if (s.ok()) GlobalMetrics().Observe("pool_boot", took);
     mu_.Lock();
     --booting_[language];
     if (s.ok()) {
-      idle_[language].push_back(*std::move(in));
-      GlobalMetrics().AddGauge("pool_idle", 1);
+      demand_[language].Booted(took);
+      // Configured for other sandboxes while this one booted: not for this pool.
+      if (key == key_) {
+        idle_[language].push_back(*std::move(in));
+      } else {
+        discard_.push_back(*std::move(in));
+      }
+      SetIdleGauge();
     } else {
       mu_.Unlock();
       in = absl::StatusOr<std::unique_ptr<Instance>>();  // tear down outside the lock
@@ -104,15 +222,7 @@ void WarmPool::RefillLoop() {
       mu_.Lock();
     }
   }
-  // Drain: destroy everything still idle.
-  int n = 0;
-  for (auto& [language, q] : idle_) n += static_cast<int>(q.size());
-  GlobalMetrics().AddGauge("pool_idle", -n);
-  auto idle = std::move(idle_);
-  discard_.clear();
-  mu_.Unlock();
-  idle.clear();
-  mu_.Lock();
+  // The destructor destroys what is left idle once every boot thread is out.
 }
 
 }  // namespace libsandbox

@@ -1,54 +1,89 @@
 // The warm pool: sandboxes booted ahead of time with the executor waiting
 // for one request, per language. Each is used for exactly one run and then
-// destroyed; a background thread keeps the pool filled.
+// destroyed. One pool per process, shared by every Config (engine.cc): the
+// newest Config decides what it boots and how many; boot threads keep it
+// filled in parallel, up to what recent demand asks for (pool_demand.h).
 #ifndef LIBSANDBOX_RUN_POOL_H_
 #define LIBSANDBOX_RUN_POOL_H_
 
 #include <deque>
 #include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "libsandbox/run/instance.h"
+#include "libsandbox/run/pool_demand.h"
 
 namespace libsandbox {
 
 struct PoolSettings {
-  int size = 0;  // idle sandboxes per language
+  int size = 0;      // idle sandboxes per language, always (the floor)
+  int max_size = 0;  // per language under demand (the ceiling, >= size)
   std::vector<const Language*> languages;
   Limits boot_limits;  // caps the sandboxes boot with; each run re-applies its own
 };
 
+// What a Config's pool would be: its settings, with the ceiling resolved
+// (Config.pool_max_size 0: sized to this host's cores and memory).
+PoolSettings PoolSettingsFor(const Config& config);
+
+// What decides what a pooled sandbox is (runsc, its flags and state,
+// mounts, the /tmp size it boots with): a run takes a pooled sandbox only
+// if its Config has the pool's key.
+std::string PoolKey(const Config& config);
+
 class WarmPool {
  public:
-  WarmPool(std::shared_ptr<const Environment> env, PoolSettings settings);
-  ~WarmPool();  // stops refilling and destroys idle sandboxes
+  // Empty until Configure.
+  WarmPool();
+  ~WarmPool();  // stops the boot threads and destroys idle sandboxes
   WarmPool(const WarmPool&) = delete;
   WarmPool& operator=(const WarmPool&) = delete;
 
+  // The newest Config wins: the pool grows or shrinks to its settings (size
+  // 0 drains it), sandboxes of languages no longer listed are destroyed, and
+  // if `env` boots other sandboxes (another PoolKey) every idle one is
+  // replaced.
+  void Configure(std::shared_ptr<const Environment> env, PoolSettings settings);
+
   // A ready sandbox for `language` with `limits` applied, or nullptr (the
-  // caller then boots one cold). Network-on runs are never pooled.
-  std::unique_ptr<Instance> Take(const Language* language, const Limits& limits, bool network);
+  // caller then boots one cold): when `key` is not the pool's, the run's
+  // caps cannot be applied, or the run has network (never pooled). The
+  // caller keeps files under its own Config (Instance::Adopt).
+  std::unique_ptr<Instance> Take(const std::string& key, const Language* language,
+                                 const Limits& limits, bool network);
 
   int idle() const;
+  // Idle plus booting sandboxes the pool aims at for `language` now.
+  int target(const Language* language);
 
  private:
-  void RefillLoop();
+  void BootLoop();
+  // A language below its target, or nullptr.
   const Language* Wanted() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int TargetLocked(const Language* language) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves idle sandboxes beyond the target (or of dropped languages) to discard_.
+  void TrimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasWork() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetIdleGauge() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const std::shared_ptr<const Environment> env_;
-  const PoolSettings settings_;
   mutable absl::Mutex mu_;
+  std::shared_ptr<const Environment> env_ ABSL_GUARDED_BY(mu_);  // boots
+  std::string key_ ABSL_GUARDED_BY(mu_);                         // PoolKey of env_
+  PoolSettings settings_ ABSL_GUARDED_BY(mu_);
   std::map<const Language*, std::deque<std::unique_ptr<Instance>>> idle_ ABSL_GUARDED_BY(mu_);
   std::map<const Language*, int> booting_ ABSL_GUARDED_BY(mu_);
+  std::map<const Language*, PoolDemand> demand_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Instance>> discard_ ABSL_GUARDED_BY(mu_);
+  int idle_gauge_ ABSL_GUARDED_BY(mu_) = 0;  // this pool's share of pool_idle
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  // Started last: it uses everything above. It also owns the runsc
-  // processes it starts (they die with the thread that started them).
-  std::thread refill_;
+  // Started last: they use everything above. Each owns the runsc processes
+  // it starts (they die with the thread that started them), so they live as
+  // long as the pool.
+  std::vector<std::thread> boot_threads_;
 };
 
 }  // namespace libsandbox

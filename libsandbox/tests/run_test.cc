@@ -503,6 +503,74 @@ TEST_P(RunTest, CrashedHostIsReapedOnNextStart) {
   EXPECT_EQ(l.runsc_processes, 0);
 }
 
+// Figures come back as outputs without the code asking: shown or left open,
+// in order; images the code saves come back too, and figures are not files.
+TEST_P(RunTest, MatplotlibFiguresAndSavedImagesAreOutputs) {
+  limits_.set_timeout_s(60);
+  Result r = RunCode(
+      "import matplotlib.pyplot as plt\n"
+      "plt.plot([1, 2, 3]); plt.show()\n"
+      "plt.figure(); plt.bar([1], [2]); plt.savefig('chart.png')\n"  // left open too
+      "open('notes.txt', 'w').write('x')\n");
+  ASSERT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
+  ASSERT_EQ(r.outputs_size(), 3);
+  EXPECT_EQ(r.outputs(0).name(), "figure-1.png");
+  EXPECT_EQ(r.outputs(1).name(), "figure-2.png");
+  EXPECT_EQ(r.outputs(2).name(), "chart.png");
+  for (const Output& o : r.outputs()) {
+    EXPECT_EQ(o.mime_type(), "image/png");
+    EXPECT_TRUE(o.data().starts_with("\x89PNG\r\n\x1a\n")) << o.name();
+  }
+  std::set<std::string> kept;
+  for (const File& f : r.files()) kept.insert(f.path());
+  EXPECT_EQ(kept, (std::set<std::string>{"chart.png", "notes.txt"}));
+
+  // SVG where the code asks for it; the caller's own backend captures nothing.
+  r = RunCode(
+      "import matplotlib.pyplot as plt\nplt.rcParams['savefig.format'] = 'svg'\n"
+      "plt.plot([1, 2])\n");
+  ASSERT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
+  ASSERT_EQ(r.outputs_size(), 1);
+  EXPECT_EQ(r.outputs(0).mime_type(), "image/svg+xml");
+  EXPECT_THAT(r.outputs(0).data(), HasSubstr("<svg"));
+  RunRequest own;
+  own.set_code("import matplotlib.pyplot as plt\nplt.plot([1])\nplt.show()\n");
+  *own.mutable_limits() = limits_;
+  (*own.mutable_env())["MPLBACKEND"] = "Agg";
+  r = libsandbox::Run(own, config_);
+  ASSERT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
+  EXPECT_EQ(r.outputs_size(), 0);
+}
+
+// A flood of figures, oversized images and a figures dir full of symlinks
+// to host files: bounded, and nothing outside the workspace is read.
+TEST_P(RunTest, OutputsAreBoundedAndNeverFollowSymlinks) {
+  limits_.set_timeout_s(60);
+  Result r = RunCode(
+      "import matplotlib.pyplot as plt\n"
+      "for i in range(40):\n"
+      "    plt.figure(); plt.plot([i])\n");
+  ASSERT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
+  EXPECT_EQ(r.outputs_size(), 16);
+  EXPECT_EQ(r.outputs(15).name(), "figure-16.png");
+
+  r = RunCode(
+      "mkdir -p .libsandbox-figures && cd .libsandbox-figures && "
+      "ln -s /etc/passwd a.png && ln -s /proc/self/environ b.png && "
+      "head -c 9000000 /dev/zero > big.png && printf 'small' > c.png && "
+      "ln -s /etc .. 2>/dev/null; cd .. && ln -s /etc/hostname host.png; echo done",
+      "bash");
+  ASSERT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
+  std::vector<std::string> names;
+  for (const Output& o : r.outputs()) {
+    names.push_back(o.name());
+    EXPECT_THAT(o.data(), Not(HasSubstr("root:")));
+  }
+  EXPECT_EQ(names, std::vector<std::string>{"c.png"});
+  EXPECT_EQ(r.outputs(0).data(), "small");
+  for (const File& f : r.files()) EXPECT_THAT(f.path(), Not(HasSubstr(".libsandbox-figures")));
+}
+
 // coreutils' ls and stat call statx(AT_NO_AUTOMOUNT), which older runsc
 // builds refuse; the statx shim makes them work there too (cold and warm).
 TEST_P(RunTest, LsAndStatWork) {

@@ -9,6 +9,7 @@ field) rather than somewhere inside a run.
 from __future__ import annotations
 
 import enum
+import base64
 import ipaddress
 import math
 import os
@@ -176,7 +177,12 @@ class Config:
     run, 4096 files and 256 MiB per user, 256 MiB of the disk left free, which
     also counts the room of mounted session workspaces); 0 means no limit.
     ``pool_size`` keeps that many pre-booted sandboxes per pool language (each
-    used for one run only; 0: no pool). ``max_concurrent``,
+    used for one run only; 0: no pool); under demand the pool grows up to
+    ``pool_max_size`` per language (0: sized to the host's cores and memory;
+    equal to ``pool_size``: no growth) and shrinks back after a quiet minute.
+    Configs that boot the same sandboxes share one pool per process, sized by
+    the newest of them (so ``pool_size=0`` in a new Config drains it).
+    ``max_concurrent``,
     ``max_concurrent_per_user`` and ``max_queued`` cap the runs at once and
     waiting (0: 32, 8 and 256); a queued run gives up after ``queue_timeout_s``
     (0: 60 s). ``pool_limits`` are the caps pooled sandboxes boot with (None:
@@ -223,6 +229,7 @@ class Config:
     max_bytes_per_user: int = 256 << 20
     min_free_bytes: int = 256 << 20
     pool_size: int = 0
+    pool_max_size: int = 0
     pool_languages: Sequence[str] = ()
     max_concurrent: int = 0
     max_concurrent_per_user: int = 0
@@ -278,6 +285,7 @@ class Config:
         for name in ("max_files_per_execution", "max_files_per_user", "max_bytes_per_user", "min_free_bytes"):
             _require_int("Config", name, getattr(self, name))
         _require_int("Config", "pool_size", self.pool_size, _INT32_MAX, zero="no pool")
+        _require_int("Config", "pool_max_size", self.pool_max_size, _INT32_MAX, zero="auto")
         for name, zero in (("max_concurrent", "32"), ("max_concurrent_per_user", "8"), ("max_queued", "256")):
             _require_int("Config", name, getattr(self, name), _INT32_MAX, zero=zero)
         pool_languages = _require_texts("Config", "pool_languages", self.pool_languages)
@@ -298,6 +306,7 @@ class Config:
             "extra_ro_mounts": list(self.extra_ro_mounts),
             "debug": self.debug,
             "pool_size": self.pool_size,
+            "pool_max_size": self.pool_max_size,
             "pool_languages": list(self.pool_languages),
             "max_concurrent": self.max_concurrent,
             "max_concurrent_per_user": self.max_concurrent_per_user,
@@ -332,6 +341,20 @@ class File:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "size": self.size, "host_path": self.host_path}
+
+
+@dataclass(frozen=True)
+class Output:
+    """A rich output of a run: a matplotlib figure (captured without the code
+    asking) or an image the code saved. ``data`` is the file's bytes."""
+
+    mime_type: str  # image/png, image/svg+xml, image/jpeg, ...
+    data: bytes
+    name: str  # e.g. figure-1.png, or the saved file's path
+
+    def to_dict(self) -> dict[str, Any]:
+        """``data`` as base64 text, so the dict is JSON-ready."""
+        return {"mime_type": self.mime_type, "data": base64.b64encode(self.data).decode(), "name": self.name}
 
 
 @dataclass(frozen=True)
@@ -387,6 +410,8 @@ class Result:
     files: list[File] = field(default_factory=list)
     message: str = ""  # what happened and what to change, for non-OK results
     egress: Egress | None = None  # allowlist runs only
+    # Figures, then saved images, in order; at most 16, 8 MiB each, 32 MiB in all.
+    outputs: list[Output] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # A plain "memory" given by a caller becomes Reason.MEMORY.
@@ -410,6 +435,7 @@ class Result:
             "files": [f.to_dict() for f in self.files],
             "message": self.message,
             "egress": None if self.egress is None else self.egress.to_dict(),
+            "outputs": [o.to_dict() for o in self.outputs],
         }
 
 

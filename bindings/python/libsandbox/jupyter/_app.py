@@ -13,8 +13,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Form, HTTPException, Request, WebSocket, WebSocketDisconnect
@@ -23,8 +21,6 @@ from starlette.requests import HTTPConnection
 
 import libsandbox
 
-_BACKEND = resources.files("libsandbox.jupyter").joinpath("sandbox_plots.py").read_bytes()
-_FIGURES = ".figures"  # below /home/user, where the backend saves figures
 _LOGIN_COOKIE = "libsandbox-jupyter-login"
 _XSRF_COOKIE = "_xsrf"
 PROTOCOL = "5.3"
@@ -123,29 +119,30 @@ class Shim:
         for cookie in [c for c, until in self.logins.items() if until < now]:
             del self.logins[cookie]
 
-    async def execute(self, code: str) -> tuple[libsandbox.Result, list[bytes]]:
-        """One fresh sandbox for ``code``; the PNG figures it left, in order."""
-        env = {
-            "MPLBACKEND": "module://libsandbox_plots",
-            "PYTHONPATH": "/home/user",
-            "LIBSANDBOX_FIGURES": f"/home/user/{_FIGURES}",
-        }
-        result = await libsandbox.run_async(
+    async def execute(self, code: str) -> libsandbox.Result:
+        """One fresh sandbox for ``code``; its figures are in ``outputs``."""
+        return await libsandbox.run_async(
             code,
             "python",
             user=self.settings.user,
             policy=self.settings.policy,
             limits=self.settings.limits,
-            files=[("libsandbox_plots.py", _BACKEND)],
-            env=env,
             config=self.settings.config,
         )
-        figures: list[bytes] = []
-        for f in sorted(result.files, key=lambda f: f.path):
-            if f.path.startswith(_FIGURES + "/") and f.path.endswith(".png"):
-                if len(figures) < self.settings.max_figures and f.size <= self.settings.max_figure_bytes:
-                    figures.append(Path(f.host_path).read_bytes())
-        return result, figures
+
+    def displays(self, result: libsandbox.Result) -> list[dict[str, str]]:
+        """The ``display_data`` bundles of a run's figures and images, in
+        order, within ``max_figures`` and ``max_figure_bytes``."""
+        bundles: list[dict[str, str]] = []
+        for output in result.outputs:
+            if len(bundles) >= self.settings.max_figures or len(output.data) > self.settings.max_figure_bytes:
+                continue
+            if output.mime_type == "image/svg+xml":
+                data = output.data.decode("utf-8", "replace")
+            else:
+                data = base64.b64encode(output.data).decode()
+            bundles.append({output.mime_type: data, "text/plain": f"<{output.name}>"})
+        return bundles
 
 
 def _message(msg_type: str, channel: str, parent: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
@@ -306,12 +303,11 @@ async def _serve(ws: WebSocket, shim: Shim, kernel: Kernel, request: dict[str, A
     count = kernel.execution_count
     await send("status", "iopub", {"execution_state": "busy"})
     await send("execute_input", "iopub", {"code": code, "execution_count": count})
-    result, figures = await shim.execute(code)
+    result = await shim.execute(code)
     for name, text in (("stdout", result.stdout), ("stderr", result.stderr)):
         if text and not (name == "stderr" and result.status is libsandbox.Status.ERROR):
             await send("stream", "iopub", {"name": name, "text": text})
-    for png in figures:
-        data = {"image/png": base64.b64encode(png).decode(), "text/plain": "<Figure>"}
+    for data in shim.displays(result):
         await send("display_data", "iopub", {"data": data, "metadata": {}, "transient": {}})
     if result.status is libsandbox.Status.OK:
         reply: dict[str, Any] = {
