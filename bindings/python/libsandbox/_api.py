@@ -189,7 +189,9 @@ def _result(raw: Mapping[str, Any]) -> Result:
         files=[File(path=f["path"], size=f["size"], host_path=f["host_path"]) for f in raw["files"]],
         message=message,
         egress=_egress(raw.get("egress")),
-        outputs=[Output(mime_type=o["mime_type"], data=o["data"], name=o["name"]) for o in raw.get("outputs", ())],
+        outputs=[
+            Output(mime_type=o["mime_type"], data=o["data"], name=o["name"]) for o in raw.get("outputs", ())
+        ],
     )
 
 

@@ -8,8 +8,8 @@ field) rather than somewhere inside a run.
 
 from __future__ import annotations
 
-import enum
 import base64
+import enum
 import ipaddress
 import math
 import os

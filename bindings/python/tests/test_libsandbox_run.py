@@ -207,7 +207,10 @@ def test_matplotlib_draws_and_leaves_only_what_the_code_saved(config: libsandbox
     assert [f.path for f in r.files] == ["plot.png"]
     assert Path(r.files[0].host_path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The figure left open and the saved image come back as outputs, in order.
-    assert [(o.name, o.mime_type) for o in r.outputs] == [("figure-1.png", "image/png"), ("plot.png", "image/png")]
+    assert [(o.name, o.mime_type) for o in r.outputs] == [
+        ("figure-1.png", "image/png"),
+        ("plot.png", "image/png"),
+    ]
     assert all(o.data[:8] == b"\x89PNG\r\n\x1a\n" for o in r.outputs)
     assert r.to_dict()["outputs"][1]["name"] == "plot.png"
 
