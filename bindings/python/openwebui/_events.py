@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import pathlib
 import sys
 import typing
 import uuid
@@ -13,6 +14,7 @@ import libsandbox
 
 from ._attachments import AttachmentSource, read_attachments
 from ._runs import RunOutcome, failure_message, sandbox_run, session_key, session_run, stop_sessions
+from ._store import OpenWebUIStore
 from ._valves import EventEmitter, ValveError, Valves, effective_valves, is_admin, storage_dir, user_id
 
 
@@ -71,10 +73,14 @@ class CodeRun:
         user: dict[str, typing.Any] | None,
         chat: str = "",
         attachments: list[AttachmentSource] | None = None,
+        request: typing.Any = None,
+        metadata: dict[str, typing.Any] | None = None,
     ) -> RunOutcome:
         """Applies the overrides to the `configured` valves and runs the code
         in the caller's storage (and session, if the valves and the caller
-        have one) with the `attachments` in its home directory; never raises."""
+        have one) with the `attachments` in its home directory; inside Open
+        WebUI (its `request` and `metadata`) the files and images then go
+        into its Files store (publish). Never raises."""
         title = self.language.title()
         try:
             valves = effective_valves(configured)
@@ -99,7 +105,8 @@ class CodeRun:
                 outcome = await session_run(
                     self.language, self.code, valves, key, root, files, show_debug=show
                 )
-            return outcome._replace(notes=outcome.notes + tuple(notes))
+            outcome = outcome._replace(notes=outcome.notes + tuple(notes))
+            return await self.publish(outcome, await OpenWebUIStore.of(request, user, metadata))
         except ValveError as e:
             return RunOutcome("SANDBOX_ERROR", "", False, f"Misconfigured valve: {e}", [], [])
         except Exception as e:
@@ -108,9 +115,30 @@ class CodeRun:
                 message += f" [DEBUG] {e!r}"
             return RunOutcome("SANDBOX_ERROR", "", False, message, [], [])
 
+    async def publish(self, outcome: RunOutcome, store: OpenWebUIStore | None) -> RunOutcome:
+        """Inside Open WebUI, moves the run's files and images into its Files
+        store as the caller's own (their links then work for that user and
+        admins only); never raises. Outside it, the outcome stays as it is."""
+        if store is None or not (outcome.files or outcome.outputs):
+            return outcome
+        files, images, notes = [], [], list(outcome.notes)
+        for f, host_path in zip(outcome.files, outcome.host_files, strict=True):
+            try:
+                data = await asyncio.to_thread(pathlib.Path(host_path).read_bytes)
+                files.append({**f, "url": await store.put(f["path"], data)})
+            except Exception as e:
+                files.append({**f, "url": None})
+                notes.append(f"{f['path']} could not be stored in Open WebUI: {e}")
+        for output in outcome.outputs:
+            try:
+                images.append(await store.put(output.name, output.data, output.mime_type))
+            except Exception as e:
+                notes.append(f"{output.name} could not be stored in Open WebUI: {e}")
+        return outcome._replace(files=files, images=tuple(images), notes=tuple(notes))
+
     async def finish(self, outcome: RunOutcome, chat_message: str = "") -> None:
         """Completes the citation, posts `chat_message` (if any) into the
-        chat and sends the final status."""
+        chat, shows the run's images in it and sends the final status."""
         self._result["output"] = outcome.output
         if outcome.message:
             self._result["error"] = outcome.message
@@ -118,6 +146,9 @@ class CodeRun:
         await self.events.emit("citation", self._citation())
         if chat_message:
             await self.events.emit("message", {"content": chat_message})
+        if outcome.images:
+            files = [{"type": "image", "url": url} for url in outcome.images]
+            await self.events.emit("files", {"files": files})
         if outcome.status == "OK":
             await self.events.status(f"{self.language.title()} code ran successfully.", done=True)
         else:
@@ -137,4 +168,7 @@ def reply_fields(outcome: RunOutcome) -> dict[str, typing.Any]:
         fields["notes"] = list(outcome.notes)
     if outcome.session:
         fields["session"] = outcome.session
+    if outcome.outputs:
+        # Shown to the user in the chat already (inside Open WebUI).
+        fields["figures"] = [o.name for o in outcome.outputs]
     return fields

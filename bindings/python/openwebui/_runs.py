@@ -19,6 +19,8 @@ class RunOutcome(typing.NamedTuple):
     host_files: list[str]  # host paths, same order as files
     notes: tuple[str, ...] = ()  # e.g. attached files left out, and why
     session: str = ""  # SESSION_MODE when the code ran in a session
+    outputs: tuple[libsandbox.Output, ...] = ()  # figures and saved images, in order
+    images: tuple[str, ...] = ()  # their URLs in Open WebUI's Files store, once stored
 
 
 def _combined_output(stdout: str, stderr: str) -> str:
@@ -83,6 +85,7 @@ def run_arguments(valves: Valves, root: str) -> dict[str, typing.Any]:
             "max_bytes_per_user": valves.MAX_MEGABYTES_PER_USER << 20,
             "debug": valves.DEBUG,
             "pool_size": valves.WARM_POOL_SIZE,
+            "pool_max_size": valves.WARM_POOL_MAX_SIZE,
             "pool_languages": list(LANGUAGES),
             "pool_limits": dict(limits),
             "policy_file": valves.POLICY_FILE,
@@ -144,7 +147,7 @@ def _outcome(
     for f in result.files:
         files.append({"path": f.path, "size": f.size, "url": file_url(valves, root, f.host_path)})
         host_files.append(f.host_path)
-    return RunOutcome(status, output, truncated, message, files, host_files)
+    return RunOutcome(status, output, truncated, message, files, host_files, outputs=tuple(result.outputs))
 
 
 # ---- Sessions: one persistent sandbox per (user, policy[, chat]).

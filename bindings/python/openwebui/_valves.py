@@ -149,6 +149,16 @@ class Valves(pydantic.BaseModel):
         "faster; each is used for one run only, then discarded. 0 boots every sandbox on demand."
         + _override_note("WARM_POOL_SIZE"),
     )
+    WARM_POOL_MAX_SIZE: int = pydantic.Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="When many runs arrive at once the pool grows, per language, up to this many "
+        "pre-booted sandboxes (~70 MiB each), and shrinks back after a quiet minute. 0 sizes it to "
+        "the machine (8 per core, at most 64, within a quarter of its memory); the same as "
+        "WARM_POOL_SIZE turns growth off. One pool serves the tool, the function and every valve "
+        "set; the most recently changed valves size it." + _override_note("WARM_POOL_MAX_SIZE"),
+    )
     SESSION_MODE: typing.Literal["off", "chat", "user"] = pydantic.Field(
         default="off",
         description="'off': every run starts from an empty sandbox. 'chat': runs in one chat share "

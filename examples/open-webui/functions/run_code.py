@@ -296,6 +296,7 @@ class Action(openwebui.Plugin[Valves]):
         __chat_id__: str | None = None,
         __metadata__: dict[str, typing.Any] | None = None,
         __files__: list[typing.Any] | None = None,
+        __request__: typing.Any = None,
     ) -> str:
         debug = bool(self.valves.DEBUG)
 
@@ -326,7 +327,14 @@ class Action(openwebui.Plugin[Valves]):
             [m.get("files") for m in messages if isinstance(m, dict)],
         )
         chat_id = openwebui.chat_id(__chat_id__, __metadata__, body)
-        outcome = await run.execute(self.valves, __user__, chat_id, attachments)
+        outcome = await run.execute(
+            self.valves,
+            __user__,
+            chat_id,
+            attachments,
+            __request__,
+            __metadata__ if isinstance(__metadata__, dict) else None,
+        )
 
         rendered = sorted(
             (f["path"], render_file(f["path"], f["size"], host, f["url"]))

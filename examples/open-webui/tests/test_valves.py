@@ -7,14 +7,16 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import pathlib
 import subprocess
 import sys
+import time
 import types
 from typing import Any
 
 import pydantic
 import pytest
-from owui_helpers import FUNCTION_PATH, OVERRIDE_PREFIX, TOOL_PATH, Events, configure, run, user
+from owui_helpers import FUNCTION_PATH, OVERRIDE_PREFIX, TOOL_PATH, Events, assistant, configure, run, user
 
 OLD_VALVES = {
     "NETWORKING_ALLOWED": False,  # was True: network is now opt-in
@@ -34,6 +36,7 @@ NEW_VALVES = {
     "MAX_OUTPUT_BYTES": 1 << 20,
     "MAX_WORKSPACE_MEGABYTES": 256,
     "WARM_POOL_SIZE": 1,
+    "WARM_POOL_MAX_SIZE": 0,
     "SESSION_MODE": "off",
     "SESSION_IDLE_TIMEOUT_MINUTES": 30,
     "SESSION_WORKSPACE_MEGABYTES": 512,
@@ -243,3 +246,41 @@ def test_warm_pool_valve_boots_sandboxes_with_the_runs_limits(plugin_module: typ
     for bad in (-1, 17):
         with pytest.raises(pydantic.ValidationError):
             plugin_module.Valves(WARM_POOL_SIZE=bad)
+    assert (
+        plugin_module.run_arguments(plugin_module.Valves(WARM_POOL_MAX_SIZE=5), "/x")["config"][
+            "pool_max_size"
+        ]
+        == 5
+    )
+
+
+def test_one_pool_for_the_tool_the_function_and_every_valve_edit(
+    tool_module: types.ModuleType,
+    function_module: types.ModuleType,
+    libsandbox: types.ModuleType,
+    storage: pathlib.Path,
+) -> None:
+    # Before: each valve set kept its own pool (12 idle sandboxes after three
+    # edits); now the newest valves size the one pool, and 0 drains it.
+    def idle() -> int:
+        return int(libsandbox.metrics()["gauges"].get("pool_idle", 0))
+
+    def settles_at(n: int) -> bool:
+        deadline = time.monotonic() + 60
+        while idle() != n and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # and stays there
+        return idle() == n
+
+    libsandbox.shutdown()
+    valves = {"WARM_POOL_SIZE": 1, "WARM_POOL_MAX_SIZE": 1}
+    for ram in (128, 256, 512):
+        tools = configure(tool_module.Tools(), storage, MAX_RAM_MEGABYTES=ram, **valves)
+        assert json.loads(run(tools.run_python_code("print(1)", __user__=user("u"))))["status"] == "OK"
+        action = configure(function_module.Action(), storage, MAX_RAM_MEGABYTES=ram + 1, **valves)
+        body = assistant("```bash\necho 2\n```")
+        assert json.loads(run(action.action(body, __user__=user("u"))))["status"] == "OK"
+    assert settles_at(2), f"{idle()} idle pooled sandboxes after 6 valve sets (python + bash: 2)"
+    tools = configure(tool_module.Tools(), storage, WARM_POOL_SIZE=0)
+    assert json.loads(run(tools.run_python_code("print(3)", __user__=user("u"))))["status"] == "OK"
+    assert settles_at(0), f"{idle()} idle pooled sandboxes after WARM_POOL_SIZE=0"

@@ -59,6 +59,8 @@ async def _run_tool(
     emitter: openwebui.EventEmitter,
     chat: str = "",
     files: object = None,
+    request: typing.Any = None,
+    metadata: dict[str, typing.Any] | None = None,
 ) -> str:
     # Not a method: Open WebUI offers every public or _private method of
     # Tools to the model, which must never choose `user` itself.
@@ -67,7 +69,9 @@ async def _run_tool(
     run = openwebui.CodeRun(
         f"{language.title()} tool execution", language, code, emitter, bool(configured.DEBUG)
     )
-    outcome = await run.execute(configured, user, chat, openwebui.attachment_sources(files))
+    outcome = await run.execute(
+        configured, user, chat, openwebui.attachment_sources(files), request, metadata
+    )
     reply: dict[str, typing.Any] = {code_field: code, "status": outcome.status, "output": outcome.output}
     reply.update(openwebui.reply_fields(outcome))
     await run.finish(outcome)
@@ -86,6 +90,7 @@ class Tools(openwebui.Plugin[Valves]):
         __chat_id__: str | None = None,
         __metadata__: dict[str, typing.Any] | None = None,
         __files__: list[typing.Any] | None = None,
+        __request__: typing.Any = None,
     ) -> str:
         """
         Run Python code safely in a gVisor sandbox. Files written to the current
@@ -107,6 +112,8 @@ class Tools(openwebui.Plugin[Valves]):
             __event_emitter__,
             openwebui.chat_id(__chat_id__, __metadata__),
             __files__,
+            __request__,
+            __metadata__,
         )
 
     async def run_bash_command(
@@ -118,6 +125,7 @@ class Tools(openwebui.Plugin[Valves]):
         __chat_id__: str | None = None,
         __metadata__: dict[str, typing.Any] | None = None,
         __files__: list[typing.Any] | None = None,
+        __request__: typing.Any = None,
     ) -> str:
         """
         Run a bash command line or script safely in a gVisor sandbox. Files
@@ -139,6 +147,8 @@ class Tools(openwebui.Plugin[Valves]):
             __event_emitter__,
             openwebui.chat_id(__chat_id__, __metadata__),
             __files__,
+            __request__,
+            __metadata__,
         )
 
 
