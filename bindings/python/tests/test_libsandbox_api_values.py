@@ -257,8 +257,10 @@ def test_result_to_dict_is_json_ready() -> None:
         stdout="partial",
         files=[libsandbox.File(path="a.txt", size=3, host_path="/x/a.txt")],
         message="the code ran past its 5 s limit",
+        outputs=[libsandbox.Output(mime_type="image/png", data=b"\x89PNG", name="figure-1.png")],
     )
     data = json.loads(json.dumps(result.to_dict()))
+    assert data["outputs"] == [{"mime_type": "image/png", "data": "iVBORw==", "name": "figure-1.png"}]
     assert data["status"] == "TIMEOUT"
     assert data["exit_code"] is None
     assert data["files"] == [{"path": "a.txt", "size": 3, "host_path": "/x/a.txt"}]
@@ -274,6 +276,7 @@ def test_result_to_dict_is_json_ready() -> None:
         "files",
         "message",
         "egress",
+        "outputs",
     }
     assert data["egress"] is None
     with_egress = libsandbox.Result(
