@@ -1,0 +1,313 @@
+"""The warm pool under load: bursts and sustained arrivals, side by side.
+
+For each pool setting, python hello-world runs arrive as
+  - burst16:  16 runs back to back (each submitted when the previous returns),
+  - once16:   16 runs submitted at the same moment,
+  - poisson R: Poisson arrivals at R runs/s for --seconds (R from --rates),
+and the script reports p50/p95/p99 of submit-to-result latency, the pool hit
+rate, the machine's CPU time per run (/proc/stat, so refill boots count) and
+the peak number of idle pooled sandboxes. Pool settings:
+  - fixed:  pool_size=2, pool_max_size=2 (a pool that never grows),
+  - demand: pool_size=2, pool_max_size=0 (grows with demand, up to the
+            host's ceiling),
+  - held16: pool_size=16 (the burst goal: a pool allowed to hold 16).
+Then the cold path (pool off) against a raw ``runsc run`` of an equivalent
+bundle, alternating, and with --tool the Open WebUI tool at 4 runs/s.
+
+``python3 bench/pool_load.py [--rates 2 4 8] [--seconds 30] [--tool]``;
+``taskset -c 0 python3 bench/pool_load.py`` for one CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import typing
+from concurrent.futures import ThreadPoolExecutor
+
+import libsandbox
+
+HELLO = "print('hello')"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def busy_jiffies() -> int:
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+
+
+def counter(name: str) -> int:
+    return int(libsandbox.metrics()["counters"].get(name, 0))
+
+
+def idle() -> int:
+    return int(libsandbox.metrics()["gauges"].get("pool_idle", 0))
+
+
+class Phase:
+    """Latencies and counters of one arrival pattern."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.failures = 0
+        self.peak_idle = 0
+        self._lock = threading.Lock()
+
+    def record(self, started: float, result: libsandbox.Result) -> None:
+        with self._lock:
+            self.latencies.append(time.perf_counter() - started)
+            self.failures += result.status is not libsandbox.Status.OK
+
+
+RunFn = typing.Callable[[], libsandbox.Result]
+
+
+def drive(run: RunFn, arrivals: list[float], pool: ThreadPoolExecutor) -> dict[str, float]:
+    """Submits one run at each arrival time (seconds from now, sorted)."""
+    phase = Phase()
+    hits, misses, jiffies = counter("pool_hits"), counter("pool_misses"), busy_jiffies()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            phase.peak_idle = max(phase.peak_idle, idle())
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+
+    def one() -> None:
+        started = time.perf_counter()
+        phase.record(started, run())
+
+    t0 = time.perf_counter()
+    futures = []
+    for at in arrivals:
+        delay = t0 + at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        futures.append(pool.submit(one))
+    for f in futures:
+        f.result()
+    stop.set()
+    watcher.join()
+    n = len(phase.latencies)
+    taken = counter("pool_hits") - hits + counter("pool_misses") - misses
+    return {
+        "runs": n,
+        "failures": phase.failures,
+        "p50_ms": 1000 * percentile(phase.latencies, 50),
+        "p95_ms": 1000 * percentile(phase.latencies, 95),
+        "p99_ms": 1000 * percentile(phase.latencies, 99),
+        "hit_rate": (counter("pool_hits") - hits) / taken if taken else 0.0,
+        "cpu_ms_per_run": 1000 * (busy_jiffies() - jiffies) / os.sysconf("SC_CLK_TCK") / max(n, 1),
+        "peak_idle": phase.peak_idle,
+    }
+
+
+def back_to_back(run: RunFn, n: int) -> dict[str, float]:
+    """n runs, each submitted when the previous returns."""
+    latencies: list[float] = []
+    hits, misses, jiffies = counter("pool_hits"), counter("pool_misses"), busy_jiffies()
+    failures = 0
+    for _ in range(n):
+        started = time.perf_counter()
+        failures += run().status is not libsandbox.Status.OK
+        latencies.append(time.perf_counter() - started)
+    taken = counter("pool_hits") - hits + counter("pool_misses") - misses
+    return {
+        "runs": n,
+        "failures": failures,
+        "p50_ms": 1000 * percentile(latencies, 50),
+        "p95_ms": 1000 * percentile(latencies, 95),
+        "p99_ms": 1000 * percentile(latencies, 99),
+        "hit_rate": (counter("pool_hits") - hits) / taken if taken else 0.0,
+        "cpu_ms_per_run": 1000 * (busy_jiffies() - jiffies) / os.sysconf("SC_CLK_TCK") / n,
+        "peak_idle": idle(),
+    }
+
+
+def poisson(rate: float, seconds: float, rng: random.Random) -> list[float]:
+    arrivals, t = [], rng.expovariate(rate)
+    while t < seconds:
+        arrivals.append(t)
+        t += rng.expovariate(rate)
+    return arrivals
+
+
+def settle(floor: int, timeout: float = 120) -> None:
+    """Waits until the pool holds `floor` idle sandboxes and nothing runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gauges = libsandbox.metrics()["gauges"]
+        if gauges.get("pool_idle", 0) >= floor and gauges.get("running", 0) == 0:
+            return
+        time.sleep(0.1)
+
+
+def pool_settings(args: argparse.Namespace, root: str) -> dict[str, libsandbox.Config]:
+    def config(size: int, max_size: int) -> libsandbox.Config:
+        return libsandbox.Config(
+            state_dir=f"{root}/state",
+            storage_dir=f"{root}/files",
+            pool_size=size,
+            pool_max_size=max_size,
+            pool_languages=["python"],
+            max_concurrent=64,
+        )
+
+    return {"fixed": config(2, 2), "demand": config(2, 0), "held16": config(16, 16)}
+
+
+def raw_bundle(root: str) -> str:
+    """A bundle that runs the hello world like a cold run does, without
+    libsandbox: read-only system directories, a tmpfs home, uid 1000."""
+    bundle = f"{root}/raw"
+    os.makedirs(f"{bundle}/rootfs", exist_ok=True)
+    mounts = [{"destination": "/proc", "type": "proc", "source": "proc"}]
+    for d in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc"):
+        if os.path.exists(d):
+            mounts.append({"destination": d, "type": "bind", "source": d, "options": ["rbind", "ro"]})
+    mounts.append({"destination": "/home/user", "type": "tmpfs", "source": "tmpfs", "options": ["size=64m"]})
+    mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=64m"]})
+    spec = {
+        "ociVersion": "1.0.0",
+        "process": {
+            "user": {"uid": 1000, "gid": 1000},
+            "args": ["/usr/bin/python3", "-c", HELLO],
+            "env": ["PATH=/usr/bin:/bin", "HOME=/home/user"],
+            "cwd": "/home/user",
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "mounts": mounts,
+        "linux": {"namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "network")]},
+    }
+    with open(f"{bundle}/config.json", "w") as f:
+        json.dump(spec, f)
+    return bundle
+
+
+def cold_against_raw(root: str, runs: int) -> dict[str, dict[str, float]]:
+    runsc = shutil.which("runsc") or "runsc"
+    bundle = raw_bundle(root)
+    cold = libsandbox.Config(state_dir=f"{root}/cold-state", storage_dir=f"{root}/cold-files")
+    libsandbox.run(HELLO, config=cold)  # the engine, once
+    times: dict[str, list[float]] = {"cold": [], "raw": []}
+    for i in range(runs):  # alternating: the machine's noise hits both
+        started = time.perf_counter()
+        r = libsandbox.run(HELLO, config=cold)
+        times["cold"].append(time.perf_counter() - started)
+        assert r.ok, r.message
+        started = time.perf_counter()
+        subprocess.run(
+            [runsc, "--root", f"{root}/raw-root", "--network=none", "run", "--bundle", bundle, f"raw-{i}"],
+            check=True,
+            capture_output=True,
+        )
+        times["raw"].append(time.perf_counter() - started)
+    return {
+        name: {"p50_ms": 1000 * statistics.median(v), "p95_ms": 1000 * percentile(v, 95)} for name, v in times.items()
+    }
+
+
+def tool_runner(root: str) -> RunFn:
+    """The Open WebUI tool's run_python_code, as Open WebUI calls it."""
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "open-webui", "tools", "run_code.py")
+    spec = importlib.util.spec_from_file_location("bench_tool", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tools = module.Tools()
+    tools.valves = module.Valves(
+        WEB_ACCESSIBLE_DIRECTORY_PATH=f"{root}/tool-files", WARM_POOL_SIZE=2, MAX_WORKSPACE_MEGABYTES=64
+    )
+    user = {"id": "bench", "name": "bench", "role": "user"}
+
+    def run() -> libsandbox.Result:
+        reply = json.loads(asyncio.run(tools.run_python_code(HELLO, __user__=user)))
+        status = getattr(libsandbox.Status, reply["status"])
+        return libsandbox.Result(status=status)
+
+    return run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", type=float, nargs="*", default=[2, 4, 8])
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--settings", nargs="*", default=["fixed", "demand", "held16"])
+    parser.add_argument("--raw-runs", type=int, default=10)
+    parser.add_argument("--tool", action="store_true", help="also the Open WebUI tool at 4 runs/s")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    print(f"cpus allowed: {len(os.sched_getaffinity(0))}, runsc: {libsandbox.runsc_version()}")
+    rows: list[tuple[str, str, dict[str, float]]] = []
+    with tempfile.TemporaryDirectory(prefix="pool-load-") as root, ThreadPoolExecutor(64) as pool:
+        settings = pool_settings(args, root)
+        for name in args.settings:
+            config = settings[name]
+
+            def run(config: libsandbox.Config = config) -> libsandbox.Result:
+                return libsandbox.run(HELLO, config=config)
+
+            phases: list[tuple[str, typing.Callable[[], dict[str, float]]]] = [
+                ("burst16", lambda run=run: back_to_back(run, 16)),
+                ("once16", lambda run=run: drive(run, [0.0] * 16, pool)),
+            ]
+            if name != "held16":
+                for rate in args.rates:
+                    arrivals = poisson(rate, args.seconds, rng)
+                    phases.append((f"poisson {rate:g}/s", lambda run=run, a=arrivals: drive(run, a, pool)))
+            for label, phase in phases:
+                libsandbox.shutdown()  # every phase starts from the floor, settled
+                libsandbox.run(HELLO, config=config)
+                settle(config.pool_size)
+                rows.append((name, label, phase()))
+                print(name, label, json.dumps({k: round(v, 2) for k, v in rows[-1][2].items()}), flush=True)
+        if args.tool:
+            libsandbox.shutdown()
+            tool = tool_runner(root)
+            tool()
+            settle(2)
+            rows.append(("tool", "poisson 4/s", drive(tool, poisson(4, args.seconds, rng), pool)))
+            print("tool poisson 4/s", json.dumps({k: round(v, 2) for k, v in rows[-1][2].items()}), flush=True)
+        libsandbox.shutdown()
+        raw = cold_against_raw(root, args.raw_runs)
+        libsandbox.shutdown()
+
+    print()
+    print("| setting | arrivals | runs | p50 ms | p95 ms | p99 ms | pool hits | CPU ms/run | peak idle |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, label, r in rows:
+        print(
+            f"| {name} | {label} | {r['runs']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} "
+            f"| {100 * r['hit_rate']:.0f} % | {r['cpu_ms_per_run']:.0f} | {r['peak_idle']:.0f} |"
+        )
+    ratio = raw["cold"]["p50_ms"] / raw["raw"]["p50_ms"]
+    print(
+        f"\ncold path p50 {raw['cold']['p50_ms']:.0f} ms (p95 {raw['cold']['p95_ms']:.0f}) vs raw runsc run "
+        f"p50 {raw['raw']['p50_ms']:.0f} ms (p95 {raw['raw']['p95_ms']:.0f}): {ratio:.2f}x"
+    )
+    failures = sum(r["failures"] for _, _, r in rows)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
