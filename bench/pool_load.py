@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib.util
 import json
 import os
@@ -43,7 +44,7 @@ HELLO = "print('hello')"
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def busy_jiffies() -> int:
@@ -175,12 +176,12 @@ def pool_settings(args: argparse.Namespace, root: str) -> dict[str, libsandbox.C
     return {"fixed": config(2, 2), "demand": config(2, 0), "held16": config(16, 16)}
 
 
-def raw_bundle(root: str) -> str:
-    """A bundle that runs the hello world like a cold run does, without
-    libsandbox: read-only system directories, a tmpfs home, uid 1000."""
-    bundle = f"{root}/raw"
+def raw_bundle(root: str, name: str, argv: list[str]) -> str:
+    """A bundle that runs `argv` like a cold run does, without libsandbox:
+    read-only system directories, a tmpfs home, uid 1000."""
+    bundle = f"{root}/{name}"
     os.makedirs(f"{bundle}/rootfs", exist_ok=True)
-    mounts = [{"destination": "/proc", "type": "proc", "source": "proc"}]
+    mounts: list[dict[str, typing.Any]] = [{"destination": "/proc", "type": "proc", "source": "proc"}]
     for d in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc"):
         if os.path.exists(d):
             mounts.append({"destination": d, "type": "bind", "source": d, "options": ["rbind", "ro"]})
@@ -190,7 +191,7 @@ def raw_bundle(root: str) -> str:
         "ociVersion": "1.0.0",
         "process": {
             "user": {"uid": 1000, "gid": 1000},
-            "args": ["/usr/bin/python3", "-c", HELLO],
+            "args": argv,
             "env": ["PATH=/usr/bin:/bin", "HOME=/home/user"],
             "cwd": "/home/user",
         },
@@ -204,25 +205,55 @@ def raw_bundle(root: str) -> str:
 
 
 def cold_against_raw(root: str, runs: int) -> dict[str, dict[str, float]]:
+    """Alternating: libsandbox's cold path, `runsc run` of the same hello
+    world, and of /bin/true (runsc alone, without Python starting)."""
     runsc = shutil.which("runsc") or "runsc"
-    bundle = raw_bundle(root)
+    bundles = {
+        "raw": raw_bundle(root, "raw", ["/usr/bin/python3", "-c", HELLO]),
+        "true": raw_bundle(root, "true", ["/bin/true"]),
+    }
     cold = libsandbox.Config(state_dir=f"{root}/cold-state", storage_dir=f"{root}/cold-files")
     libsandbox.run(HELLO, config=cold)  # the engine, once
-    times: dict[str, list[float]] = {"cold": [], "raw": []}
-    for i in range(runs):  # alternating: the machine's noise hits both
+    times: dict[str, list[float]] = {"cold": [], "raw": [], "true": []}
+    for i in range(runs):  # alternating: the machine's noise hits all
         started = time.perf_counter()
         r = libsandbox.run(HELLO, config=cold)
         times["cold"].append(time.perf_counter() - started)
         assert r.ok, r.message
-        started = time.perf_counter()
-        subprocess.run(
-            [runsc, "--root", f"{root}/raw-root", "--network=none", "run", "--bundle", bundle, f"raw-{i}"],
-            check=True,
-            capture_output=True,
-        )
-        times["raw"].append(time.perf_counter() - started)
+        for name, bundle in bundles.items():
+            started = time.perf_counter()
+            subprocess.run(
+                [
+                    runsc,
+                    "--root",
+                    f"{root}/raw-root",
+                    "--network=none",
+                    "run",
+                    "--bundle",
+                    bundle,
+                    f"{name}-{i}",
+                ],
+                check=True,
+                capture_output=True,
+            )
+            times[name].append(time.perf_counter() - started)
     return {
-        name: {"p50_ms": 1000 * statistics.median(v), "p95_ms": 1000 * percentile(v, 95)} for name, v in times.items()
+        name: {"p50_ms": 1000 * statistics.median(v), "p95_ms": 1000 * percentile(v, 95)}
+        for name, v in times.items()
+    }
+
+
+def boot_breakdown() -> dict[str, float] | None:
+    """Mean pooled boot time and its part before runsc starts, from the
+    library's histograms (every boot of this process)."""
+    histograms = libsandbox.metrics()["histograms"]
+    total, prepare = histograms.get("pool_boot"), histograms.get("pool_boot_prepare")
+    if not total or not prepare or not total["count"]:
+        return None
+    return {
+        "count": total["count"],
+        "total_ms": 1000 * total["sum_s"] / total["count"],
+        "prepare_ms": 1000 * prepare["sum_s"] / prepare["count"],
     }
 
 
@@ -248,7 +279,9 @@ def tool_runner(root: str) -> RunFn:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rates", type=float, nargs="*", default=[2, 4, 8])
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--settings", nargs="*", default=["fixed", "demand", "held16"])
@@ -268,13 +301,13 @@ def main() -> int:
                 return libsandbox.run(HELLO, config=config)
 
             phases: list[tuple[str, typing.Callable[[], dict[str, float]]]] = [
-                ("burst16", lambda run=run: back_to_back(run, 16)),
-                ("once16", lambda run=run: drive(run, [0.0] * 16, pool)),
+                ("burst16", functools.partial(back_to_back, run, 16)),
+                ("once16", functools.partial(drive, run, [0.0] * 16, pool)),
             ]
             if name != "held16":
                 for rate in args.rates:
                     arrivals = poisson(rate, args.seconds, rng)
-                    phases.append((f"poisson {rate:g}/s", lambda run=run, a=arrivals: drive(run, a, pool)))
+                    phases.append((f"poisson {rate:g}/s", functools.partial(drive, run, arrivals, pool)))
             for label, phase in phases:
                 libsandbox.shutdown()  # every phase starts from the floor, settled
                 libsandbox.run(HELLO, config=config)
@@ -287,8 +320,11 @@ def main() -> int:
             tool()
             settle(2)
             rows.append(("tool", "poisson 4/s", drive(tool, poisson(4, args.seconds, rng), pool)))
-            print("tool poisson 4/s", json.dumps({k: round(v, 2) for k, v in rows[-1][2].items()}), flush=True)
+            print(
+                "tool poisson 4/s", json.dumps({k: round(v, 2) for k, v in rows[-1][2].items()}), flush=True
+            )
         libsandbox.shutdown()
+        boot = boot_breakdown()
         raw = cold_against_raw(root, args.raw_runs)
         libsandbox.shutdown()
 
@@ -297,14 +333,22 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     for name, label, r in rows:
         print(
-            f"| {name} | {label} | {r['runs']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} "
-            f"| {100 * r['hit_rate']:.0f} % | {r['cpu_ms_per_run']:.0f} | {r['peak_idle']:.0f} |"
+            f"| {name} | {label} | {r['runs']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
+            f"| {r['p99_ms']:.1f} | {100 * r['hit_rate']:.0f} % | {r['cpu_ms_per_run']:.0f} "
+            f"| {r['peak_idle']:.0f} |"
         )
     ratio = raw["cold"]["p50_ms"] / raw["raw"]["p50_ms"]
     print(
         f"\ncold path p50 {raw['cold']['p50_ms']:.0f} ms (p95 {raw['cold']['p95_ms']:.0f}) vs raw runsc run "
         f"p50 {raw['raw']['p50_ms']:.0f} ms (p95 {raw['raw']['p95_ms']:.0f}): {ratio:.2f}x"
     )
+    print(f"runsc run of /bin/true: p50 {raw['true']['p50_ms']:.0f} ms (runsc alone, no Python)")
+    if boot is not None:
+        print(
+            f"pooled boot: mean {boot['total_ms']:.0f} ms over {boot['count']:.0f} boots, of which "
+            f"{boot['prepare_ms']:.0f} ms ours before runsc starts (run dir, cgroup, bundle); the rest "
+            "is runsc and the executor's interpreter starting"
+        )
     failures = sum(r["failures"] for _, _, r in rows)
     return 1 if failures else 0
 

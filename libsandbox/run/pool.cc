@@ -199,6 +199,9 @@ void WarmPool::BootLoop() {
     const absl::Time t0 = absl::Now();
     std::string notes;
     absl::StatusOr<std::unique_ptr<Instance>> in = Instance::Prepare(env, spec, &notes);
+    // Where a boot's time goes: ours (run dir, cgroup, bundle) vs runsc and
+    // the executor's interpreter starting.
+    GlobalMetrics().Observe("pool_boot_prepare", absl::Now() - t0);
     absl::Status s =
         in.ok() ? (*in)->Launch(std::nullopt, absl::Now() + kBootTimeout) : in.status();
     const absl::Duration took = absl::Now() - t0;
