@@ -327,14 +327,13 @@ class Action(openwebui.Plugin[Valves]):
             [m.get("files") for m in messages if isinstance(m, dict)],
         )
         chat_id = openwebui.chat_id(__chat_id__, __metadata__, body)
-        outcome = await run.execute(
-            self.valves,
-            __user__,
-            chat_id,
-            attachments,
-            __request__,
-            __metadata__ if isinstance(__metadata__, dict) else None,
+        # Open WebUI gives an action no __metadata__: its body names the chat and message.
+        metadata = (
+            __metadata__
+            if isinstance(__metadata__, dict)
+            else {"chat_id": chat_id, "message_id": body.get("id")}
         )
+        outcome = await run.execute(self.valves, __user__, chat_id, attachments, __request__, metadata)
 
         rendered = sorted(
             (f["path"], render_file(f["path"], f["size"], host, f["url"]))

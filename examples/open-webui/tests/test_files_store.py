@@ -176,23 +176,17 @@ def test_function_shows_the_figure_and_links_the_store(
 ) -> None:
     action = configure(function_module.Action(), storage, MAX_RAM_MEGABYTES=512)
     events = Events()
-    body = assistant("```python\n" + PLOT + "```")
+    # As Open WebUI calls an action: no __metadata__, the chat and message in the body.
+    body = {**assistant("```python\n" + PLOT + "```"), "chat_id": "chat-1", "id": "msg-1"}
     reply = json.loads(
-        run(
-            action.action(
-                body,
-                __user__=user("ben"),
-                __event_emitter__=events,
-                __metadata__=METADATA,
-                __request__=REQUEST,
-            )
-        )
+        run(action.action(body, __user__=user("ben"), __event_emitter__=events, __request__=REQUEST))
     )
     assert reply["status"] == "OK", reply
     assert all(f.user_id == "ben" for f in owui.files.values()) and len(owui.files) == 2
     [url] = [f["url"] for f in reply["files"]]
     assert url in "".join(e["content"] for e in events.of_type("message"))
     assert len(events.of_type("files")[0]["files"]) == 1
+    assert {(c, m, u) for c, m, _, u in owui.chat_files} == {("chat-1", "msg-1", "ben")}
 
 
 def test_outside_open_webui_or_for_an_unknown_user_nothing_is_uploaded(
