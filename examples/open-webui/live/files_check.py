@@ -109,7 +109,14 @@ def run_checks(owui: str) -> int:
 
     # Users reach a model only through its registered entry giving them access (README step 4).
     everyone = [{"principal_type": "user", "principal_id": "*", "permission": "read"}]
-    form = {"id": "echo", "base_model_id": None, "name": "Echo", "meta": {}, "params": {}, "access_grants": everyone}
+    form = {
+        "id": "echo",
+        "base_model_id": None,
+        "name": "Echo",
+        "meta": {},
+        "params": {},
+        "access_grants": everyone,
+    }
     r = api.post("/api/v1/models/create", headers=admin, json=form)
     check("the model is shared with every user", r.status_code == 200, r.text)
     models = api.get("/api/models", headers=ann).json()  # also refreshes Open WebUI's model list
