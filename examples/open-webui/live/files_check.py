@@ -109,7 +109,7 @@ def run_checks(owui: str) -> int:
 
     # Users reach a model only through its registered entry giving them access (README step 4).
     everyone = [{"principal_type": "user", "principal_id": "*", "permission": "read"}]
-    form = {
+    model: dict[str, object] = {
         "id": "echo",
         "base_model_id": None,
         "name": "Echo",
@@ -117,7 +117,7 @@ def run_checks(owui: str) -> int:
         "params": {},
         "access_grants": everyone,
     }
-    r = api.post("/api/v1/models/create", headers=admin, json=form)
+    r = api.post("/api/v1/models/create", headers=admin, json=model)
     check("the model is shared with every user", r.status_code == 200, r.text)
     models = api.get("/api/models", headers=ann).json()  # also refreshes Open WebUI's model list
     ids = [m["id"] for m in models.get("data", [])]
@@ -182,10 +182,18 @@ def run_checks(owui: str) -> int:
         )
     r = api.get(table_url)
     check("nobody logged out gets it", r.status_code in (401, 403, 404), r.status_code)
-    listed = api.get("/api/v1/files/", headers=ann).json()
-    names = sorted(f.get("filename") or f.get("meta", {}).get("name") for f in listed)
-    check("both are ann's files in Open WebUI", names == ["figure-1.png", "table.csv"], names)
-    check("ben's file list has neither", api.get("/api/v1/files/", headers=ben).json() == [])
+
+    def file_names(headers: dict[str, str]) -> list[str]:
+        listed = api.get("/api/v1/files/", headers=headers).json()
+        items = listed.get("items", []) if isinstance(listed, dict) else listed  # a page, or a list
+        return sorted(f.get("filename") or f.get("meta", {}).get("name") for f in items)
+
+    check(
+        "both are ann's files in Open WebUI",
+        file_names(ann) == ["figure-1.png", "table.csv"],
+        file_names(ann),
+    )
+    check("ben's file list has neither", file_names(ben) == [], file_names(ben))
     print("all checks passed")
     return 0
 
