@@ -24,11 +24,13 @@
 
 namespace libsandbox {
 
-absl::StatusOr<std::string> SessionDirName(const SessionKey& key) {
+absl::StatusOr<std::string> SessionDirName(const SessionKey& key, bool legacy) {
   std::string dir;
   for (const std::string* part : {&key.user(), &key.policy(), &key.chat()}) {
     absl::StatusOr<std::string> k = UserKey(*part);
     if (!k.ok()) return k.status();
+    // No UserKey looks like these (it gives "anonymous", "u_…", "x_…").
+    if (part->empty() && !legacy) k = part == &key.policy() ? kNoPolicyDir : kAllChatsDir;
     absl::StrAppend(&dir, dir.empty() ? "" : "/", *k);
   }
   return dir;

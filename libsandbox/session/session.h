@@ -66,8 +66,12 @@ inline constexpr char kEmptySessionUser[] =
 
 // The directory of a session below <storage_dir>/sessions: the UserKey of
 // user, policy and chat as nested directories, so distinct keys never share
-// one. InvalidArgument for parts UserKey rejects.
-absl::StatusOr<std::string> SessionDirName(const SessionKey& key);
+// one; no policy is kNoPolicyDir and no chat kAllChatsDir. `legacy`: the
+// name earlier versions used (UserKey's "anonymous" for both), still used
+// where only that one exists. InvalidArgument for parts UserKey rejects.
+inline constexpr char kNoPolicyDir[] = "no-policy";
+inline constexpr char kAllChatsDir[] = "all-chats";
+absl::StatusOr<std::string> SessionDirName(const SessionKey& key, bool legacy = false);
 
 class SessionLauncher;  // session_launcher.h: the thread that starts sandboxes
 class SessionSlots;     // session_slots.h: the max_sessions cap

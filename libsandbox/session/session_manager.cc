@@ -109,6 +109,13 @@ absl::StatusOr<std::shared_ptr<ManagedSession>> SessionManager::Get(const Sessio
   if (key.user().empty()) return absl::InvalidArgumentError(kEmptySessionUser);
   absl::StatusOr<std::string> dir_name = SessionDirName(key);
   if (!dir_name.ok()) return dir_name.status();
+  // A workspace made by an earlier version keeps its files where they are.
+  const std::string sessions_dir = env_->config.storage_dir() + "/sessions/";
+  if (absl::StatusOr<std::string> legacy = SessionDirName(key, /*legacy=*/true);
+      legacy.ok() && *legacy != *dir_name && !Exists(sessions_dir + *dir_name) &&
+      Exists(sessions_dir + *legacy)) {
+    dir_name = legacy;
+  }
   const std::string id = KeyString(key);
   {
     absl::MutexLock lock(&mu_);

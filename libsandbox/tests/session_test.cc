@@ -147,6 +147,35 @@ TEST_F(SessionTest, WorkspacePersistsAcrossStopAndHostRestart) {
   EXPECT_EQ(r.stdout(), "data\n");
 }
 
+// No policy and no chat read as such on disk; a workspace an earlier
+// version made (UserKey's "anonymous" for both) keeps its files.
+TEST_F(SessionTest, DirectoriesNameNoPolicyAndAllChatsAndOldOnesStay) {
+  const std::string sessions = root_ + "/storage/sessions/";
+  SessionOptions uncapped;
+  *uncapped.mutable_limits() = DefaultSessionLimits();
+  uncapped.mutable_limits()->set_workspace_mb(0);
+  auto s = Get("bob", uncapped);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->workspace().starts_with(sessions + "u_bob/no-policy/all-chats/"))
+      << s->workspace();
+  EXPECT_RESULT(Exec(*s, "echo old > kept.txt"), OK);
+  ASSERT_TRUE(s->Stop().ok());
+  s.reset();
+  NewManager();  // an upgrade: the workspace sits where the old version put it
+  ASSERT_EQ(
+      ::rename((sessions + "u_bob/no-policy").c_str(), (sessions + "u_bob/anonymous").c_str()), 0);
+  ASSERT_EQ(::rename((sessions + "u_bob/anonymous/all-chats").c_str(),
+                     (sessions + "u_bob/anonymous/anonymous").c_str()),
+            0);
+  s = Get("bob", uncapped);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->workspace().starts_with(sessions + "u_bob/anonymous/anonymous/"))
+      << s->workspace();
+  Result r = Exec(*s, "cat kept.txt");
+  EXPECT_RESULT(r, OK);
+  EXPECT_EQ(r.stdout(), "old\n");
+}
+
 TEST_F(SessionTest, BackgroundProcessLivesUntilTheSessionStops) {
   auto s = Get("alice");
   ASSERT_NE(s, nullptr);

@@ -228,10 +228,18 @@ def session_key(valves: Valves, user: str, chat: str) -> tuple[str, str] | None:
     return (user, chat) if chat else None
 
 
+# Whether this process ever ran a session: sessions live in the process
+# that started them, so with none started there is nothing to stop, and
+# one-shot runs skip the lookup.
+_sessions_started = False
+
+
 def stop_sessions(valves: Valves) -> int:
     """Stops the running session sandboxes of these valves' session store
     (their files stay): what SESSION_MODE "off" means for sessions a
     previous setting left running. Blocks; returns how many it stopped."""
+    if not _sessions_started:
+        return 0
     try:
         config = libsandbox.Config(**session_arguments(valves, session_dir(valves))["config"])
         running = libsandbox.list_sessions(config)
@@ -282,6 +290,8 @@ async def session_run(
     `files` are written to its home directory first, the files the code
     creates or changes are kept like a one-shot run's (same directory,
     quotas and links)."""
+    global _sessions_started
+    _sessions_started = True
     user, chat = key
     arguments = session_arguments(valves, session_dir(valves))
     session = libsandbox.Session(
