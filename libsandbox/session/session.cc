@@ -25,12 +25,15 @@
 namespace libsandbox {
 
 absl::StatusOr<std::string> SessionDirName(const SessionKey& key, bool legacy) {
+  // No UserKey looks like the names of an empty policy or chat (UserKey
+  // gives "anonymous", "u_…", "x_…").
+  const std::pair<const std::string*, const char*> parts[] = {
+      {&key.user(), nullptr}, {&key.policy(), kNoPolicyDir}, {&key.chat(), kAllChatsDir}};
   std::string dir;
-  for (const std::string* part : {&key.user(), &key.policy(), &key.chat()}) {
+  for (const auto& [part, empty_name] : parts) {
     absl::StatusOr<std::string> k = UserKey(*part);
     if (!k.ok()) return k.status();
-    // No UserKey looks like these (it gives "anonymous", "u_…", "x_…").
-    if (part->empty() && !legacy) k = part == &key.policy() ? kNoPolicyDir : kAllChatsDir;
+    if (part->empty() && empty_name != nullptr && !legacy) *k = empty_name;
     absl::StrAppend(&dir, dir.empty() ? "" : "/", *k);
   }
   return dir;
