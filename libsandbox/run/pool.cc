@@ -103,11 +103,6 @@ int WarmPool::idle() const {
   return n;
 }
 
-int WarmPool::target(const Language* language) {
-  absl::MutexLock lock(&mu_);
-  return TargetLocked(language);
-}
-
 int WarmPool::TargetLocked(const Language* language) {
   const auto& langs = settings_.languages;
   if (stop_ || std::find(langs.begin(), langs.end(), language) == langs.end()) return 0;

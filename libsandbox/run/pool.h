@@ -57,13 +57,12 @@ class WarmPool {
                                  const Limits& limits, bool network);
 
   int idle() const;
-  // Idle plus booting sandboxes the pool aims at for `language` now.
-  int target(const Language* language);
 
  private:
   void BootLoop();
   // A language below its target, or nullptr.
   const Language* Wanted() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Idle plus booting sandboxes the pool aims at for `language` now.
   int TargetLocked(const Language* language) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves idle sandboxes beyond the target (or of dropped languages) to discard_.
   void TrimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
