@@ -22,6 +22,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/marshalling.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -226,7 +227,8 @@ google::protobuf::Value Bool(bool b) {
   return v;
 }
 
-// The contract's JSON shape: status by name, files as a list of objects.
+// The contract's JSON shape: status by name, files and outputs as lists of
+// objects.
 google::protobuf::Struct ToJson(const libsandbox::Result& r) {
   google::protobuf::Struct s;
   auto& f = *s.mutable_fields();
@@ -250,6 +252,15 @@ google::protobuf::Struct ToJson(const libsandbox::Result& r) {
     (*o.mutable_fields())["size"] = Num(static_cast<double>(file.size()));
     (*o.mutable_fields())["host_path"] = Str(file.host_path());
     *files->add_values()->mutable_struct_value() = std::move(o);
+  }
+  // Figures and images, their bytes as base64 (as the Python to_dict).
+  auto* outputs = f["outputs"].mutable_list_value();
+  for (const libsandbox::Output& out : r.outputs()) {
+    google::protobuf::Struct o;
+    (*o.mutable_fields())["mime_type"] = Str(out.mime_type());
+    (*o.mutable_fields())["data"] = Str(absl::Base64Escape(out.data()));
+    (*o.mutable_fields())["name"] = Str(out.name());
+    *outputs->add_values()->mutable_struct_value() = std::move(o);
   }
   return s;
 }

@@ -117,6 +117,16 @@ def test_sandbox_run_code_from_stdin_with_default_limits(sandbox_run: str, dirs:
     assert isinstance(result["files"], list)
 
 
+def test_sandbox_run_prints_figures_as_base64_outputs(sandbox_run: str, dirs: list[str]) -> None:
+    plot = "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\n"
+    result = _result(_cli(sandbox_run, *dirs, "--memory-mb=512", stdin=plot))
+    assert result["status"] == "OK", result["message"]
+    [figure] = result["outputs"]
+    assert (figure["name"], figure["mime_type"]) == ("figure-1.png", "image/png")
+    assert base64.b64decode(figure["data"])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert result["files"] == []
+
+
 def test_sandbox_run_request_textproto_needs_no_stdin(
     sandbox_run: str, dirs: list[str], tmp_path: Path
 ) -> None:
