@@ -106,7 +106,13 @@ class CodeRun:
                     self.language, self.code, valves, key, root, files, show_debug=show
                 )
             outcome = outcome._replace(notes=outcome.notes + tuple(notes))
-            return await self.publish(outcome, await OpenWebUIStore.of(request, user, metadata))
+            try:
+                store = await OpenWebUIStore.of(request, user, metadata)
+            except Exception as e:  # inside Open WebUI, yet its store failed: link nothing
+                unlinked = [{**f, "url": None} for f in outcome.files]
+                note = f"Open WebUI's file store failed ({e}): files are not linked."
+                return outcome._replace(files=unlinked, notes=(*outcome.notes, note))
+            return await self.publish(outcome, store)
         except ValveError as e:
             return RunOutcome("SANDBOX_ERROR", "", False, f"Misconfigured valve: {e}", [], [])
         except Exception as e:
@@ -129,7 +135,11 @@ class CodeRun:
             except Exception as e:
                 files.append({**f, "url": None})
                 notes.append(f"{f['path']} could not be stored in Open WebUI: {e}")
+        stored = {f["path"]: f["url"] for f in files if f["url"]}
         for output in outcome.outputs:
+            if output.name in stored:  # an image the code saved: already stored
+                images.append(stored[output.name])
+                continue
             try:
                 images.append(await store.put(output.name, output.data, output.mime_type))
             except Exception as e:

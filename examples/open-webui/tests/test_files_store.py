@@ -201,3 +201,36 @@ def test_outside_open_webui_or_for_an_unknown_user_nothing_is_uploaded(
         assert reply["files"][0]["url"].startswith("/files/")  # the retention directory's link
         assert events.of_type("files") == []
     assert owui.files == {}
+
+
+def test_a_saved_image_is_stored_once_and_a_failing_store_links_nothing(
+    tool_module: types.ModuleType,
+    libsandbox: types.ModuleType,
+    storage: pathlib.Path,
+    owui: FakeOpenWebUI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tools = configure(tool_module.Tools(), storage, MAX_RAM_MEGABYTES=512)
+    saved = "import matplotlib.pyplot as plt\nplt.bar([1], [2]); plt.savefig('chart.png'); plt.close()\n"
+    events = Events()
+    arguments: dict[str, Any] = {
+        "__user__": user("ann"),
+        "__event_emitter__": events,
+        "__metadata__": METADATA,
+        "__request__": REQUEST,
+    }
+    reply = json.loads(run(tools.run_python_code(saved, **arguments)))
+    assert reply["status"] == "OK", reply
+    assert reply["figures"] == ["chart.png"]
+    [chart] = reply["files"]
+    assert len(owui.files) == 1  # the file and the image shown are one upload
+    assert events.of_type("files")[0]["files"] == [{"type": "image", "url": chart["url"]}]
+
+    async def broken(id: str, db: Any = None) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(sys.modules["open_webui.models.users"].Users, "get_user_by_id", staticmethod(broken))
+    reply = json.loads(run(tools.run_python_code(saved, **{**arguments, "__event_emitter__": Events()})))
+    assert reply["status"] == "OK", reply
+    assert reply["files"][0]["url"] is None  # never the shared retention link
+    assert any("file store failed" in note for note in reply["notes"])
