@@ -127,21 +127,25 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoStatus(absl::StrCat("open ", path), errno);
+absl::StatusOr<std::string> ReadFd(int fd, size_t max_bytes, absl::string_view what) {
   std::string out;
   char buf[8192];
   while (out.size() < max_bytes) {
-    ssize_t n = ::read(fd.get(), buf, std::min(sizeof(buf), max_bytes - out.size()));
+    ssize_t n = ::read(fd, buf, std::min(sizeof(buf), max_bytes - out.size()));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus(absl::StrCat("read ", path), errno);
+      return ErrnoStatus(what, errno);
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
   }
   return out;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(absl::StrCat("open ", path), errno);
+  return ReadFd(fd.get(), max_bytes, absl::StrCat("read ", path));
 }
 
 absl::Status RemoveTree(const std::string& path) {

@@ -40,16 +40,9 @@ std::optional<std::string> ReadBounded(int dir_fd, const char* name, int64_t max
       st.st_size > max_bytes) {
     return std::nullopt;
   }
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < data.size()) {
-    ssize_t n = ::read(fd.get(), data.data() + got, data.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  data.resize(got);  // shrunk meanwhile: what there was
-  return data;
+  absl::StatusOr<std::string> data = ReadFd(fd.get(), static_cast<size_t>(st.st_size));
+  if (!data.ok()) return std::nullopt;
+  return *std::move(data);
 }
 
 class Collector {

@@ -96,13 +96,6 @@ void WarmPool::Configure(std::shared_ptr<const Environment> env, PoolSettings se
   TrimLocked();
 }
 
-int WarmPool::idle() const {
-  absl::MutexLock lock(&mu_);
-  int n = 0;
-  for (const auto& [language, q] : idle_) n += static_cast<int>(q.size());
-  return n;
-}
-
 int WarmPool::TargetLocked(const Language* language) {
   const auto& langs = settings_.languages;
   if (stop_ || std::find(langs.begin(), langs.end(), language) == langs.end()) return 0;

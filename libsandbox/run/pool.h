@@ -56,8 +56,6 @@ class WarmPool {
   std::unique_ptr<Instance> Take(const std::string& key, const Language* language,
                                  const Limits& limits, bool network);
 
-  int idle() const;
-
  private:
   void BootLoop();
   // A language below its target, or nullptr.
@@ -69,7 +67,7 @@ class WarmPool {
   bool HasWork() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetIdleGauge() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mutable absl::Mutex mu_;
+  absl::Mutex mu_;
   std::shared_ptr<const Environment> env_ ABSL_GUARDED_BY(mu_);  // boots
   std::string key_ ABSL_GUARDED_BY(mu_);                         // PoolKey of env_
   PoolSettings settings_ ABSL_GUARDED_BY(mu_);
