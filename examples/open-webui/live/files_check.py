@@ -16,16 +16,14 @@ Prints one line per check and exits non-zero on the first failure.
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import secrets
-import subprocess
 import sys
 import tempfile
 import uuid
 
 import httpx
-from terminals_check import check, free_port, wait_up
+from live_helpers import check, free_port, start_open_webui, wait_up
 
 FUNCTION = pathlib.Path(__file__).resolve().parents[1] / "functions" / "run_code.py"
 ECHO_MODEL = """
@@ -47,23 +45,7 @@ def main() -> int:
     root = tempfile.mkdtemp(prefix="owui-files-")
     port = free_port()
     owui = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "WEBUI_SECRET_KEY": secrets.token_hex(32),
-        "DATA_DIR": f"{root}/owui",
-        "OFFLINE_MODE": "true",
-        "HF_HUB_OFFLINE": "1",
-        "ENABLE_OLLAMA_API": "false",
-        "ENABLE_OPENAI_API": "false",
-        "BYPASS_EMBEDDING_AND_RETRIEVAL": "true",
-    }
-    os.makedirs(f"{root}/owui", exist_ok=True)
-    server = subprocess.Popen(
-        [args.open_webui, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=open(f"{root}/owui.log", "wb"),
-        stderr=subprocess.STDOUT,
-    )
+    server = start_open_webui(args.open_webui, root, port, secrets.token_hex(32))
     try:
         wait_up(f"{owui}/health", server, 600)
         return run_checks(owui)

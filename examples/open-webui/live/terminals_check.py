@@ -19,43 +19,15 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import websockets
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_up(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        if process.poll() is not None:
-            sys.exit(f"{url}: the server exited ({process.returncode})")
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            sys.exit(f"{url}: not up after {seconds} s")
-        time.sleep(0.5)
-
-
-def check(name: str, condition: bool, detail: object = "") -> None:
-    print(f"{'ok  ' if condition else 'FAIL'} {name}" + (f": {detail}" if not condition else ""))
-    if not condition:
-        sys.exit(1)
+from live_helpers import check, free_port, start_open_webui, wait_up
 
 
 def main() -> int:
@@ -67,17 +39,6 @@ def main() -> int:
     secret, key = secrets.token_hex(32), secrets.token_hex(32)
     owui_port, term_port = free_port(), free_port()
     owui, term = f"http://127.0.0.1:{owui_port}", f"http://127.0.0.1:{term_port}"
-    owui_env = {
-        **os.environ,
-        "WEBUI_SECRET_KEY": secret,
-        "DATA_DIR": f"{root}/owui",
-        "OFFLINE_MODE": "true",
-        "HF_HUB_OFFLINE": "1",
-        "ENABLE_OLLAMA_API": "false",
-        "ENABLE_OPENAI_API": "false",
-        "BYPASS_EMBEDDING_AND_RETRIEVAL": "true",
-    }
-    os.makedirs(f"{root}/owui", exist_ok=True)
     term_env = {
         **os.environ,
         "LIBSANDBOX_TERMINALS_API_KEY": key,
@@ -85,12 +46,7 @@ def main() -> int:
         "LIBSANDBOX_TERMINALS_WEBUI_SECRET_KEY": secret,
     }
     servers = [
-        subprocess.Popen(
-            [args.open_webui, "serve", "--host", "127.0.0.1", "--port", str(owui_port)],
-            env=owui_env,
-            stdout=open(f"{root}/owui.log", "wb"),
-            stderr=subprocess.STDOUT,
-        ),
+        start_open_webui(args.open_webui, root, owui_port, secret),
         subprocess.Popen(
             [sys.executable, "-m", "libsandbox.terminals", "--port", str(term_port), "--log-level", "warning",
              "--state-dir", f"{root}/state", "--storage-dir", f"{root}/files",
