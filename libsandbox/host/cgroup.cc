@@ -32,6 +32,13 @@ absl::Status WriteValue(const std::string& dir, const std::string& file, const s
   return absl::OkStatus();
 }
 
+// cpu.shares (v1) or cpu.weight (v2): the kernel's default, or its lowest
+// for a sandbox in the background (CgroupLimits::background).
+std::string CpuWeight(bool v1, bool background) {
+  if (v1) return background ? "2" : "1024";
+  return background ? "1" : "100";
+}
+
 int64_t ReadKeyed(const std::string& path, absl::string_view key) {
   absl::StatusOr<std::string> text = ReadFile(path, 1 << 16);
   if (!text.ok()) return 0;
@@ -43,16 +50,18 @@ int64_t ReadKeyed(const std::string& path, absl::string_view key) {
   return 0;
 }
 
-void KillDir(const std::string& dir) {
+// True once nothing is left in `dir`.
+bool KillDir(const std::string& dir) {
   // v2 can kill atomically; otherwise kill until nothing is left (a process
   // may fork while we read the list).
   (void)WriteFile(absl::StrCat(dir, "/cgroup.kill"), "1", 0644, true);
   for (int round = 0; round < 50; ++round) {
     std::vector<pid_t> pids = CgroupProcs(dir);
-    if (pids.empty()) return;
+    if (pids.empty()) return true;
     for (pid_t pid : pids) ::kill(pid, SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(round < 10 ? 5 : 50));
   }
+  return CgroupProcs(dir).empty();
 }
 
 void RemoveDir(const std::string& dir) {
@@ -96,7 +105,7 @@ absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const Cgrou
         "the cgroup ", host.base, " does not delegate its controllers yet: ", kCgroupRemedy));
   }
   std::vector<std::string> needed = {"memory"};
-  if (limits.cpus > 0) needed.push_back("cpu");
+  if (limits.cpus > 0 || (limits.background && host.Has("cpu"))) needed.push_back("cpu");
   if (limits.pids > 0) needed.push_back("pids");
   for (const std::string& c : needed) {
     if (!host.Has(c)) {
@@ -185,6 +194,10 @@ absl::Status SandboxCgroup::Update(const CgroupLimits& limits) {
     }
   }
   if (const std::string* d = dir("cpu")) {
+    if (auto s = WriteValue(*d, v1 ? "cpu.shares" : "cpu.weight", CpuWeight(v1, limits.background));
+        !s.ok()) {
+      return s;
+    }
     if (v1) {
       if (auto s = WriteValue(*d, "cpu.cfs_period_us", absl::StrCat(period)); !s.ok()) return s;
       std::string q = limits.cpus > 0 ? absl::StrCat(quota) : "-1";
@@ -210,6 +223,11 @@ int64_t SandboxCgroup::MemoryUsageBytes() const {
 }
 
 SandboxCgroup::~SandboxCgroup() {
+  // A dying sandbox's exit work (freeing its memory) yields to running ones.
+  if (auto it = controller_dirs_.find("cpu"); it != controller_dirs_.end()) {
+    const bool v1 = version_ == CgroupVersion::kV1;
+    (void)WriteValue(it->second, v1 ? "cpu.shares" : "cpu.weight", CpuWeight(v1, true));
+  }
   KillAll();
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) RemoveDir(*it);
 }
@@ -243,8 +261,10 @@ int64_t SandboxCgroup::MemoryPeakBytes() const {
   return 0;
 }
 
-void SandboxCgroup::KillAll() {
-  for (const std::string& dir : dirs_) KillDir(dir);
+bool SandboxCgroup::KillAll() {
+  bool empty = true;
+  for (const std::string& dir : dirs_) empty = KillDir(dir) && empty;
+  return empty;
 }
 
 void ReapStaleCgroups(const CgroupHost& host,

@@ -24,6 +24,10 @@ struct CgroupLimits {
   int64_t memory_bytes = 0;  // 0: none
   double cpus = 0;           // 0: none
   int64_t pids = 0;          // 0: none
+  // The lowest CPU weight among its siblings: a warm sandbox booting or
+  // waiting for a run yields the CPU to sandboxes running code. Set where
+  // the cpu controller is available; a priority, not a cap.
+  bool background = false;
 };
 
 class SandboxCgroup {
@@ -39,8 +43,8 @@ class SandboxCgroup {
   SandboxCgroup(const SandboxCgroup&) = delete;
   SandboxCgroup& operator=(const SandboxCgroup&) = delete;
 
-  // (Re)writes the caps, e.g. when a warm sandbox is handed a run. Lowering
-  // memory below what is in use fails.
+  // (Re)writes the caps and the CPU weight, e.g. when a warm sandbox is
+  // handed a run. Lowering memory below what is in use fails.
   absl::Status Update(const CgroupLimits& limits);
   // Current memory use in bytes, 0 if unknown.
   int64_t MemoryUsageBytes() const;
@@ -55,8 +59,8 @@ class SandboxCgroup {
   // True if a fork or clone failed because the pids cap was reached.
   bool PidsLimitHit() const;
   // SIGKILLs every process in the cgroup (v2: cgroup.kill, where the kernel
-  // has it), repeatedly until it is empty.
-  void KillAll();
+  // has it), repeatedly until it is empty. True once it is.
+  bool KillAll();
   // Peak memory use in bytes, if the kernel reports it.
   int64_t MemoryPeakBytes() const;
 

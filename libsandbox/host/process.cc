@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "libsandbox/base/fs_util.h"
+#include "libsandbox/host/end_marker.h"
 
 namespace libsandbox {
 namespace {
@@ -261,8 +262,9 @@ absl::StatusOr<ProcessResult> Subprocess::Communicate(size_t max_output_bytes, a
   absl::Time drain_until = absl::InfiniteFuture();
   bool killed = false;
   char buf[65536];
+  EndMarkerScanner marker(end_marker_);
 
-  while (true) {
+  while (!marker.exit_code().has_value()) {
     if (exited && stdout_fd_ < 0 && stderr_fd_ < 0) break;
     absl::Time now = absl::Now();
     if (!result.timed_out && now >= deadline) {
@@ -323,15 +325,28 @@ absl::StatusOr<ProcessResult> Subprocess::Communicate(size_t max_output_bytes, a
       } else {
         ssize_t n = ::read(fd, buf, sizeof(buf));
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-        CapturedStream& s = fd == stdout_fd_ ? result.out : result.err;
+        const bool is_err = fd == stderr_fd_;
+        CapturedStream& s = is_err ? result.err : result.out;
+        std::string text = is_err
+                               ? (n > 0 ? marker.Feed(absl::string_view(buf, n)) : marker.Flush())
+                               : std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
+        AppendCapped(s, text.data(), text.size(), max_output_bytes);
         if (n <= 0) {
           ::close(fd);
-          (fd == stdout_fd_ ? stdout_fd_ : stderr_fd_) = -1;
-        } else {
-          AppendCapped(s, buf, static_cast<size_t>(n), max_output_bytes);
+          (is_err ? stderr_fd_ : stdout_fd_) = -1;
         }
       }
     }
+  }
+  if (marker.exit_code().has_value()) {
+    // The writer's stdout went out before its marker: it is in the pipe.
+    struct pollfd p = {stdout_fd_, POLLIN, 0};
+    while (stdout_fd_ >= 0 && ::poll(&p, 1, 0) > 0) {
+      ssize_t n = ::read(stdout_fd_, buf, sizeof(buf));
+      if (n <= 0) break;
+      AppendCapped(result.out, buf, static_cast<size_t>(n), max_output_bytes);
+    }
+    result.ended_by_marker = true;
   }
   if (!exited) {
     KillGroup(SIGKILL);
@@ -341,6 +356,8 @@ absl::StatusOr<ProcessResult> Subprocess::Communicate(size_t max_output_bytes, a
     } while (w < 0 && errno == EINTR);
     pid_ = -1;
   }
+  // Ended by its marker: the status it gave, not the kill's.
+  if (result.ended_by_marker) wstatus = *marker.exit_code() << 8;
   result.exit_code = ShellExitCode(wstatus, &result.signaled);
   Close();
   return result;

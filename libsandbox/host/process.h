@@ -49,7 +49,8 @@ struct ProcessResult {
   // Exit status as a shell reports it: the code, or 128 + signal number.
   int exit_code = -1;
   bool signaled = false;
-  bool timed_out = false;  // the deadline passed before the child finished
+  bool timed_out = false;        // the deadline passed before the child finished
+  bool ended_by_marker = false;  // stderr said the work was over (SetEndMarker)
   CapturedStream out;
   CapturedStream err;
 };
@@ -80,6 +81,11 @@ class Subprocess {
                                             const std::function<void()>& on_deadline = {});
   // Data Communicate writes to the child's stdin (needs stdin_later).
   void SetStdinData(std::string data) { stdin_data_ = std::move(data); }
+  // A line `<prefix><status>\n` on stderr (end_marker.h) ends Communicate at
+  // once with that exit status, without waiting for the child to exit: what
+  // stdout holds by then is read, the line itself is not output, and the
+  // child is killed.
+  void SetEndMarker(std::string prefix) { end_marker_ = std::move(prefix); }
   // Reads exactly `n` bytes of stdout before `deadline`, e.g. a ready marker.
   absl::StatusOr<std::string> ReadStdout(size_t n, absl::Time deadline);
   // Waits for exit without reading; returns the shell-style exit code.
@@ -91,6 +97,7 @@ class Subprocess {
   void Close();
   pid_t pid_ = -1;
   int pidfd_ = -1;
+  std::string end_marker_;
   int stdin_fd_ = -1;
   int stdout_fd_ = -1;
   int stderr_fd_ = -1;

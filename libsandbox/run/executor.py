@@ -10,8 +10,10 @@ import base64
 import json
 import linecache
 import os
+import atexit
 import resource
 import sys
+import threading
 import traceback
 
 
@@ -52,6 +54,46 @@ def _run_python(code: str, path: str) -> None:
         sys.exit(1)
 
 
+def _exit_status(e: SystemExit) -> int:
+    # As the interpreter turns SystemExit into a process status.
+    if e.code is None:
+        return 0
+    if isinstance(e.code, int):
+        return e.code & 0xFF
+    print(e.code, file=sys.stderr)
+    return 1
+
+
+def _run_to_end(code: str, path: str, marker: str) -> None:
+    # Runs the code, then ends as the interpreter's own exit would (threads
+    # joined, atexit handlers, output flushed) and says so on stderr: the
+    # host then has the result without waiting for the sandbox to shut down.
+    # A child the code forked, or a status the code cannot be given one,
+    # exits the ordinary way.
+    owner = os.getpid()
+    try:
+        _run_python(code, path)
+        status = 0
+    except SystemExit as e:
+        if os.getpid() != owner or not marker:
+            raise
+        status = _exit_status(e)
+    if os.getpid() != owner or not marker:
+        return
+    threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+    try:
+        os.write(2, ("%s%d\n" % (marker, status)).encode())
+    finally:
+        os._exit(status)
+
+
 def main() -> None:
     os.write(1, b"\x06")  # ready
     raw = b""
@@ -70,7 +112,7 @@ def main() -> None:
     code = request["code"]
     argv = request["argv"]
     if request.get("inProcessPython"):
-        _run_python(code, argv[-1])
+        _run_to_end(code, argv[-1], request.get("endMarker", ""))
         return
     fd = os.memfd_create("code", 0)
     os.write(fd, code.encode())

@@ -215,6 +215,8 @@ absl::StatusOr<std::unique_ptr<Instance>> Instance::Prepare(std::shared_ptr<cons
   // Caps through a cgroup below our own.
   absl::StatusOr<CgroupHost> host = HostCgroups(config);
   CgroupLimits cg_limits = ToCgroupLimits(limits, host.ok() && host->version == CgroupVersion::kV2);
+  // A warm sandbox boots and waits behind the runs (ApplyLimits restores it).
+  cg_limits.background = spec.executor;
   absl::Status cg_status = host.status();
   if (cg_status.ok()) {
     absl::StatusOr<std::unique_ptr<SandboxCgroup>> cg =
@@ -371,8 +373,10 @@ absl::Status Instance::WriteInputs(const RunRequest& request) {
   return absl::OkStatus();
 }
 
-std::string Instance::ExecutorRequest(const RunRequest& request, const Limits& limits) const {
+std::string Instance::ExecutorRequest(const RunRequest& request, const Limits& limits,
+                                      const std::string& end_marker) const {
   executor::ExecRequest req;
+  req.set_end_marker(end_marker);
   req.set_code(request.code());
   for (const char* a : spec_.language->argv) req.add_argv(a);
   req.add_argv(SandboxCodePath(*spec_.language));
@@ -419,7 +423,16 @@ void Instance::Kill() {
 }
 
 Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::Time start) {
-  if (spec_.executor) child_.SetStdinData(ExecutorRequest(request, limits));
+  if (spec_.executor) {
+    // In-process Python says when the code is over (end_marker.h): the
+    // result need not wait for the sandbox to shut down.
+    std::string end_marker;
+    if (spec_.language->in_process_python) {
+      end_marker = absl::StrCat(absl::string_view("\0", 1), "libsandbox-end-", RandomHex(16), " ");
+    }
+    child_.SetEndMarker(end_marker);
+    child_.SetStdinData(ExecutorRequest(request, limits, end_marker));
+  }
   const absl::Time deadline =
       limits.timeout_s() > 0 ? start + absl::Seconds(limits.timeout_s()) : absl::InfiniteFuture();
   size_t cap = static_cast<size_t>(limits.max_output_bytes());
@@ -469,12 +482,16 @@ int64_t Instance::MemoryUsageBytes() const { return cgroup_ ? cgroup_->MemoryUsa
 Instance::~Instance() {
   if (child_.running()) Kill();
   child_ = Subprocess();  // reaps runsc
-  // Everything of the sandbox dies with its cgroup, so runsc's delete only
-  // removes state; if even that fails (a slow or loaded host), the files go.
-  if (cgroup_) cgroup_->KillAll();
+  // Everything of the sandbox dies with its cgroup: then runsc's state (left
+  // when a run ended by its end marker, or was killed) is only files, which
+  // go without asking runsc (its delete takes ~1 s to find the sandbox
+  // gone). Without a cgroup, or one that would not empty, runsc stops it.
+  const bool all_dead = cgroup_ && cgroup_->KillAll();
   const std::string runsc_root = env_ ? RunscRoot(env_->config.state_dir()) : "";
   if (env_ && !container_.empty() && RunscStateLeft(runsc_root, container_)) {
-    (void)RunCommand(RunscCommand({"delete", "--force", container_}), absl::Seconds(10));
+    if (!all_dead) {
+      (void)RunCommand(RunscCommand({"delete", "--force", container_}), absl::Seconds(10));
+    }
     RemoveRunscState(runsc_root, {container_});
   }
   network_.reset();

@@ -116,7 +116,8 @@ class Instance {
 
  private:
   Instance() = default;
-  std::string ExecutorRequest(const RunRequest& request, const Limits& limits) const;
+  std::string ExecutorRequest(const RunRequest& request, const Limits& limits,
+                              const std::string& end_marker) const;
 
   std::shared_ptr<const Environment> env_;
   InstanceSpec spec_;

@@ -115,6 +115,34 @@ TEST_P(RunTest, ExitCodeIsReported) {
   EXPECT_EQ(r.exit_code(), 7);
 }
 
+TEST_P(RunTest, PythonEndsAsItsInterpreterWould) {
+  // Warm runs return when the code is over, before the sandbox shuts down
+  // (end_marker.h): what the interpreter's own exit does must still happen.
+  Result r = RunCode("import sys\nprint('out')\nsys.exit('bye')");
+  EXPECT_EQ(r.exit_code(), 1);
+  EXPECT_EQ(r.stdout(), "out\n");
+  EXPECT_EQ(r.stderr(), "bye\n");
+  r = RunCode("import sys\nsys.exit(256 + 3)");
+  EXPECT_EQ(r.exit_code(), 3);
+  r = RunCode(
+      "import atexit, sys, threading, time\n"
+      "atexit.register(lambda: print('atexit'))\n"
+      "threading.Thread(target=lambda: (time.sleep(0.5), print('thread'))).start()\n"
+      "sys.stdout.write('unflushed')");
+  EXPECT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
+  EXPECT_EQ(r.stdout(), "unflushedthread\natexit\n");
+  // A child the code forks ends the ordinary way, and does not end the run.
+  r = RunCode(
+      "import os, time\n"
+      "if os.fork() == 0:\n"
+      "    time.sleep(0.3); print('child')\n"
+      "else:\n"
+      "    os.wait(); print('parent')");
+  EXPECT_EQ(r.status(), Result::OK) << r.message() << r.stderr();
+  EXPECT_EQ(r.stdout(), "child\nparent\n");
+  EXPECT_EQ(r.stderr(), "");
+}
+
 TEST_P(RunTest, TimeoutKeepsPartialOutput) {
   limits_.set_timeout_s(3);
   absl::Time start = absl::Now();
