@@ -63,9 +63,10 @@ std::string PoolKey(const Config& c) {
 }
 
 WarmPool::WarmPool() {
-  // Boots are mostly waiting on runsc and its children: a few at once
-  // overlap well, more only slow each other down.
-  const int threads = std::clamp(Cores(), 2, 8);
+  // Boots are half waiting on runsc and its children: two per core overlap
+  // well (with one per core, refills fell behind 4 runs/s on 2 cores),
+  // more only slow each other down.
+  const int threads = std::clamp(2 * Cores(), 4, 16);
   for (int i = 0; i < threads; ++i) boot_threads_.emplace_back([this] { BootLoop(); });
 }
 
