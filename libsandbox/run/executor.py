@@ -6,11 +6,11 @@
 # so that code can neither read nor write it. Each sandbox serves exactly one
 # request and is then destroyed by the host. Everything it needs is imported
 # before it says it is ready: imports are slow under gVisor.
+import atexit
 import base64
 import json
 import linecache
 import os
-import atexit
 import resource
 import sys
 import threading
@@ -68,8 +68,8 @@ def _run_to_end(code: str, path: str, marker: str) -> None:
     # Runs the code, then ends as the interpreter's own exit would (threads
     # joined, atexit handlers, output flushed) and says so on stderr: the
     # host then has the result without waiting for the sandbox to shut down.
-    # A child the code forked, or a status the code cannot be given one,
-    # exits the ordinary way.
+    # A child the code forked, and a run without a marker, exit the ordinary
+    # way.
     owner = os.getpid()
     try:
         _run_python(code, path)
