@@ -223,11 +223,6 @@ int64_t SandboxCgroup::MemoryUsageBytes() const {
 }
 
 SandboxCgroup::~SandboxCgroup() {
-  // A dying sandbox's exit work (freeing its memory) yields to running ones.
-  if (auto it = controller_dirs_.find("cpu"); it != controller_dirs_.end()) {
-    const bool v1 = version_ == CgroupVersion::kV1;
-    (void)WriteValue(it->second, v1 ? "cpu.shares" : "cpu.weight", CpuWeight(v1, true));
-  }
   KillAll();
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) RemoveDir(*it);
 }

@@ -327,10 +327,13 @@ absl::StatusOr<ProcessResult> Subprocess::Communicate(size_t max_output_bytes, a
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         const bool is_err = fd == stderr_fd_;
         CapturedStream& s = is_err ? result.err : result.out;
-        std::string text = is_err
-                               ? (n > 0 ? marker.Feed(absl::string_view(buf, n)) : marker.Flush())
-                               : std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
-        AppendCapped(s, text.data(), text.size(), max_output_bytes);
+        if (is_err && !end_marker_.empty()) {
+          // stderr through the scanner, which holds back what may be the marker.
+          std::string text = n > 0 ? marker.Feed(absl::string_view(buf, n)) : marker.Flush();
+          AppendCapped(s, text.data(), text.size(), max_output_bytes);
+        } else if (n > 0) {
+          AppendCapped(s, buf, static_cast<size_t>(n), max_output_bytes);
+        }
         if (n <= 0) {
           ::close(fd);
           (is_err ? stderr_fd_ : stdout_fd_) = -1;
