@@ -3,10 +3,15 @@
 For each pool setting, python hello-world runs arrive as
   - burst16:  16 runs back to back (each submitted when the previous returns),
   - once16:   16 runs submitted at the same moment,
-  - poisson R: Poisson arrivals at R runs/s for --seconds (R from --rates),
-and the script reports p50/p95/p99 of submit-to-result latency, the pool hit
-rate, the machine's CPU time per run (/proc/stat, so refill boots count) and
-the peak number of idle pooled sandboxes. Pool settings:
+  - poisson R: Poisson arrivals at R runs/s (R from --rates): --warmup
+            seconds in which the pool sizes itself, then --seconds measured
+            (the warm-up's own figures are the "ramp" row),
+  - with the demand setting, fairness: one user's Poisson runs at 1/s for
+    20 s alone, then the same with another user's two bursts of 16 at once,
+and the script reports p50/p95/p99 of submit-to-result latency, how runs got
+their sandbox (ready in the pool, waited for one already booting, or booted
+cold), the machine's CPU time per run (/proc/stat, so refill boots count)
+and the peak number of idle pooled sandboxes. Pool settings:
   - fixed:  pool_size=2, pool_max_size=2 (a pool that never grows),
   - demand: pool_size=2, pool_max_size=0 (grows with demand, up to the
             host's ceiling),
@@ -14,7 +19,7 @@ the peak number of idle pooled sandboxes. Pool settings:
 Then the cold path (pool off) against a raw ``runsc run`` of an equivalent
 bundle, alternating, and with --tool the Open WebUI tool at 4 runs/s.
 
-``python3 bench/pool_load.py [--rates 2 4 8] [--seconds 30] [--tool]``;
+``python3 bench/pool_load.py [--rates 2 4 8] [--seconds 30] [--warmup 30] [--tool]``;
 ``taskset -c 0 python3 bench/pool_load.py`` for one CPU.
 """
 
@@ -61,95 +66,124 @@ def idle() -> int:
     return int(libsandbox.metrics()["gauges"].get("pool_idle", 0))
 
 
-class Phase:
-    """Latencies and counters of one arrival pattern."""
+class Counters:
+    """The library's pool counters and the machine's busy CPU time, at one moment."""
 
     def __init__(self) -> None:
-        self.latencies: list[float] = []
-        self.failures = 0
-        self.peak_idle = 0
-        self._lock = threading.Lock()
+        self.hits = counter("pool_hits")
+        self.misses = counter("pool_misses")
+        self.waits = counter("pool_waits")
+        self.jiffies = busy_jiffies()
 
-    def record(self, started: float, result: libsandbox.Result) -> None:
-        with self._lock:
-            self.latencies.append(time.perf_counter() - started)
-            self.failures += result.status is not libsandbox.Status.OK
+    def summary(
+        self, latencies: list[float], failures: int, peak_idle: int, until: Counters | None = None
+    ) -> dict[str, float]:
+        """Percentiles of `latencies` and what the pool did from this moment
+        to `until` (now). A run that found no idle sandbox but waited for one
+        already booting counts as a wait, not a hit."""
+        now = until or Counters()
+        hits, misses, waits = now.hits - self.hits, now.misses - self.misses, now.waits - self.waits
+        taken = hits + misses
+        n = len(latencies)
+        return {
+            "runs": n,
+            "failures": failures,
+            "p50_ms": 1000 * percentile(latencies, 50),
+            "p95_ms": 1000 * percentile(latencies, 95),
+            "p99_ms": 1000 * percentile(latencies, 99),
+            "hit_rate": (hits - waits) / taken if taken else 0.0,
+            "waits": waits,
+            "cold": misses,
+            "cpu_ms_per_run": 1000 * (now.jiffies - self.jiffies) / os.sysconf("SC_CLK_TCK") / max(n, 1),
+            "peak_idle": peak_idle,
+        }
 
 
 RunFn = typing.Callable[[], libsandbox.Result]
+UserRunFn = typing.Callable[[str], libsandbox.Result]  # runs as the given user
+Rows = list[tuple[str, dict[str, float]]]  # label suffix, figures
 
 
-def drive(run: RunFn, arrivals: list[float], pool: ThreadPoolExecutor) -> dict[str, float]:
-    """Submits one run at each arrival time (seconds from now, sorted)."""
-    phase = Phase()
-    hits, misses, jiffies = counter("pool_hits"), counter("pool_misses"), busy_jiffies()
+def drive(
+    run: UserRunFn, arrivals: list[tuple[float, str]], pool: ThreadPoolExecutor, warmup: float = 0.0
+) -> Rows:
+    """Submits one run at each arrival (seconds from now, sorted; user) and
+    reports the runs that arrived from `warmup` on (the pool sized itself on
+    the ones before: their figures are a second row, "ramp"). With several
+    users, a row per user (the pool's counters are the whole phase's)."""
+    lock = threading.Lock()
+    runs: list[tuple[float, str, float, bool]] = []  # arrival, user, latency, failed
+    peak_idle = [0, 0]  # before and from `warmup`
+    measuring = threading.Event()
     stop = threading.Event()
 
     def watch() -> None:
         while not stop.is_set():
-            phase.peak_idle = max(phase.peak_idle, idle())
+            i = int(measuring.is_set())
+            peak_idle[i] = max(peak_idle[i], idle())
             time.sleep(0.05)
+
+    def one(at: float, user: str) -> None:
+        started = time.perf_counter()
+        failed = run(user).status is not libsandbox.Status.OK
+        with lock:
+            runs.append((at, user, time.perf_counter() - started, failed))
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-
-    def one() -> None:
-        started = time.perf_counter()
-        phase.record(started, run())
-
+    ramp = measured = Counters()
+    ramp_end: Counters | None = None
     t0 = time.perf_counter()
     futures = []
-    for at in arrivals:
+    for at, user in arrivals:
         delay = t0 + at - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        futures.append(pool.submit(one))
+        if at >= warmup and not measuring.is_set():
+            measured = ramp_end = Counters()
+            measuring.set()
+        futures.append(pool.submit(one, at, user))
     for f in futures:
         f.result()
     stop.set()
     watcher.join()
-    n = len(phase.latencies)
-    taken = counter("pool_hits") - hits + counter("pool_misses") - misses
-    return {
-        "runs": n,
-        "failures": phase.failures,
-        "p50_ms": 1000 * percentile(phase.latencies, 50),
-        "p95_ms": 1000 * percentile(phase.latencies, 95),
-        "p99_ms": 1000 * percentile(phase.latencies, 99),
-        "hit_rate": (counter("pool_hits") - hits) / taken if taken else 0.0,
-        "cpu_ms_per_run": 1000 * (busy_jiffies() - jiffies) / os.sysconf("SC_CLK_TCK") / max(n, 1),
-        "peak_idle": phase.peak_idle,
-    }
+
+    def part(ramp_part: bool, user: str | None = None) -> tuple[list[float], int]:
+        chosen = [r for r in runs if (r[0] < warmup) == ramp_part and user in (None, r[1])]
+        return [r[2] for r in chosen], sum(r[3] for r in chosen)
+
+    users = sorted({user for _, user in arrivals})
+    if len(users) > 1:
+        return [(f" user {u}", measured.summary(*part(False, u), peak_idle[1])) for u in users]
+    rows: Rows = [("", measured.summary(*part(False), peak_idle[1]))]
+    if warmup > 0:
+        # The ramp's pool counters run up to the first measured arrival.
+        rows.append((" ramp", ramp.summary(*part(True), peak_idle[0], until=ramp_end)))
+    return rows
 
 
-def back_to_back(run: RunFn, n: int) -> dict[str, float]:
+def back_to_back(run: RunFn, n: int) -> Rows:
     """n runs, each submitted when the previous returns."""
     latencies: list[float] = []
-    hits, misses, jiffies = counter("pool_hits"), counter("pool_misses"), busy_jiffies()
+    before = Counters()
     failures = 0
     for _ in range(n):
         started = time.perf_counter()
         failures += run().status is not libsandbox.Status.OK
         latencies.append(time.perf_counter() - started)
-    taken = counter("pool_hits") - hits + counter("pool_misses") - misses
-    return {
-        "runs": n,
-        "failures": failures,
-        "p50_ms": 1000 * percentile(latencies, 50),
-        "p95_ms": 1000 * percentile(latencies, 95),
-        "p99_ms": 1000 * percentile(latencies, 99),
-        "hit_rate": (counter("pool_hits") - hits) / taken if taken else 0.0,
-        "cpu_ms_per_run": 1000 * (busy_jiffies() - jiffies) / os.sysconf("SC_CLK_TCK") / n,
-        "peak_idle": idle(),
-    }
+    return [("", before.summary(latencies, failures, idle()))]
 
 
-def poisson(rate: float, seconds: float, rng: random.Random) -> list[float]:
+def poisson(rate: float, seconds: float, rng: random.Random, user: str = "") -> list[tuple[float, str]]:
     arrivals, t = [], rng.expovariate(rate)
     while t < seconds:
-        arrivals.append(t)
+        arrivals.append((t, user))
         t += rng.expovariate(rate)
     return arrivals
+
+
+def at_once(n: int, at: float = 0.0, user: str = "") -> list[tuple[float, str]]:
+    return [(at, user)] * n
 
 
 def settle(floor: int, timeout: float = 120) -> None:
@@ -257,7 +291,7 @@ def boot_breakdown() -> dict[str, float] | None:
     }
 
 
-def tool_runner(root: str) -> RunFn:
+def tool_runner(root: str) -> UserRunFn:
     """The Open WebUI tool's run_python_code, as Open WebUI calls it."""
     path = os.path.join(os.path.dirname(__file__), "..", "examples", "open-webui", "tools", "run_code.py")
     spec = importlib.util.spec_from_file_location("bench_tool", path)
@@ -268,10 +302,10 @@ def tool_runner(root: str) -> RunFn:
     tools.valves = module.Valves(
         WEB_ACCESSIBLE_DIRECTORY_PATH=f"{root}/tool-files", WARM_POOL_SIZE=2, MAX_WORKSPACE_MEGABYTES=64
     )
-    user = {"id": "bench", "name": "bench", "role": "user"}
 
-    def run() -> libsandbox.Result:
-        reply = json.loads(asyncio.run(tools.run_python_code(HELLO, __user__=user)))
+    def run(user: str) -> libsandbox.Result:
+        caller = {"id": user or "bench", "name": user or "bench", "role": "user"}
+        reply = json.loads(asyncio.run(tools.run_python_code(HELLO, __user__=caller)))
         status = getattr(libsandbox.Status, reply["status"])
         return libsandbox.Result(status=status)
 
@@ -283,7 +317,8 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rates", type=float, nargs="*", default=[2, 4, 8])
-    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--seconds", type=float, default=30, help="measured, after --warmup")
+    parser.add_argument("--warmup", type=float, default=30, help="Poisson arrivals before measuring")
     parser.add_argument("--settings", nargs="*", default=["fixed", "demand", "held16"])
     parser.add_argument("--raw-runs", type=int, default=10)
     parser.add_argument("--tool", action="store_true", help="also the Open WebUI tool at 4 runs/s")
@@ -292,49 +327,68 @@ def main() -> int:
     rng = random.Random(args.seed)
     print(f"cpus allowed: {len(os.sched_getaffinity(0))}, runsc: {libsandbox.runsc_version()}")
     rows: list[tuple[str, str, dict[str, float]]] = []
+
+    def record(name: str, label: str, phase_rows: Rows) -> None:
+        for suffix, figures in phase_rows:
+            rows.append((name, label + suffix, figures))
+            print(name, label + suffix, json.dumps({k: round(v, 2) for k, v in figures.items()}), flush=True)
+
     with tempfile.TemporaryDirectory(prefix="pool-load-") as root, ThreadPoolExecutor(64) as pool:
         settings = pool_settings(args, root)
         for name in args.settings:
             config = settings[name]
 
-            def run(config: libsandbox.Config = config) -> libsandbox.Result:
-                return libsandbox.run(HELLO, config=config)
+            def run(user: str, config: libsandbox.Config = config) -> libsandbox.Result:
+                return libsandbox.run(HELLO, config=config, user=user)
 
-            phases: list[tuple[str, typing.Callable[[], dict[str, float]]]] = [
-                ("burst16", functools.partial(back_to_back, run, 16)),
-                ("once16", functools.partial(drive, run, [0.0] * 16, pool)),
+            phases: list[tuple[str, typing.Callable[[], Rows]]] = [
+                ("burst16", functools.partial(back_to_back, functools.partial(run, ""), 16)),
+                ("once16", functools.partial(drive, run, at_once(16), pool)),
             ]
             if name != "held16":
                 for rate in args.rates:
-                    arrivals = poisson(rate, args.seconds, rng)
-                    phases.append((f"poisson {rate:g}/s", functools.partial(drive, run, arrivals, pool)))
+                    # The pool sizes itself on the first --warmup seconds.
+                    arrivals = poisson(rate, args.warmup + args.seconds, rng)
+                    phases.append(
+                        (f"poisson {rate:g}/s", functools.partial(drive, run, arrivals, pool, args.warmup))
+                    )
+            if name == "demand":
+                # Fairness: one user's runs at 1/s alone, then with another
+                # user's two bursts of 16 at once in the middle.
+                steady = poisson(1, 20, rng, user="steady")
+                bursts = at_once(16, 5, "burst") + at_once(16, 12, "burst")
+                phases.append(("steady 1/s alone", functools.partial(drive, run, steady, pool)))
+                phases.append(
+                    ("steady 1/s + bursts", functools.partial(drive, run, sorted(steady + bursts), pool))
+                )
             for label, phase in phases:
                 libsandbox.shutdown()  # every phase starts from the floor, settled
                 libsandbox.run(HELLO, config=config)
                 settle(config.pool_size)
-                rows.append((name, label, phase()))
-                print(name, label, json.dumps({k: round(v, 2) for k, v in rows[-1][2].items()}), flush=True)
+                record(name, label, phase())
         if args.tool:
             libsandbox.shutdown()
             tool = tool_runner(root)
-            tool()
+            tool("")
             settle(2)
-            rows.append(("tool", "poisson 4/s", drive(tool, poisson(4, args.seconds, rng), pool)))
-            print(
-                "tool poisson 4/s", json.dumps({k: round(v, 2) for k, v in rows[-1][2].items()}), flush=True
-            )
+            arrivals = poisson(4, args.warmup + args.seconds, rng)
+            record("tool", "poisson 4/s", drive(tool, arrivals, pool, args.warmup))
         libsandbox.shutdown()
         boot = boot_breakdown()
         raw = cold_against_raw(root, args.raw_runs)
         libsandbox.shutdown()
 
     print()
-    print("| setting | arrivals | runs | p50 ms | p95 ms | p99 ms | pool hits | CPU ms/run | peak idle |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| setting | arrivals | runs | p50 ms | p95 ms | p99 ms | ready | waited | cold "
+        "| CPU ms/run | peak idle |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, label, r in rows:
         print(
             f"| {name} | {label} | {r['runs']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
-            f"| {r['p99_ms']:.1f} | {100 * r['hit_rate']:.0f} % | {r['cpu_ms_per_run']:.0f} "
+            f"| {r['p99_ms']:.1f} | {100 * r['hit_rate']:.0f} % | {r['waits']:.0f} | {r['cold']:.0f} "
+            f"| {r['cpu_ms_per_run']:.0f} "
             f"| {r['peak_idle']:.0f} |"
         )
     ratio = raw["cold"]["p50_ms"] / raw["raw"]["p50_ms"]

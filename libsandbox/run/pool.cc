@@ -118,10 +118,11 @@ std::unique_ptr<Instance> WarmPool::Take(const std::string& key, const Language*
     absl::MutexLock lock(&mu_);
     if (key != key_) return nullptr;
     demand_[language].Arrived(absl::Now());  // the boot threads wake on it
-    auto it = idle_.find(language);
-    if (it == idle_.end() || it->second.empty()) return nullptr;
-    in = std::move(it->second.front());
-    it->second.pop_front();
+    std::deque<std::unique_ptr<Instance>>& q = idle_[language];
+    if (q.empty() && !AwaitBootLocked(language)) return nullptr;
+    if (key != key_) return nullptr;  // reconfigured while it waited
+    in = std::move(q.front());
+    q.pop_front();
     SetIdleGauge();
   }
   if (absl::Status s = in->ApplyLimits(limits); !s.ok()) {
@@ -134,10 +135,32 @@ std::unique_ptr<Instance> WarmPool::Take(const std::string& key, const Language*
   return in;
 }
 
+bool WarmPool::AwaitBootLocked(const Language* language) {
+  // A boot already under way is nearer to ready than a cold boot started
+  // now, and costs no CPU on top: a miss waits for one no other run waits
+  // for, at most about as long as a boot takes.
+  if (InFlightLocked(language) <= 0) return false;
+  ++waiting_[language];
+  const absl::Time start = absl::Now();
+  const std::deque<std::unique_ptr<Instance>>& q = idle_[language];
+  // Also wakes when a boot failed (fewer boots than waiters): then cold.
+  auto ready = [&] { return stop_ || !q.empty() || InFlightLocked(language) < 0; };
+  mu_.AwaitWithDeadline(absl::Condition(&ready), start + 1.5 * demand_[language].BootTime());
+  --waiting_[language];
+  if (q.empty()) return false;
+  GlobalMetrics().Increment("pool_waits");
+  GlobalMetrics().Observe("pool_wait", absl::Now() - start);
+  return true;
+}
+
+int WarmPool::InFlightLocked(const Language* language) {
+  return booting_[language] - waiting_[language];
+}
+
 void WarmPool::TrimLocked() {
   for (auto& [language, q] : idle_) {
     const size_t keep =
-        static_cast<size_t>(std::max(0, TargetLocked(language) - booting_[language]));
+        static_cast<size_t>(std::max(0, TargetLocked(language) - InFlightLocked(language)));
     while (q.size() > keep) {
       discard_.push_back(std::move(q.back()));  // the newest: the oldest are warmest
       q.pop_back();
@@ -152,7 +175,7 @@ const Language* WarmPool::Wanted() {
   const Language* most = nullptr;
   int most_missing = 0;
   for (const Language* l : settings_.languages) {
-    const int missing = TargetLocked(l) - static_cast<int>(idle_[l].size()) - booting_[l];
+    const int missing = TargetLocked(l) - static_cast<int>(idle_[l].size()) - InFlightLocked(l);
     if (missing > most_missing) most = l, most_missing = missing;
   }
   return most;
@@ -178,6 +201,7 @@ void WarmPool::BootLoop() {
       continue;
     }
     ++booting_[language];
+    GlobalMetrics().AddGauge("pool_booting", 1);
     InstanceSpec spec;
     spec.language = language;
     spec.executor = true;
@@ -198,6 +222,7 @@ void WarmPool::BootLoop() {
     if (s.ok()) GlobalMetrics().Observe("pool_boot", took);
     mu_.Lock();
     --booting_[language];
+    GlobalMetrics().AddGauge("pool_booting", -1);
     if (s.ok()) {
       demand_[language].Booted(took);
       // Configured for other sandboxes while this one booted: not for this pool.

@@ -50,7 +50,8 @@ class WarmPool {
   void Configure(std::shared_ptr<const Environment> env, PoolSettings settings);
 
   // A ready sandbox for `language` with `limits` applied, or nullptr (the
-  // caller then boots one cold): when `key` is not the pool's, the run's
+  // caller then boots one cold): when none is idle, it may wait for one
+  // already booting (at most a boot's time). nullptr when `key` is not the pool's, the run's
   // caps cannot be applied, or the run has network (never pooled). The
   // caller keeps files under its own Config (Instance::Adopt).
   std::unique_ptr<Instance> Take(const std::string& key, const Language* language,
@@ -65,6 +66,12 @@ class WarmPool {
   // Moves idle sandboxes beyond the target (or of dropped languages) to discard_.
   void TrimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasWork() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With no idle sandbox for `language`: waits for a boot under way that no
+  // other run waits for; true if one is idle now.
+  bool AwaitBootLocked(const Language* language) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Boots under way that no waiting run will take (negative when a boot
+  // failed under a waiting run).
+  int InFlightLocked(const Language* language) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetIdleGauge() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
@@ -73,6 +80,7 @@ class WarmPool {
   PoolSettings settings_ ABSL_GUARDED_BY(mu_);
   std::map<const Language*, std::deque<std::unique_ptr<Instance>>> idle_ ABSL_GUARDED_BY(mu_);
   std::map<const Language*, int> booting_ ABSL_GUARDED_BY(mu_);
+  std::map<const Language*, int> waiting_ ABSL_GUARDED_BY(mu_);  // runs in AwaitBootLocked
   std::map<const Language*, PoolDemand> demand_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Instance>> discard_ ABSL_GUARDED_BY(mu_);
   int idle_gauge_ ABSL_GUARDED_BY(mu_) = 0;  // this pool's share of pool_idle

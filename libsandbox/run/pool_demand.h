@@ -31,6 +31,9 @@ class PoolDemand {
   // (boots overlap and slow each other under load), within [0.5 s, 10 s].
   absl::Duration Window() const;
 
+  // The typical time a boot takes now (a moving average).
+  absl::Duration BootTime() const { return boot_; }
+
  private:
   std::deque<absl::Time> arrivals_;
   absl::Duration boot_ = absl::Milliseconds(400);  // moving average

@@ -77,10 +77,11 @@ class SharedPoolTest : public ::testing::Test {
     Metrics m = GetMetrics();
     return m.counters().contains(name) ? m.counters().at(name) : 0;
   }
-  static int64_t Idle() {
+  static int64_t Gauge(const std::string& name) {
     Metrics m = GetMetrics();
-    return m.gauges().contains("pool_idle") ? m.gauges().at("pool_idle") : 0;
+    return m.gauges().contains(name) ? m.gauges().at(name) : 0;
   }
+  static int64_t Idle() { return Gauge("pool_idle"); }
   // Waits (up to 60 s) until `done` holds.
   template <typename F>
   static bool Eventually(F done) {
@@ -175,14 +176,37 @@ TEST_F(SharedPoolTest, ABurstGrowsThePoolSoTheNextFindsItReady) {
   // Six arrived at once: the pool boots (in parallel) toward six, no more.
   ASSERT_TRUE(Eventually([&] { return Idle() == 6; })) << "idle " << Idle();
   const int64_t hits = Counter("pool_hits");
+  const int64_t waits = Counter("pool_waits");
   burst.clear();
   for (int i = 0; i < 6; ++i) {
     burst.emplace_back([&] { EXPECT_EQ(RunWith(c, "print(1)").status(), Result::OK); });
   }
   for (std::thread& t : burst) t.join();
   EXPECT_EQ(Counter("pool_hits") - hits, 6) << "the second burst found every sandbox ready";
+  EXPECT_EQ(Counter("pool_waits") - waits, 0) << "none of them waited for a boot";
   absl::SleepFor(absl::Seconds(1));
   EXPECT_LE(Idle(), 6);
+}
+
+// A run that finds the pool empty while a refill is booting takes that
+// sandbox when it is ready instead of booting another from scratch.
+TEST_F(SharedPoolTest, ARunThatFindsThePoolEmptyTakesTheSandboxAlreadyBooting) {
+  Config c = base_;
+  c.set_pool_size(1);
+  c.set_pool_max_size(1);
+  testing::WaitForWarmPool(c, 1);
+  ASSERT_EQ(RunWith(c, "print(1)").status(), Result::OK);  // takes the one idle
+  ASSERT_TRUE(Eventually([&] { return Idle() == 0 && Gauge("pool_booting") == 1; }))
+      << "idle " << Idle() << ", booting " << Gauge("pool_booting");
+  const int64_t hits = Counter("pool_hits");
+  const int64_t misses = Counter("pool_misses");
+  const int64_t waits = Counter("pool_waits");
+  Result r = RunWith(c, "print(2)");
+  ASSERT_EQ(r.status(), Result::OK) << r.message();
+  EXPECT_EQ(r.stdout(), "2\n");
+  EXPECT_EQ(Counter("pool_waits") - waits, 1);
+  EXPECT_EQ(Counter("pool_hits") - hits, 1);
+  EXPECT_EQ(Counter("pool_misses") - misses, 0) << "it booted a sandbox of its own";
 }
 
 }  // namespace
