@@ -76,11 +76,17 @@ class Counters:
         self.jiffies = busy_jiffies()
 
     def summary(
-        self, latencies: list[float], failures: int, peak_idle: int, until: Counters | None = None
+        self,
+        latencies: list[float],
+        failures: int,
+        peak_idle: int,
+        until: Counters | None = None,
+        all_runs: int = 0,
     ) -> dict[str, float]:
         """Percentiles of `latencies` and what the pool did from this moment
-        to `until` (now). A run that found no idle sandbox but waited for one
-        already booting counts as a wait, not a hit."""
+        to `until` (now), CPU per run over `all_runs` (those latencies'). A
+        run that found no idle sandbox but waited for one already booting
+        counts as a wait, not a hit."""
         now = until or Counters()
         hits, misses, waits = now.hits - self.hits, now.misses - self.misses, now.waits - self.waits
         taken = hits + misses
@@ -94,7 +100,10 @@ class Counters:
             "hit_rate": (hits - waits) / taken if taken else 0.0,
             "waits": waits,
             "cold": misses,
-            "cpu_ms_per_run": 1000 * (now.jiffies - self.jiffies) / os.sysconf("SC_CLK_TCK") / max(n, 1),
+            "cpu_ms_per_run": 1000
+            * (now.jiffies - self.jiffies)
+            / os.sysconf("SC_CLK_TCK")
+            / max(all_runs or n, 1),
             "peak_idle": peak_idle,
         }
 
@@ -110,7 +119,7 @@ def drive(
     """Submits one run at each arrival (seconds from now, sorted; user) and
     reports the runs that arrived from `warmup` on (the pool sized itself on
     the ones before: their figures are a second row, "ramp"). With several
-    users, a row per user (the pool's counters are the whole phase's)."""
+    users, a row per user (the pool's counters and CPU are the whole phase's)."""
     lock = threading.Lock()
     runs: list[tuple[float, str, float, bool]] = []  # arrival, user, latency, failed
     peak_idle = [0, 0]  # before and from `warmup`
@@ -154,7 +163,9 @@ def drive(
 
     users = sorted({user for _, user in arrivals})
     if len(users) > 1:
-        return [(f" user {u}", measured.summary(*part(False, u), peak_idle[1])) for u in users]
+        return [
+            (f" user {u}", measured.summary(*part(False, u), peak_idle[1], all_runs=len(runs))) for u in users
+        ]
     rows: Rows = [("", measured.summary(*part(False), peak_idle[1]))]
     if warmup > 0:
         # The ramp's pool counters run up to the first measured arrival.

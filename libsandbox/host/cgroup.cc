@@ -32,11 +32,11 @@ absl::Status WriteValue(const std::string& dir, const std::string& file, const s
   return absl::OkStatus();
 }
 
-// cpu.shares (v1) or cpu.weight (v2): the kernel's default, or its lowest
-// for a sandbox in the background (CgroupLimits::background).
-std::string CpuWeight(bool v1, bool background) {
-  if (v1) return background ? "2" : "1024";
-  return background ? "1" : "100";
+// cpu.shares (v1) or cpu.weight (v2): `share` of the kernel's default, at
+// least its lowest.
+std::string CpuWeight(bool v1, double share) {
+  if (v1) return absl::StrCat(std::clamp<int64_t>(std::llround(1024 * share), 2, 262144));
+  return absl::StrCat(std::clamp<int64_t>(std::llround(100 * share), 1, 10000));
 }
 
 int64_t ReadKeyed(const std::string& path, absl::string_view key) {
@@ -105,7 +105,9 @@ absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const Cgrou
         "the cgroup ", host.base, " does not delegate its controllers yet: ", kCgroupRemedy));
   }
   std::vector<std::string> needed = {"memory"};
-  if (limits.cpus > 0 || (limits.background && host.Has("cpu"))) needed.push_back("cpu");
+  // The CPU weight (runs share the CPU fairly between users) wherever the
+  // host has the cpu controller; the CPU cap needs it.
+  if (limits.cpus > 0 || host.Has("cpu")) needed.push_back("cpu");
   if (limits.pids > 0) needed.push_back("pids");
   for (const std::string& c : needed) {
     if (!host.Has(c)) {
@@ -194,10 +196,7 @@ absl::Status SandboxCgroup::Update(const CgroupLimits& limits) {
     }
   }
   if (const std::string* d = dir("cpu")) {
-    if (auto s = WriteValue(*d, v1 ? "cpu.shares" : "cpu.weight", CpuWeight(v1, limits.background));
-        !s.ok()) {
-      return s;
-    }
+    if (auto s = SetCpuShare(limits.cpu_share); !s.ok()) return s;
     if (v1) {
       if (auto s = WriteValue(*d, "cpu.cfs_period_us", absl::StrCat(period)); !s.ok()) return s;
       std::string q = limits.cpus > 0 ? absl::StrCat(quota) : "-1";
@@ -212,6 +211,13 @@ absl::Status SandboxCgroup::Update(const CgroupLimits& limits) {
     if (auto s = WriteValue(*d, "pids.max", v); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status SandboxCgroup::SetCpuShare(double share) {
+  auto it = controller_dirs_.find("cpu");
+  if (it == controller_dirs_.end()) return absl::OkStatus();
+  const bool v1 = version_ == CgroupVersion::kV1;
+  return WriteValue(it->second, v1 ? "cpu.shares" : "cpu.weight", CpuWeight(v1, share));
 }
 
 int64_t SandboxCgroup::MemoryUsageBytes() const {

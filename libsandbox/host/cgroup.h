@@ -24,11 +24,15 @@ struct CgroupLimits {
   int64_t memory_bytes = 0;  // 0: none
   double cpus = 0;           // 0: none
   int64_t pids = 0;          // 0: none
-  // The lowest CPU weight among its siblings: a warm sandbox booting or
-  // waiting for a run yields the CPU to sandboxes running code. Set where
-  // the cpu controller is available; a priority, not a cap.
-  bool background = false;
+  // Its CPU weight among its siblings, as a fraction of the kernel's default
+  // (SandboxCgroup::SetCpuShare). Set where the cpu controller is
+  // available; a priority, not a cap.
+  double cpu_share = 1;
 };
+
+// The CPU share of a sandbox in the background (a warm one booting or
+// waiting for a run): the lowest weight, yielding to sandboxes running code.
+inline constexpr double kBackgroundCpuShare = 0;
 
 class SandboxCgroup {
  public:
@@ -46,6 +50,10 @@ class SandboxCgroup {
   // (Re)writes the caps and the CPU weight, e.g. when a warm sandbox is
   // handed a run. Lowering memory below what is in use fails.
   absl::Status Update(const CgroupLimits& limits);
+  // The CPU weight alone: `share` of the kernel's default (v2 cpu.weight
+  // 100, v1 cpu.shares 1024), at least the lowest. Without the cpu
+  // controller there is nothing to weigh: OK.
+  absl::Status SetCpuShare(double share);
   // Current memory use in bytes, 0 if unknown.
   int64_t MemoryUsageBytes() const;
 

@@ -107,6 +107,12 @@ int Admission::running() const {
   return running_;
 }
 
+int Admission::running(const std::string& user) const {
+  absl::MutexLock lock(&mu_);
+  auto it = running_per_user_.find(user);
+  return it == running_per_user_.end() ? 0 : it->second;
+}
+
 int Admission::queued() const {
   absl::MutexLock lock(&mu_);
   return queued_;

@@ -49,6 +49,8 @@ class Admission {
   absl::StatusOr<Ticket> Acquire(const std::string& user, absl::Time deadline);
 
   int running() const;
+  // Runs `user` holds a slot for (admitted, not yet torn down).
+  int running(const std::string& user) const;
   int queued() const;
 
  private:

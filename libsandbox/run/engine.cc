@@ -35,6 +35,13 @@ Registry<WarmPool>& Pools() {
   return *pools;
 }
 
+// The process's CPU shares between users (cpu_shares.h): every run
+// competes for the same cores, whichever Config it has.
+Registry<CpuShares>& Shares() {
+  static auto* shares = new Registry<CpuShares>(1);
+  return *shares;
+}
+
 // Runs teardowns on one long-lived thread, in order; a forked child gets
 // its own (task_thread.h).
 TaskThread& Teardowns() {
@@ -78,7 +85,8 @@ Engine::Engine(std::shared_ptr<const Environment> env)
           OrDefault(env_->config.max_concurrent(), kDefaultMaxConcurrent),
           OrDefault(env_->config.max_concurrent_per_user(), kDefaultMaxConcurrentPerUser),
           OrDefault(env_->config.max_queued(), kDefaultMaxQueued)}),
-      pool_key_(PoolKey(env_->config)) {
+      pool_key_(PoolKey(env_->config)),
+      cpu_shares_(*Shares().Get("", [] { return std::make_shared<CpuShares>(); })) {
   const Config& c = env_->config;
   // A new Config (e.g. edited Open WebUI valves) rules the shared pool:
   // pool_size 0 drains it, and makes none where there is none.
@@ -149,7 +157,9 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
   std::unique_ptr<Instance> instance;
   // Pooled sandboxes boot on the host's system directories.
   if (pool_ != nullptr && request.rootfs().empty()) {
-    instance = pool_->Take(pool_key_, language, limits, request.network());
+    // The user's other runs: this one holds a slot already.
+    instance = pool_->Take(pool_key_, language, limits, request.network(), request.user(),
+                           admission_.running(request.user()) - 1);
     GlobalMetrics().Increment(instance ? "pool_hits" : "pool_misses");
     // Booted for another Config of the same key: files go by this one's.
     if (instance) instance->Adopt(env_);
@@ -157,7 +167,9 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
   std::string notes;
   Result result;
   absl::Status setup;
+  CpuShares::Member cpu_share;  // from boot (cold) or hand-over (pooled) to the end of the run
   if (instance) {
+    cpu_share = cpu_shares_->Join(request.user(), instance.get());
     setup = instance->WriteInputs(request);
   } else {
     InstanceSpec spec;
@@ -172,6 +184,7 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
     setup = in.status();
     if (in.ok()) {
       instance = *std::move(in);
+      cpu_share = cpu_shares_->Join(request.user(), instance.get());
       setup = instance->WriteInputs(request);
       if (setup.ok()) {
         std::optional<std::string> stdin_data;
@@ -193,6 +206,7 @@ Result Engine::RunAdmitted(const RunRequest& request, const Limits& limits, absl
     }
     GlobalMetrics().Observe("run", absl::Now() - code_start);
   }
+  cpu_share = CpuShares::Member();  // leaves before the sandbox goes
   // Teardown (killing what is left, removing the cgroup, unmounting) takes
   // tens of ms: it happens after the caller has its result, and the run's
   // admission slot is freed only when it is done.

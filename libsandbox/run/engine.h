@@ -11,6 +11,7 @@
 #include "libsandbox/rules/policy.h"
 #include "libsandbox/run/admission.h"
 #include "libsandbox/run/audit.h"
+#include "libsandbox/run/cpu_shares.h"
 #include "libsandbox/run/instance.h"
 #include "libsandbox/run/pool.h"
 
@@ -36,10 +37,11 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   const std::shared_ptr<const Environment> env_;
   Admission admission_;
-  const std::string pool_key_;       // PoolKey of the config
-  std::shared_ptr<WarmPool> pool_;   // null: no pool in this process yet
-  PolicyStore policies_;             // follows config.policy_file
-  std::unique_ptr<AuditLog> audit_;  // when config.audit
+  const std::string pool_key_;             // PoolKey of the config
+  std::shared_ptr<WarmPool> pool_;         // null: no pool in this process yet
+  std::shared_ptr<CpuShares> cpu_shares_;  // the process's one
+  PolicyStore policies_;                   // follows config.policy_file
+  std::unique_ptr<AuditLog> audit_;        // when config.audit
 };
 
 }  // namespace libsandbox

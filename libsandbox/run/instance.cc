@@ -216,7 +216,7 @@ absl::StatusOr<std::unique_ptr<Instance>> Instance::Prepare(std::shared_ptr<cons
   absl::StatusOr<CgroupHost> host = HostCgroups(config);
   CgroupLimits cg_limits = ToCgroupLimits(limits, host.ok() && host->version == CgroupVersion::kV2);
   // A warm sandbox boots and waits behind the runs (ApplyLimits restores it).
-  cg_limits.background = spec.executor;
+  if (spec.executor) cg_limits.cpu_share = kBackgroundCpuShare;
   absl::Status cg_status = host.status();
   if (cg_status.ok()) {
     absl::StatusOr<std::unique_ptr<SandboxCgroup>> cg =

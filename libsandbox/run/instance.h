@@ -111,6 +111,11 @@ class Instance {
   bool PidsLimitHit() const { return cgroup_ && cgroup_->PidsLimitHit(); }
   // Stops the sandbox now (every process in it); the destructor cleans up.
   void Kill();
+  // Its CPU weight, as a fraction of a sandbox's (SandboxCgroup::SetCpuShare);
+  // OK without a cgroup.
+  absl::Status SetCpuShare(double share) {
+    return cgroup_ ? cgroup_->SetCpuShare(share) : absl::OkStatus();
+  }
   // Host memory the idle sandbox holds (its cgroup's usage).
   int64_t MemoryUsageBytes() const;
 

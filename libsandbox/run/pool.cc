@@ -13,6 +13,11 @@ namespace {
 
 constexpr absl::Duration kBootTimeout = absl::Seconds(30);
 constexpr absl::Duration kRetryAfterFailure = absl::Seconds(2);
+// How long a run waits for a boot under way, in typical boot times; then
+// it boots its own.
+constexpr double kWaitBoots = 1.5;
+// Idle sandboxes a user who already has runs going leaves to the others.
+constexpr size_t kKeptForOthers = 1;
 // An idle pooled sandbox costs ~70 MiB of host memory (runsc's sandbox and
 // gofer processes, the executor): the automatic ceiling keeps a full pool
 // within a quarter of the machine's memory, and at 8 per core, 64 at most.
@@ -111,15 +116,25 @@ void WarmPool::SetIdleGauge() {
 }
 
 std::unique_ptr<Instance> WarmPool::Take(const std::string& key, const Language* language,
-                                         const Limits& limits, bool network) {
+                                         const Limits& limits, bool network,
+                                         const std::string& user, int user_running) {
   if (network) return nullptr;
   std::unique_ptr<Instance> in;
   {
     absl::MutexLock lock(&mu_);
     if (key != key_) return nullptr;
-    demand_[language].Arrived(absl::Now());  // the boot threads wake on it
+    const absl::Time now = absl::Now();
+    demand_[language].Arrived(now);  // the boot threads wake on it
+    if (last_user_ && *last_user_ != user) users_changed_ = now;
+    last_user_ = user;
     std::deque<std::unique_ptr<Instance>>& q = idle_[language];
-    if (q.empty() && !AwaitBootLocked(language)) return nullptr;
+    // While several users use the pool, the last idle one is kept for users
+    // with nothing running.
+    const bool shared = now - users_changed_ < PoolDemand::kMemory;
+    const size_t reserve = shared && user_running > 0 ? kKeptForOthers : 0;
+    if (q.size() <= reserve && !AwaitBootLocked(language, 1.0 / (user_running + 1), reserve)) {
+      return nullptr;
+    }
     if (key != key_) return nullptr;  // reconfigured while it waited
     in = std::move(q.front());
     q.pop_front();
@@ -135,19 +150,25 @@ std::unique_ptr<Instance> WarmPool::Take(const std::string& key, const Language*
   return in;
 }
 
-bool WarmPool::AwaitBootLocked(const Language* language) {
+bool WarmPool::AwaitBootLocked(const Language* language, double cpu_share, size_t reserve) {
   // A boot already under way is nearer to ready than a cold boot started
   // now, and costs no CPU on top: a miss waits for one no other run waits
   // for, at most about as long as a boot takes.
   if (InFlightLocked(language) <= 0) return false;
   ++waiting_[language];
+  // The boot it waits for (the oldest are first ready) stops yielding the
+  // CPU: it boots with the weight the run would have (CpuShares).
+  const std::deque<Instance*>& boots = boots_[language];
+  if (const size_t i = static_cast<size_t>(waiting_[language]) - 1; i < boots.size()) {
+    (void)boots[i]->SetCpuShare(cpu_share);
+  }
   const absl::Time start = absl::Now();
   const std::deque<std::unique_ptr<Instance>>& q = idle_[language];
   // Also wakes when a boot failed (fewer boots than waiters): then cold.
-  auto ready = [&] { return stop_ || !q.empty() || InFlightLocked(language) < 0; };
-  mu_.AwaitWithDeadline(absl::Condition(&ready), start + 1.5 * demand_[language].BootTime());
+  auto ready = [&] { return stop_ || q.size() > reserve || InFlightLocked(language) < 0; };
+  mu_.AwaitWithDeadline(absl::Condition(&ready), start + kWaitBoots * demand_[language].BootTime());
   --waiting_[language];
-  if (q.empty()) return false;
+  if (q.size() <= reserve) return false;
   GlobalMetrics().Increment("pool_waits");
   GlobalMetrics().Observe("pool_wait", absl::Now() - start);
   return true;
@@ -215,12 +236,19 @@ void WarmPool::BootLoop() {
     // Where a boot's time goes: ours (run dir, cgroup, bundle) vs runsc and
     // the executor's interpreter starting.
     GlobalMetrics().Observe("pool_boot_prepare", absl::Now() - t0);
+    Instance* const booting = in.ok() ? in->get() : nullptr;
+    if (booting != nullptr) {
+      mu_.Lock();
+      boots_[language].push_back(booting);  // a run may wait for it from now on
+      mu_.Unlock();
+    }
     absl::Status s =
-        in.ok() ? (*in)->Launch(std::nullopt, absl::Now() + kBootTimeout) : in.status();
+        in.ok() ? booting->Launch(std::nullopt, absl::Now() + kBootTimeout) : in.status();
     const absl::Duration took = absl::Now() - t0;
     GlobalMetrics().Increment(s.ok() ? "pool_boots" : "pool_boot_failures");
     if (s.ok()) GlobalMetrics().Observe("pool_boot", took);
     mu_.Lock();
+    std::erase(boots_[language], booting);
     --booting_[language];
     GlobalMetrics().AddGauge("pool_booting", -1);
     if (s.ok()) {

@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,12 +51,18 @@ class WarmPool {
   void Configure(std::shared_ptr<const Environment> env, PoolSettings settings);
 
   // A ready sandbox for `language` with `limits` applied, or nullptr (the
-  // caller then boots one cold): when none is idle, it may wait for one
-  // already booting (at most a boot's time). nullptr when `key` is not the pool's, the run's
-  // caps cannot be applied, or the run has network (never pooled). The
-  // caller keeps files under its own Config (Instance::Adopt).
+  // caller then boots one cold). While more than one user has used the
+  // pool in the last minute, the last idle sandbox is kept for a user with
+  // nothing running: one user's burst cannot leave the others only cold
+  // boots. With none idle for it, the run waits (at most about a boot's
+  // time) for one already booting, which then boots with the CPU share the
+  // run will have (CpuShares) instead of in the background. nullptr when
+  // `key` is not the pool's, the run's caps cannot be applied, or the run
+  // has network (never pooled). The caller keeps files under its own
+  // Config (Instance::Adopt). `user_running`: the runs `user` has now.
   std::unique_ptr<Instance> Take(const std::string& key, const Language* language,
-                                 const Limits& limits, bool network);
+                                 const Limits& limits, bool network, const std::string& user = "",
+                                 int user_running = 0);
 
  private:
   void BootLoop();
@@ -66,9 +73,11 @@ class WarmPool {
   // Moves idle sandboxes beyond the target (or of dropped languages) to discard_.
   void TrimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasWork() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // With no idle sandbox for `language`: waits for a boot under way that no
-  // other run waits for; true if one is idle now.
-  bool AwaitBootLocked(const Language* language) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With no more than `reserve` idle for `language`: waits for a boot under
+  // way that no other run waits for (raised to `cpu_share`, CpuShares);
+  // true if there is one beyond the reserve now.
+  bool AwaitBootLocked(const Language* language, double cpu_share, size_t reserve)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Boots under way that no waiting run will take (negative when a boot
   // failed under a waiting run).
   int InFlightLocked(const Language* language) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -81,8 +90,13 @@ class WarmPool {
   std::map<const Language*, std::deque<std::unique_ptr<Instance>>> idle_ ABSL_GUARDED_BY(mu_);
   std::map<const Language*, int> booting_ ABSL_GUARDED_BY(mu_);
   std::map<const Language*, int> waiting_ ABSL_GUARDED_BY(mu_);  // runs in AwaitBootLocked
+  // The sandboxes booting (launched), oldest first.
+  std::map<const Language*, std::deque<Instance*>> boots_ ABSL_GUARDED_BY(mu_);
   std::map<const Language*, PoolDemand> demand_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Instance>> discard_ ABSL_GUARDED_BY(mu_);
+  // The user of the latest Take, and when it last differed from the one before.
+  std::optional<std::string> last_user_ ABSL_GUARDED_BY(mu_);
+  absl::Time users_changed_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   int idle_gauge_ ABSL_GUARDED_BY(mu_) = 0;  // this pool's share of pool_idle
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   // Started last: they use everything above. Each owns the runsc processes

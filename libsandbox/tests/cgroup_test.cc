@@ -243,7 +243,8 @@ TEST_F(CgroupTest, OnlyNeededControllersAreUsed) {
   ASSERT_TRUE(cg.ok()) << cg.status();
   EXPECT_TRUE(IsDir(DirOf("memory", name)));
   if (host_.version == CgroupVersion::kV1) {
-    EXPECT_FALSE(IsDir(DirOf("cpu", name)));
+    // cpu for the CPU weight (fair shares between users), even uncapped.
+    EXPECT_EQ(IsDir(DirOf("cpu", name)), host_.Has("cpu"));
     EXPECT_FALSE(IsDir(DirOf("pids", name)));
   }
 }
@@ -273,16 +274,21 @@ TEST_F(CgroupTest, CreateRefusesWhatItCannotDo) {
   }
 }
 
-TEST_F(CgroupTest, ABackgroundSandboxYieldsTheCpuUntilItIsHandedARun) {
+TEST_F(CgroupTest, ABackgroundSandboxYieldsTheCpuUntilItIsHandedARunThenTakesItsUsersShare) {
   const std::string name = prefix_ + "-bg";
-  auto cg = SandboxCgroup::Create(host_, name,
-                                  CgroupLimits{.memory_bytes = 64 << 20, .background = true});
+  auto cg = SandboxCgroup::Create(
+      host_, name, CgroupLimits{.memory_bytes = 64 << 20, .cpu_share = kBackgroundCpuShare});
   ASSERT_TRUE(cg.ok()) << cg.status();
   const bool v1 = host_.version == CgroupVersion::kV1;
   const std::string weight = DirOf("cpu", name) + (v1 ? "/cpu.shares" : "/cpu.weight");
   EXPECT_EQ(ReadTrimmed(weight), v1 ? "2" : "1");
   ASSERT_TRUE((*cg)->Update(CgroupLimits{.memory_bytes = 64 << 20, .cpus = 1}).ok());
   EXPECT_EQ(ReadTrimmed(weight), v1 ? "1024" : "100");
+  // One of a user's 8 runs at once: an eighth of the weight.
+  ASSERT_TRUE((*cg)->SetCpuShare(1.0 / 8).ok());
+  EXPECT_EQ(ReadTrimmed(weight), v1 ? "128" : "13");
+  ASSERT_TRUE((*cg)->SetCpuShare(1.0 / 1000).ok());  // never below the lowest
+  EXPECT_EQ(ReadTrimmed(weight), v1 ? "2" : "1");
 }
 
 TEST_F(CgroupTest, OomKillIsReported) {

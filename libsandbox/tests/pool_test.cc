@@ -209,5 +209,37 @@ TEST_F(SharedPoolTest, ARunThatFindsThePoolEmptyTakesTheSandboxAlreadyBooting) {
   EXPECT_EQ(Counter("pool_misses") - misses, 0) << "it booted a sandbox of its own";
 }
 
+// Two users share the pool: while one has a run going, it leaves the last
+// idle sandbox to the other, who then finds it ready.
+TEST_F(SharedPoolTest, OneUsersRunsLeaveTheLastIdleSandboxToAnother) {
+  Config c = base_;
+  c.set_pool_size(1);
+  c.set_pool_max_size(1);
+  testing::WaitForWarmPool(c, 1);
+  auto run_as = [&](const std::string& user, const std::string& code) {
+    RunRequest req;
+    req.set_code(code);
+    req.set_user(user);
+    return libsandbox::Run(req, c);
+  };
+  ASSERT_EQ(run_as("bea", "print(1)").status(), Result::OK);
+  ASSERT_TRUE(Eventually([&] { return Idle() == 1; }));
+  std::thread long_run(
+      [&] { EXPECT_EQ(run_as("al", "import time; time.sleep(10)").status(), Result::OK); });
+  // al's first run took the idle sandbox; the refill is idle again while it runs.
+  ASSERT_TRUE(Eventually([&] { return Idle() == 1 && Gauge("running") == 1; }))
+      << "idle " << Idle() << ", running " << Gauge("running");
+  int64_t hits = Counter("pool_hits"), misses = Counter("pool_misses");
+  Result second = run_as("al", "print(2)");
+  EXPECT_EQ(second.status(), Result::OK) << second.message();
+  EXPECT_EQ(Counter("pool_misses") - misses, 1) << "al's second run took the last idle sandbox";
+  EXPECT_EQ(Counter("pool_hits") - hits, 0);
+  hits = Counter("pool_hits");
+  Result other = run_as("bea", "print(3)");
+  EXPECT_EQ(other.status(), Result::OK) << other.message();
+  EXPECT_EQ(Counter("pool_hits") - hits, 1) << "bea found the sandbox kept for her";
+  long_run.join();
+}
+
 }  // namespace
 }  // namespace libsandbox

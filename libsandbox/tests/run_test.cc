@@ -22,6 +22,7 @@
 #include "libsandbox/base/defaults.h"
 #include "libsandbox/base/fs_util.h"
 #include "libsandbox/host/cgroup.h"
+#include "libsandbox/host/cgroup_host.h"
 #include "libsandbox/host/process.h"
 #include "libsandbox/host/run_dir.h"
 #include "libsandbox/host/runsc.h"
@@ -72,6 +73,47 @@ INSTANTIATE_TEST_SUITE_P(ColdAndWarm, RunTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "Warm" : "Cold";
                          });
+
+// Users share the CPU, not sandboxes: one user's two runs at once weigh
+// half a run each, another user's one run a whole one.
+TEST_P(RunTest, ConcurrentRunsOfOneUserSplitItsCpuWeight) {
+  absl::StatusOr<CgroupHost> host = DetectCgroups();
+  if (!host.ok() || !host->Has("cpu")) GTEST_SKIP() << "no cpu controller";
+  const bool v1 = host->version == CgroupVersion::kV1;
+  const std::string file = v1 ? "cpu.shares" : "cpu.weight";
+  const std::string whole = v1 ? "1024" : "100", half = v1 ? "512" : "50";
+  std::vector<std::thread> runs;
+  for (const char* user : {"many", "many", "one"}) {
+    runs.emplace_back([this, user] {
+      RunRequest req;
+      req.set_code("import time; time.sleep(8)");
+      req.set_user(user);
+      Result r = libsandbox::Run(req, config_);
+      EXPECT_EQ(r.status(), Result::OK) << r.message();
+    });
+  }
+  // The weights of the sandboxes running code (pooled ones booting in the
+  // background have the lowest).
+  auto weights = [&] {
+    std::multiset<std::string> w;
+    for (const std::string& id : testing::RunIds(config_)) {
+      absl::StatusOr<std::string> v =
+          ReadFile(absl::StrCat(host->own_dirs.at("cpu"), "/", kCgroupParent, "/", id, "/", file));
+      if (v.ok() && absl::StripAsciiWhitespace(*v) != (v1 ? "2" : "1")) {
+        w.insert(std::string(absl::StripAsciiWhitespace(*v)));
+      }
+    }
+    return w;
+  };
+  const std::multiset<std::string> expected = {half, half, whole};
+  std::multiset<std::string> seen;
+  for (absl::Time give_up = absl::Now() + absl::Seconds(60); absl::Now() < give_up;) {
+    if ((seen = weights()) == expected) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(seen, expected);
+  for (std::thread& t : runs) t.join();
+}
 
 TEST_P(RunTest, WarmPathServesFromThePool) {
   int64_t hits =
