@@ -140,16 +140,16 @@ def drive(
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    ramp = measured = Counters()
-    ramp_end: Counters | None = None
+    ramp = Counters()
+    measured: Counters | None = None  # from the first arrival at `warmup`
     t0 = time.perf_counter()
     futures = []
     for at, user in arrivals:
         delay = t0 + at - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        if at >= warmup and not measuring.is_set():
-            measured = ramp_end = Counters()
+        if at >= warmup and measured is None:
+            measured = Counters()
             measuring.set()
         futures.append(pool.submit(one, at, user))
     for f in futures:
@@ -161,15 +161,16 @@ def drive(
         chosen = [r for r in runs if (r[0] < warmup) == ramp_part and user in (None, r[1])]
         return [r[2] for r in chosen], sum(r[3] for r in chosen)
 
+    since = measured or ramp
     users = sorted({user for _, user in arrivals})
     if len(users) > 1:
         return [
-            (f" user {u}", measured.summary(*part(False, u), peak_idle[1], all_runs=len(runs))) for u in users
+            (f" user {u}", since.summary(*part(False, u), peak_idle[1], all_runs=len(runs))) for u in users
         ]
-    rows: Rows = [("", measured.summary(*part(False), peak_idle[1]))]
+    rows: Rows = [("", since.summary(*part(False), peak_idle[1]))]
     if warmup > 0:
         # The ramp's pool counters run up to the first measured arrival.
-        rows.append((" ramp", ramp.summary(*part(True), peak_idle[0], until=ramp_end)))
+        rows.append((" ramp", ramp.summary(*part(True), peak_idle[0], until=measured)))
     return rows
 
 

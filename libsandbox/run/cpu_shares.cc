@@ -1,7 +1,5 @@
 #include "libsandbox/run/cpu_shares.h"
 
-#include <algorithm>
-
 #include "libsandbox/base/metrics.h"
 
 namespace libsandbox {
@@ -41,7 +39,7 @@ void CpuShares::Leave(const std::string& user, Instance* instance) {
 }
 
 void CpuShares::Apply(const std::vector<Instance*>& sandboxes) {
-  const double share = 1.0 / static_cast<double>(sandboxes.size());
+  const double share = ShareOf(sandboxes.size());
   for (Instance* in : sandboxes) {
     // A weight that could not be written leaves the sandbox at its last one.
     if (!in->SetCpuShare(share).ok()) GlobalMetrics().Increment("cpu_share_failures");

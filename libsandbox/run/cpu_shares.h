@@ -5,6 +5,7 @@
 #ifndef LIBSANDBOX_RUN_CPU_SHARES_H_
 #define LIBSANDBOX_RUN_CPU_SHARES_H_
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -39,8 +40,13 @@ class CpuShares {
   };
 
   // `instance` (which must outlive the Member) joins `user`'s sandboxes;
-  // each of them gets 1/n of a sandbox's CPU weight.
+  // each of them gets ShareOf(their number).
   Member Join(const std::string& user, Instance* instance);
+
+  // The CPU share of each of the `sandboxes` one user runs at once.
+  static double ShareOf(size_t sandboxes) {
+    return 1.0 / static_cast<double>(std::max<size_t>(1, sandboxes));
+  }
 
  private:
   void Leave(const std::string& user, Instance* instance);

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "libsandbox/base/defaults.h"
 #include "libsandbox/base/metrics.h"
+#include "libsandbox/run/cpu_shares.h"
 
 namespace libsandbox {
 namespace {
@@ -132,7 +133,8 @@ std::unique_ptr<Instance> WarmPool::Take(const std::string& key, const Language*
     // with nothing running.
     const bool shared = now - users_changed_ < PoolDemand::kMemory;
     const size_t reserve = shared && user_running > 0 ? kKeptForOthers : 0;
-    if (q.size() <= reserve && !AwaitBootLocked(language, 1.0 / (user_running + 1), reserve)) {
+    const double share = CpuShares::ShareOf(static_cast<size_t>(user_running) + 1);
+    if (q.size() <= reserve && !AwaitBootLocked(language, share, reserve)) {
       return nullptr;
     }
     if (key != key_) return nullptr;  // reconfigured while it waited
