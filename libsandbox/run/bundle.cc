@@ -8,14 +8,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
+#include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
 #include "libsandbox/base/fs_util.h"
 #include "libsandbox/host/statx_shim.h"
 #include "libsandbox/rules/validate.h"
+#include "libsandbox/run/etc_tree.h"
 #include "libsandbox/run/executor_script.h"
 #include "libsandbox/run/figures.h"
 #include "libsandbox/run/plots_script.h"
@@ -28,18 +33,28 @@ constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 // Host system directories shown read-only; missing ones are skipped.
 constexpr const char* kSystemDirs[] = {"/usr",   "/bin",    "/lib", "/lib32",
                                        "/lib64", "/libx32", "/sbin"};
-// Host files under /etc that programs need and that hold no secrets
-// (Debian's matplotlib fails to import without its /etc/matplotlibrc; text
-// rendering wants the font configuration).
-constexpr const char* kEtcShared[] = {
-    "/etc/ssl/certs",       "/etc/mime.types",   "/etc/alternatives", "/etc/ld.so.cache",
-    "/etc/ca-certificates", "/etc/matplotlibrc", "/etc/fonts"};
-
 // Top-level names of a rootfs image that the bundle mounts itself.
 constexpr const char* kImageSkipped[] = {"proc", "dev", "sys", "tmp", "home", ".libsandbox"};
 // Generated /etc files shown over an image's own.
 constexpr const char* kEtcGenerated[] = {"passwd",   "group",         "hosts",
                                          "hostname", "nsswitch.conf", "resolv.conf"};
+
+// A system directory that is a symlink into /usr on the host (merged /usr:
+// /bin -> usr/bin) is the same symlink in the sandbox's root, resolved there
+// through the /usr bind: a mount less for runsc to set up.
+std::optional<std::string> UsrSymlink(const char* dir) {
+  struct stat st;
+  if (::lstat(dir, &st) != 0 || !S_ISLNK(st.st_mode)) return std::nullopt;
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink(dir, buf, sizeof(buf));
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof(buf)) return std::nullopt;
+  std::string target(buf, static_cast<size_t>(n));
+  if (!absl::StartsWith(absl::StripPrefix(target, "/"), "usr/") ||
+      absl::StrContains(target, "..")) {
+    return std::nullopt;
+  }
+  return target;
+}
 
 oci::Mount* AddMount(oci::Spec& spec, std::string destination, std::string type, std::string source,
                      std::vector<std::string> options) {
@@ -51,25 +66,10 @@ oci::Mount* AddMount(oci::Spec& spec, std::string destination, std::string type,
   return m;
 }
 
+// The per-run /etc: generated files, and mount points for the shared host
+// entries bound over them (when there is no shared tree).
 absl::Status WriteEtc(const std::string& etc, const BundleOptions& o) {
-  if (auto s = MakeDirs(etc, 0755); !s.ok()) return s;
-  const std::pair<const char*, std::string> files[] = {
-      {"passwd",
-       "root:x:0:0:root:/root:/usr/sbin/nologin\n"
-       "user:x:1000:1000:user:/home/user:/bin/bash\n"
-       "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
-      {"group", "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n"},
-      {"hostname", "sandbox\n"},
-      {"hosts", "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
-      {"nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n"},
-      {"resolv.conf", o.resolv_conf},
-  };
-  for (const auto& [name, content] : files) {
-    if (auto s = WriteFile(absl::StrCat(etc, "/", name), content, 0644); !s.ok()) return s;
-  }
-  if (::symlink("/usr/share/zoneinfo/Etc/UTC", (etc + "/localtime").c_str()) != 0) {
-    return ErrnoStatus("symlink localtime", errno);
-  }
+  if (auto s = WriteGeneratedEtc(etc, o.resolv_conf); !s.ok()) return s;
   // Mount points for the shared host entries.
   for (const char* shared : kEtcShared) {
     if (!Exists(shared)) continue;
@@ -277,12 +277,22 @@ absl::StatusOr<oci::Spec> BuildSpec(const std::string& run_dir, const BundleOpti
   AddMount(spec, "/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"});
   if (o.rootfs.empty()) {
     for (const char* dir : kSystemDirs) {
-      if (Exists(dir)) AddMount(spec, dir, "bind", dir, {"rbind", "ro", "nosuid", "nodev"});
+      if (Exists(dir) && !UsrSymlink(dir)) {
+        AddMount(spec, dir, "bind", dir, {"rbind", "ro", "nosuid", "nodev"});
+      }
     }
-    AddMount(spec, "/etc", "bind", run_dir + "/etc", {"rbind", "ro", "nosuid", "nodev"});
-    for (const char* shared : kEtcShared) {
-      if (Exists(shared)) {
-        AddMount(spec, shared, "bind", shared, {"rbind", "ro", "nosuid", "nodev"});
+    if (!o.etc_dir.empty()) {
+      AddMount(spec, "/etc", "bind", o.etc_dir, {"rbind", "ro", "nosuid", "nodev"});
+      if (!o.resolv_conf.empty()) {
+        AddMount(spec, "/etc/resolv.conf", "bind", run_dir + "/resolv.conf",
+                 {"bind", "ro", "nosuid", "nodev"});
+      }
+    } else {
+      AddMount(spec, "/etc", "bind", run_dir + "/etc", {"rbind", "ro", "nosuid", "nodev"});
+      for (const char* shared : kEtcShared) {
+        if (Exists(shared)) {
+          AddMount(spec, shared, "bind", shared, {"rbind", "ro", "nosuid", "nodev"});
+        }
       }
     }
   } else if (absl::Status s = AddImageMounts(spec, run_dir, o.rootfs); !s.ok()) {
@@ -321,9 +331,22 @@ absl::StatusOr<std::string> WriteBundle(const std::string& run_dir, const Bundle
   for (const std::string& dir : {bundle, run_dir + "/rootfs", run_dir + "/code"}) {
     if (auto s = MakeDirs(dir, 0755); !s.ok()) return s;
   }
-  if (auto s = WriteEtc(run_dir + "/etc", o); !s.ok()) return s;
   if (!o.rootfs.empty()) {
+    if (auto s = WriteEtc(run_dir + "/etc", o); !s.ok()) return s;
     if (auto s = LinkImageSymlinks(run_dir + "/rootfs", o.rootfs); !s.ok()) return s;
+  } else {
+    if (o.etc_dir.empty()) {
+      if (auto s = WriteEtc(run_dir + "/etc", o); !s.ok()) return s;
+    } else if (!o.resolv_conf.empty()) {
+      if (auto s = WriteFile(run_dir + "/resolv.conf", o.resolv_conf, 0644); !s.ok()) return s;
+    }
+    for (const char* dir : kSystemDirs) {
+      std::optional<std::string> target = UsrSymlink(dir);
+      if (target &&
+          ::symlink(target->c_str(), absl::StrCat(run_dir, "/rootfs", dir).c_str()) != 0) {
+        return ErrnoStatus(absl::StrCat("symlink ", dir), errno);
+      }
+    }
   }
   // Readable by the sandbox user through the read-only bind. A session's
   // init brings no code: each exec writes its own file later.

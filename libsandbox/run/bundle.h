@@ -1,6 +1,6 @@
 // The OCI bundle of one run: config.json from the typed spec, an empty
 // read-only rootfs (the host's system directories or an image's top-level
-// entries mounted in it), a generated minimal /etc and the code file.
+// entries mounted in it), a minimal /etc and the code file.
 #ifndef LIBSANDBOX_RUN_BUNDLE_H_
 #define LIBSANDBOX_RUN_BUNDLE_H_
 
@@ -53,6 +53,10 @@ struct BundleOptions {
   std::string resolv_conf;                   // content of /etc/resolv.conf
   int64_t max_pids = 0;                      // RLIMIT_NPROC inside; 0: none
   std::vector<std::string> extra_ro_mounts;  // "HOST[:SANDBOX]"
+  // Non-empty (host system directories only): the shared /etc tree
+  // (etc_tree.h) shown at /etc, a non-empty resolv_conf bound over its own.
+  // Empty: a per-run /etc with the host's shared entries bound in it.
+  std::string etc_dir;
   // Non-empty: an image directory whose top-level entries form the root
   // file system (read-only) instead of the host's system directories. Its
   // /etc is used, with the generated passwd, group, hosts, hostname,

@@ -170,6 +170,7 @@ absl::StatusOr<std::shared_ptr<const Environment>> MakeEnvironment(const Config&
     }
     env->statx_shim_dir = *dir;
   }
+  env->etc = std::make_shared<SharedEtc>(config.state_dir());
   for (const std::string& cidr : config.allowed_cidrs()) {
     if (absl::Status s = ValidateCidr(cidr); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("allowed_cidrs: ", s.message()));
@@ -276,7 +277,13 @@ absl::StatusOr<std::unique_ptr<Instance>> Instance::Prepare(std::shared_ptr<cons
   bundle.max_pids = limits.max_pids();
   bundle.extra_ro_mounts.assign(config.extra_ro_mounts().begin(), config.extra_ro_mounts().end());
   bundle.rootfs = spec.rootfs;
-  if (spec.rootfs.empty()) bundle.compat_dir = in->env_->statx_shim_dir;
+  if (spec.rootfs.empty()) {
+    bundle.compat_dir = in->env_->statx_shim_dir;
+    // Without the shared tree (its copy failed), the host's entries are
+    // bound one by one as before: slower to boot, the same /etc.
+    absl::StatusOr<std::string> etc = in->env_->etc->Current();
+    if (etc.ok()) bundle.etc_dir = *etc;
+  }
   if (absl::StatusOr<std::string> dir = WriteBundle(in->run_->path(), bundle); !dir.ok()) {
     return dir.status();
   }

@@ -20,6 +20,7 @@
 #include "libsandbox/host/runsc.h"
 #include "libsandbox/proto/config.pb.h"
 #include "libsandbox/rules/languages.h"
+#include "libsandbox/run/etc_tree.h"
 
 namespace libsandbox {
 
@@ -31,6 +32,8 @@ struct Environment {
   std::string platform;
   // Host directory with the statx shim (statx_shim.h); empty: not needed.
   std::string statx_shim_dir;
+  // The /etc every sandbox on the host's system directories shows.
+  std::shared_ptr<SharedEtc> etc;
 };
 
 // Resolves runsc and the platform for `config` (already resolved).

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <set>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
 #include "libsandbox/base/fs_util.h"
 #include "libsandbox/rules/languages.h"
@@ -122,14 +124,22 @@ TEST_F(BundleTest, ConfigJsonRoundTripsWithOciFieldNames) {
   EXPECT_EQ(st.st_mode & 077, 0u);
 }
 
-TEST_F(BundleTest, RootIsReadOnlyAndEmpty) {
+TEST_F(BundleTest, RootIsReadOnlyAndHoldsOnlySymlinksIntoUsr) {
   oci::Spec spec = WriteAndParse();
   EXPECT_TRUE(spec.root().readonly());
   EXPECT_EQ(spec.root().path(), run_dir_ + "/rootfs");
   struct stat st;
   ASSERT_EQ(::stat(spec.root().path().c_str(), &st), 0);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
-  EXPECT_THAT(ListDir(spec.root().path()), IsEmpty());
+  for (const std::string& name : ListDir(spec.root().path())) {
+    const std::string path = spec.root().path() + "/" + name;
+    ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISLNK(st.st_mode)) << name;
+    char target[4096];
+    ssize_t n = ::readlink(path.c_str(), target, sizeof(target));
+    ASSERT_GT(n, 0);
+    EXPECT_TRUE(absl::StartsWith(absl::StripPrefix(std::string(target, n), "/"), "usr/")) << name;
+  }
 }
 
 TEST_F(BundleTest, UnprivilegedUserWithoutCapabilities) {
@@ -187,6 +197,19 @@ TEST_F(BundleTest, SystemDirsAreReadOnlyBinds) {
   oci::Spec spec = WriteAndParse();
   for (const char* dir : {"/usr", "/bin", "/lib", "/sbin"}) {
     const oci::Mount* m = FindMount(spec, dir);
+    // Merged /usr (/bin -> usr/bin): the same symlink in the sandbox's root,
+    // resolved there through the /usr bind.
+    char target[4096];
+    ssize_t n = ::readlink(dir, target, sizeof(target));
+    if (n > 0) {
+      EXPECT_EQ(m, nullptr) << dir << " is a symlink on the host, not a mount";
+      char in_root[4096];
+      ssize_t k = ::readlink((run_dir_ + "/rootfs" + dir).c_str(), in_root, sizeof(in_root));
+      ASSERT_GT(k, 0) << dir << " missing from the sandbox's root";
+      EXPECT_EQ(std::string(in_root, k), std::string(target, n));
+      EXPECT_TRUE(absl::StartsWith(absl::StripPrefix(std::string(target, n), "/"), "usr/"));
+      continue;
+    }
     ASSERT_NE(m, nullptr) << dir;
     EXPECT_EQ(m->type(), "bind") << dir;
     EXPECT_EQ(m->source(), dir);
@@ -322,6 +345,30 @@ TEST_F(BundleTest, GeneratedEtcIsMinimal) {
     EXPECT_EQ(m.destination(), m.source());
     EXPECT_THAT(Options(m), Contains("ro"));
   }
+}
+
+TEST_F(BundleTest, ASharedEtcTreeIsOneMountWithTheRunsOwnResolvConfOverIt) {
+  options_.etc_dir = dir_.path() + "/shared-etc";
+  oci::Spec spec = WriteAndParse();
+  const oci::Mount* etc = FindMount(spec, "/etc");
+  ASSERT_NE(etc, nullptr);
+  EXPECT_EQ(etc->source(), options_.etc_dir);
+  EXPECT_THAT(Options(*etc), Contains("ro"));
+  const oci::Mount* resolv = FindMount(spec, "/etc/resolv.conf");
+  ASSERT_NE(resolv, nullptr);
+  EXPECT_EQ(resolv->source(), run_dir_ + "/resolv.conf");
+  EXPECT_THAT(Options(*resolv), Contains("ro"));
+  EXPECT_EQ(ReadFile(run_dir_ + "/resolv.conf").value_or(""), "nameserver 10.0.2.3\n");
+  for (const oci::Mount& m : spec.mounts()) {
+    EXPECT_FALSE(absl::StartsWith(m.source(), "/etc")) << m.source() << " bound one by one";
+  }
+  EXPECT_FALSE(Exists(run_dir_ + "/etc")) << "no per-run /etc beside the shared one";
+
+  // Without network there is nothing to show over the tree's empty one.
+  options_.resolv_conf.clear();
+  absl::StatusOr<oci::Spec> offline = BuildSpec(run_dir_, options_);
+  ASSERT_TRUE(offline.ok()) << offline.status();
+  EXPECT_EQ(FindMount(*offline, "/etc/resolv.conf"), nullptr);
 }
 
 TEST_F(BundleTest, ExtraReadOnlyMounts) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
@@ -302,6 +303,32 @@ TEST_P(RunTest, RootFilesystemIsReadOnlyAndUserIsUnprivileged) {
   EXPECT_THAT(r.stdout(), Not(HasSubstr("WROTE")));
   EXPECT_THAT(r.stdout(), HasSubstr("uid 1000 1000"));
   EXPECT_THAT(r.stdout(), HasSubstr("CapEff:\t0000000000000000"));
+}
+
+TEST_P(RunTest, TheHostsCertificatesAndLibraryCacheAreShownAsTheyAre) {
+  // The shared /etc tree is a copy: it must hold what the host holds.
+  std::string code = "import os\n";
+  std::string expected;
+  for (const char* file :
+       {"/etc/ssl/certs/ca-certificates.crt", "/etc/ld.so.cache", "/etc/mime.types"}) {
+    absl::StatusOr<std::string> host = ReadFile(file, 64 << 20);
+    if (!host.ok()) continue;
+    absl::StrAppend(&code, "print('", file, "', len(open('", file, "', 'rb').read()))\n");
+    absl::StrAppend(&expected, file, " ", host->size(), "\n");
+  }
+  absl::StrAppend(&code, "print('certs', len(os.listdir('/etc/ssl/certs')))\n");
+  Result r = RunCode(code);
+  EXPECT_EQ(r.status(), Result::OK) << r.stderr();
+  EXPECT_THAT(r.stdout(), HasSubstr(expected));
+  std::error_code ec;
+  size_t host_certs = 0;
+  for (auto it = std::filesystem::directory_iterator("/etc/ssl/certs", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++host_certs;
+  }
+  if (host_certs > 0) {
+    EXPECT_THAT(r.stdout(), HasSubstr(absl::StrCat("certs ", host_certs, "\n")));
+  }
 }
 
 TEST_P(RunTest, HostSecretsAndEnvironmentAreInvisible) {
