@@ -51,14 +51,20 @@ int64_t ReadKeyed(const std::string& path, absl::string_view key) {
 }
 
 // True once nothing is left in `dir`.
-bool KillDir(const std::string& dir) {
-  // v2 can kill atomically; otherwise kill until nothing is left (a process
-  // may fork while we read the list).
+// SIGKILLs what is in `dir` now (v2 atomically, where the kernel has
+// cgroup.kill); true if it held nothing.
+bool SignalDir(const std::string& dir) {
   (void)WriteFile(absl::StrCat(dir, "/cgroup.kill"), "1", 0644, true);
+  std::vector<pid_t> pids = CgroupProcs(dir);
+  for (pid_t pid : pids) ::kill(pid, SIGKILL);
+  return pids.empty();
+}
+
+bool KillDir(const std::string& dir) {
+  // Until nothing is left: without cgroup.kill a process may fork while we
+  // read the list.
   for (int round = 0; round < 50; ++round) {
-    std::vector<pid_t> pids = CgroupProcs(dir);
-    if (pids.empty()) return true;
-    for (pid_t pid : pids) ::kill(pid, SIGKILL);
+    if (SignalDir(dir)) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(round < 10 ? 5 : 50));
   }
   return CgroupProcs(dir).empty();
@@ -260,6 +266,10 @@ int64_t SandboxCgroup::MemoryPeakBytes() const {
   int64_t v = 0;
   if (text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &v)) return v;
   return 0;
+}
+
+void SandboxCgroup::SendKill() {
+  for (const std::string& dir : dirs_) (void)SignalDir(dir);
 }
 
 bool SandboxCgroup::KillAll() {

@@ -69,6 +69,9 @@ class SandboxCgroup {
   // SIGKILLs every process in the cgroup (v2: cgroup.kill, where the kernel
   // has it), repeatedly until it is empty. True once it is.
   bool KillAll();
+  // SIGKILLs what is in the cgroup now and returns without waiting for it
+  // to go (a few ms): for a result that need not wait; KillAll follows.
+  void SendKill();
   // Peak memory use in bytes, if the kernel reports it.
   int64_t MemoryPeakBytes() const;
 

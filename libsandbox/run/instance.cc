@@ -457,7 +457,10 @@ Result Instance::Finish(const RunRequest& request, const Limits& limits, absl::T
   ending.pids_hit = cgroup_ && cgroup_->PidsLimitHit();
   ending.timed_out = p->timed_out;
   ending.exit_code = p->exit_code;
-  if (cgroup_) cgroup_->KillAll();
+  // The code is over: nothing of it runs on. What is left (the sandbox of a
+  // run ended by its marker) dies while the result is put together; the
+  // teardown waits for it.
+  if (cgroup_) cgroup_->SendKill();
 
   SetOutput(*p, &result);
   if (IsRunscFailure(*p)) ending.start_failure = std::string(LastLine(result.stderr()));
