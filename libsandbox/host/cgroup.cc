@@ -50,7 +50,6 @@ int64_t ReadKeyed(const std::string& path, absl::string_view key) {
   return 0;
 }
 
-// True once nothing is left in `dir`.
 // SIGKILLs what is in `dir` now (v2 atomically, where the kernel has
 // cgroup.kill); true if it held nothing.
 bool SignalDir(const std::string& dir) {
@@ -60,9 +59,10 @@ bool SignalDir(const std::string& dir) {
   return pids.empty();
 }
 
+// True once nothing is left in `dir`.
 bool KillDir(const std::string& dir) {
-  // Until nothing is left: without cgroup.kill a process may fork while we
-  // read the list.
+  // Again until nothing is left: without cgroup.kill a process may fork
+  // while we read the list.
   for (int round = 0; round < 50; ++round) {
     if (SignalDir(dir)) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(round < 10 ? 5 : 50));
