@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -33,6 +34,15 @@ constexpr std::pair<const char*, const char*> kGenerated[] = {
     {"nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n"},
 };
 constexpr char kLocaltime[] = "/usr/share/zoneinfo/Etc/UTC";
+
+// Where a shared entry's content is on the host: a symlink at its top is
+// followed, as a bind mount of it would be (symlinks inside it are kept).
+std::optional<std::string> HostEntry(const std::string& host_root, const char* shared) {
+  std::error_code ec;
+  fs::path real = fs::canonical(host_root + shared, ec);
+  if (ec) return std::nullopt;  // missing, or a dangling symlink: skipped
+  return real.string();
+}
 
 // What copying the host's entries makes of `shared`, inside `dir`.
 std::string InTree(const std::string& dir, absl::string_view shared) {
@@ -111,15 +121,16 @@ absl::StatusOr<uint64_t> SharedEtc::Signature() const {
     return absl::OkStatus();
   };
   for (const char* shared : kEtcShared) {
-    const std::string host = options_.host_root + shared;
-    if (!Exists(host)) continue;
-    if (absl::Status s = add(host); !s.ok()) return s;
+    std::optional<std::string> host = HostEntry(options_.host_root, shared);
+    if (!host) continue;
+    lines.push_back(absl::StrCat(shared, " -> ", *host));
+    if (absl::Status s = add(*host); !s.ok()) return s;
     std::error_code ec;
-    if (!fs::is_directory(fs::symlink_status(host, ec))) continue;
-    for (fs::recursive_directory_iterator it(host, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!fs::is_directory(fs::symlink_status(*host, ec))) continue;
+    for (fs::recursive_directory_iterator it(*host, ec), end; !ec && it != end; it.increment(ec)) {
       if (absl::Status s = add(it->path().string()); !s.ok()) return s;
     }
-    if (ec) return absl::InternalError(absl::StrCat("reading ", host, ": ", ec.message()));
+    if (ec) return absl::InternalError(absl::StrCat("reading ", *host, ": ", ec.message()));
   }
   std::sort(lines.begin(), lines.end());
   std::string all;
@@ -134,13 +145,13 @@ absl::StatusOr<uint64_t> SharedEtc::Signature() const {
 absl::Status SharedEtc::Fill(const std::string& dir) const {
   if (absl::Status s = WriteGeneratedEtc(dir, ""); !s.ok()) return s;
   for (const char* shared : kEtcShared) {
-    const std::string host = options_.host_root + shared;
-    if (!Exists(host)) continue;
+    std::optional<std::string> host = HostEntry(options_.host_root, shared);
+    if (!host) continue;
     const std::string target = InTree(dir, shared);
     if (absl::Status s = MakeDirs(target.substr(0, target.rfind('/')), 0755); !s.ok()) return s;
     std::error_code ec;
-    fs::copy(host, target, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
-    if (ec) return absl::InternalError(absl::StrCat("copying ", host, ": ", ec.message()));
+    fs::copy(*host, target, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+    if (ec) return absl::InternalError(absl::StrCat("copying ", *host, ": ", ec.message()));
   }
   return absl::OkStatus();
 }

@@ -49,7 +49,9 @@ class EtcTreeTest : public ::testing::Test {
     ASSERT_EQ(::symlink("/usr/share/fontconfig/conf.avail/10-hinting.conf",
                         (host_ + "/etc/fonts/conf.d/10-hinting.conf").c_str()),
               0);
-    ASSERT_TRUE(WriteFile(host_ + "/etc/mime.types", "text/plain txt\n").ok());
+    // A top-level entry that is a symlink is followed, as a bind would be.
+    ASSERT_TRUE(WriteFile(host_ + "/mime.types.real", "text/plain txt\n").ok());
+    ASSERT_EQ(::symlink("../mime.types.real", (host_ + "/etc/mime.types").c_str()), 0);
     // Not a shared entry: never copied.
     ASSERT_TRUE(WriteFile(host_ + "/etc/shadow", "root:s3cr3t:1::::::\n", 0600).ok());
     ASSERT_TRUE(MakeDirs(host_ + "/etc/ssh").ok());
@@ -82,6 +84,7 @@ TEST_F(EtcTreeTest, ATreeHoldsTheGeneratedFilesAndCopiesOfTheSharedHostEntriesOn
   EXPECT_EQ(Link(*tree + "/fonts/conf.d/10-hinting.conf"),
             "/usr/share/fontconfig/conf.avail/10-hinting.conf");
   EXPECT_EQ(ReadFile(*tree + "/mime.types").value_or(""), "text/plain txt\n");
+  EXPECT_EQ(Link(*tree + "/mime.types"), "") << "the entry's content, not a symlink out of /etc";
   for (const char* absent : {"/shadow", "/ssh", "/ld.so.cache", "/matplotlibrc"}) {
     EXPECT_FALSE(Exists(*tree + absent)) << absent;
   }
@@ -122,7 +125,7 @@ TEST_F(EtcTreeTest, AHostChangeIsSeenAtTheNextLookAndOldTreesGoInTime) {
   // A file changed in place (same size) counts too; and a tree older than
   // keep_old goes when a new one is made.
   Age(*old_tree, 2 * 3600);
-  Age(host_ + "/etc/mime.types", 60);
+  Age(host_ + "/mime.types.real", 60);
   absl::StatusOr<std::string> third = etc.Current();
   ASSERT_TRUE(third.ok()) << third.status();
   EXPECT_NE(*third, *new_tree);
