@@ -148,6 +148,13 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) 
   return ReadFd(fd.get(), max_bytes, absl::StrCat("read ", path));
 }
 
+absl::StatusOr<std::string> ReadLink(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path target = std::filesystem::read_symlink(path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("readlink ", path, ": ", ec.message()));
+  return target.string();
+}
+
 absl::Status RemoveTree(const std::string& path) {
   std::error_code ec;
   // remove_all does not follow symlinks: it removes the link itself.

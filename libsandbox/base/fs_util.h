@@ -73,6 +73,8 @@ absl::Status WriteFile(const std::string& path, absl::string_view data, unsigned
 bool Exists(const std::string& path);
 // Reads at most `max_bytes` of a file.
 absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes = 1 << 20);
+// The target of the symlink `path`, as written in it.
+absl::StatusOr<std::string> ReadLink(const std::string& path);
 // Reads from `fd` until its end or `max_bytes`; a failure names `what`.
 absl::StatusOr<std::string> ReadFd(int fd, size_t max_bytes, absl::string_view what = "read");
 // Removes a tree without following symlinks; a missing path is not an error.

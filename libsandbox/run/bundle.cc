@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstring>
 #include <optional>
 
@@ -43,17 +42,12 @@ constexpr const char* kEtcGenerated[] = {"passwd",   "group",         "hosts",
 // /bin -> usr/bin) is the same symlink in the sandbox's root, resolved there
 // through the /usr bind: a mount less for runsc to set up.
 std::optional<std::string> UsrSymlink(const char* dir) {
-  struct stat st;
-  if (::lstat(dir, &st) != 0 || !S_ISLNK(st.st_mode)) return std::nullopt;
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink(dir, buf, sizeof(buf));
-  if (n <= 0 || static_cast<size_t>(n) >= sizeof(buf)) return std::nullopt;
-  std::string target(buf, static_cast<size_t>(n));
-  if (!absl::StartsWith(absl::StripPrefix(target, "/"), "usr/") ||
-      absl::StrContains(target, "..")) {
+  absl::StatusOr<std::string> target = ReadLink(dir);  // fails unless a symlink
+  if (!target.ok() || !absl::StartsWith(absl::StripPrefix(*target, "/"), "usr/") ||
+      absl::StrContains(*target, "..")) {
     return std::nullopt;
   }
-  return target;
+  return *target;
 }
 
 oci::Mount* AddMount(oci::Spec& spec, std::string destination, std::string type, std::string source,
@@ -73,7 +67,7 @@ absl::Status WriteEtc(const std::string& etc, const BundleOptions& o) {
   // Mount points for the shared host entries.
   for (const char* shared : kEtcShared) {
     if (!Exists(shared)) continue;
-    std::string target = absl::StrCat(etc, "/", std::string(shared).substr(5));
+    std::string target = SharedEntryIn(etc, shared);
     struct stat st;
     ::stat(shared, &st);
     if (S_ISDIR(st.st_mode)) {
@@ -145,12 +139,9 @@ absl::Status LinkImageSymlinks(const std::string& rootfs_dir, const std::string&
   if (!entries.ok()) return entries.status();
   for (const auto& [name, mode] : *entries) {
     if (!S_ISLNK(mode)) continue;
-    char target[4096];
-    const std::string from = absl::StrCat(image, "/", name);
-    ssize_t n = ::readlink(from.c_str(), target, sizeof(target) - 1);
-    if (n < 0) return ErrnoStatus("readlink " + from, errno);
-    target[n] = '\0';
-    if (::symlink(target, absl::StrCat(rootfs_dir, "/", name).c_str()) != 0) {
+    absl::StatusOr<std::string> target = ReadLink(absl::StrCat(image, "/", name));
+    if (!target.ok()) return target.status();
+    if (::symlink(target->c_str(), absl::StrCat(rootfs_dir, "/", name).c_str()) != 0) {
       return ErrnoStatus("symlink " + name, errno);
     }
   }

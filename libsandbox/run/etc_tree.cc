@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "libsandbox/base/fs_util.h"
 
 namespace libsandbox {
@@ -44,11 +45,6 @@ std::optional<std::string> HostEntry(const std::string& host_root, const char* s
   return real.string();
 }
 
-// What copying the host's entries makes of `shared`, inside `dir`.
-std::string InTree(const std::string& dir, absl::string_view shared) {
-  return absl::StrCat(dir, shared.substr(4));  // "/etc/ssl/certs" -> dir + "/ssl/certs"
-}
-
 // Removes the trees (and abandoned halves) under `parent` last changed
 // more than `keep_old` before `newest` was made.
 void RemoveOldTrees(const std::string& parent, const std::string& newest, absl::Duration keep_old) {
@@ -65,6 +61,10 @@ void RemoveOldTrees(const std::string& parent, const std::string& newest, absl::
 }
 
 }  // namespace
+
+std::string SharedEntryIn(const std::string& dir, absl::string_view shared) {
+  return absl::StrCat(dir, absl::StripPrefix(shared, "/etc"));
+}
 
 absl::Status WriteGeneratedEtc(const std::string& dir, const std::string& resolv_conf) {
   if (absl::Status s = MakeDirs(dir, 0755); !s.ok()) return s;
@@ -147,7 +147,7 @@ absl::Status SharedEtc::Fill(const std::string& dir) const {
   for (const char* shared : kEtcShared) {
     std::optional<std::string> host = HostEntry(options_.host_root, shared);
     if (!host) continue;
-    const std::string target = InTree(dir, shared);
+    const std::string target = SharedEntryIn(dir, shared);
     if (absl::Status s = MakeDirs(target.substr(0, target.rfind('/')), 0755); !s.ok()) return s;
     std::error_code ec;
     fs::copy(*host, target, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);

@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -28,6 +29,10 @@ namespace libsandbox {
 inline constexpr const char* kEtcShared[] = {
     "/etc/ssl/certs",       "/etc/mime.types",   "/etc/alternatives", "/etc/ld.so.cache",
     "/etc/ca-certificates", "/etc/matplotlibrc", "/etc/fonts"};
+
+// Where the /etc entry `shared` (one of kEtcShared) is in a /etc made at
+// `dir`: "/etc/ssl/certs" -> dir + "/ssl/certs".
+std::string SharedEntryIn(const std::string& dir, absl::string_view shared);
 
 // Writes the generated files (passwd, group, hostname, hosts, nsswitch.conf,
 // resolv.conf with `resolv_conf`, localtime) into `dir`, creating it.

@@ -321,11 +321,9 @@ absl::StatusOr<std::unique_ptr<WorkspaceVolume>> WorkspaceVolume::Mount(
   const std::string dev = absl::StrCat("/proc/self/fd/", loop->get());
   // The device's name; our open fd keeps the device ours until the mount
   // holds it (autoclear frees it only when both are gone).
-  char target[64] = {};
-  if (::readlink(dev.c_str(), target, sizeof(target) - 1) < 0) {
-    return ErrnoStatus("readlink", errno);
-  }
-  if (::mount(target, mount_point.c_str(), "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME,
+  absl::StatusOr<std::string> target = ReadLink(dev);
+  if (!target.ok()) return target.status();
+  if (::mount(target->c_str(), mount_point.c_str(), "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME,
               "errors=remount-ro") != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot mount the workspace image ", image, " (", ErrnoStatus("mount", errno).message(),

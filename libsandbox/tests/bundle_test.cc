@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <set>
 #include <string>
@@ -135,10 +134,9 @@ TEST_F(BundleTest, RootIsReadOnlyAndHoldsOnlySymlinksIntoUsr) {
     const std::string path = spec.root().path() + "/" + name;
     ASSERT_EQ(::lstat(path.c_str(), &st), 0);
     EXPECT_TRUE(S_ISLNK(st.st_mode)) << name;
-    char target[4096];
-    ssize_t n = ::readlink(path.c_str(), target, sizeof(target));
-    ASSERT_GT(n, 0);
-    EXPECT_TRUE(absl::StartsWith(absl::StripPrefix(std::string(target, n), "/"), "usr/")) << name;
+    absl::StatusOr<std::string> target = ReadLink(path);
+    ASSERT_TRUE(target.ok()) << target.status();
+    EXPECT_TRUE(absl::StartsWith(absl::StripPrefix(*target, "/"), "usr/")) << name;
   }
 }
 
@@ -199,15 +197,12 @@ TEST_F(BundleTest, SystemDirsAreReadOnlyBinds) {
     const oci::Mount* m = FindMount(spec, dir);
     // Merged /usr (/bin -> usr/bin): the same symlink in the sandbox's root,
     // resolved there through the /usr bind.
-    char target[4096];
-    ssize_t n = ::readlink(dir, target, sizeof(target));
-    if (n > 0) {
+    if (absl::StatusOr<std::string> target = ReadLink(dir); target.ok()) {
       EXPECT_EQ(m, nullptr) << dir << " is a symlink on the host, not a mount";
-      char in_root[4096];
-      ssize_t k = ::readlink((run_dir_ + "/rootfs" + dir).c_str(), in_root, sizeof(in_root));
-      ASSERT_GT(k, 0) << dir << " missing from the sandbox's root";
-      EXPECT_EQ(std::string(in_root, k), std::string(target, n));
-      EXPECT_TRUE(absl::StartsWith(absl::StripPrefix(std::string(target, n), "/"), "usr/"));
+      absl::StatusOr<std::string> in_root = ReadLink(run_dir_ + "/rootfs" + dir);
+      ASSERT_TRUE(in_root.ok()) << dir << " missing from the sandbox's root";
+      EXPECT_EQ(*in_root, *target);
+      EXPECT_TRUE(absl::StartsWith(absl::StripPrefix(*target, "/"), "usr/"));
       continue;
     }
     ASSERT_NE(m, nullptr) << dir;

@@ -22,11 +22,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-std::string Link(const std::string& path) {
-  char buf[4096];
-  ssize_t n = ::readlink(path.c_str(), buf, sizeof(buf));
-  return n < 0 ? "" : std::string(buf, static_cast<size_t>(n));
-}
+std::string Link(const std::string& path) { return ReadLink(path).value_or(""); }
 
 // Moves `path`'s mtime `seconds` into the past.
 void Age(const std::string& path, int seconds) {
